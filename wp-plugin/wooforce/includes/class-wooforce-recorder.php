@@ -1,0 +1,179 @@
+<?php
+/**
+ * Remembers changed entities during a request and spools one event per entity at shutdown.
+ *
+ * @package Wooforce
+ */
+
+defined( 'ABSPATH' ) || exit;
+
+/**
+ * In-memory collapse of a request's hooks, then one spool write.
+ */
+class Wooforce_Recorder {
+
+	/**
+	 * Pending entities, "kind:id" => array(kind, id, action, at).
+	 *
+	 * @var array
+	 */
+	private $pending = array();
+
+	/**
+	 * Remember a change. Cheap: no I/O.
+	 *
+	 * @param string $kind   order, customer or product.
+	 * @param int    $id     Entity id.
+	 * @param string $action created, updated, trashed, restored or deleted.
+	 */
+	public function record( $kind, $id, $action ) {
+		$id = (int) $id;
+		if ( $id <= 0 ) {
+			return;
+		}
+		$key  = $kind . ':' . $id;
+		$prev = isset( $this->pending[ $key ] ) ? $this->pending[ $key ] : null;
+		$this->pending[ $key ] = array(
+			'kind'   => $kind,
+			'id'     => $id,
+			'action' => self::merge( $prev ? $prev['action'] : null, $action ),
+			'at'     => $prev ? $prev['at'] : time(),
+		);
+	}
+
+	/**
+	 * Collapse two actions on one entity in one request.
+	 *
+	 * Deleted is final; created absorbs updates; trashed and restored win over updates;
+	 * otherwise the later one wins.
+	 *
+	 * @param string|null $prev Action so far.
+	 * @param string      $next New action.
+	 */
+	public static function merge( $prev, $next ) {
+		if ( null === $prev ) {
+			return $next;
+		}
+		if ( 'deleted' === $prev || 'deleted' === $next ) {
+			return 'deleted';
+		}
+		if ( 'updated' === $next ) {
+			return $prev;
+		}
+		return $next;
+	}
+
+	/**
+	 * Whether an entity is pending.
+	 *
+	 * @param string $kind Kind.
+	 * @param int    $id   Id.
+	 */
+	public function has( $kind, $id ) {
+		return isset( $this->pending[ $kind . ':' . (int) $id ] );
+	}
+
+	/**
+	 * Pending entities (tests and the admin).
+	 */
+	public function pending() {
+		return $this->pending;
+	}
+
+	/**
+	 * Build the events and write them to the spool in one statement.
+	 *
+	 * @return int Events spooled.
+	 */
+	public function flush() {
+		if ( ! $this->pending ) {
+			return 0;
+		}
+		$pending       = $this->pending;
+		$this->pending = array();
+		$events        = array();
+		foreach ( $pending as $item ) {
+			$events[] = $this->build_event( $item );
+		}
+		if ( ! Wooforce_Spool::insert( $events ) ) {
+			Wooforce_Spool::install(); // The table may be missing after a manual database change.
+			Wooforce_Spool::insert( $events );
+		}
+		$settings = Wooforce_Settings::get();
+		Wooforce_Spool::enforce_bound( $settings['max_spool_rows'] );
+		return count( $events );
+	}
+
+	/**
+	 * One event row: the collector's ingest shape, encoded once.
+	 *
+	 * @param array $item Pending entity.
+	 */
+	public function build_event( array $item ) {
+		$action = $item['action'];
+		$id     = $item['id'];
+		$data   = 'deleted' === $action ? null : self::rest_data( $item['kind'], $id );
+		if ( null === $data ) {
+			$action = 'deleted'; // Gone by the end of the request.
+			$data   = array( 'id' => $id );
+		}
+		$event = array(
+			'id'          => 'wp_' . wp_generate_uuid4(),
+			'type'        => $item['kind'] . '.' . $action,
+			'occurred_at' => gmdate( 'Y-m-d\TH:i:s\Z', $item['at'] ),
+			'resource_id' => $id,
+			'data'        => $data,
+		);
+		return array(
+			'event_id'    => $event['id'],
+			'type'        => $event['type'],
+			'resource_id' => $id,
+			'payload'     => wp_json_encode( $event ),
+		);
+	}
+
+	/**
+	 * The entity's REST v3 representation (as WooCommerce's webhooks send it, _links included),
+	 * built with WooCommerce's own controllers: no HTTP, no permission check, no REST server boot.
+	 *
+	 * @param string $kind Kind.
+	 * @param int    $id   Id.
+	 * @return array|null Null when the entity no longer exists.
+	 */
+	public static function rest_data( $kind, $id ) {
+		if ( ! function_exists( 'wc_get_order' ) ) {
+			return array( 'id' => (int) $id ); // WooCommerce inactive: nothing richer to send.
+		}
+		$request = new WP_REST_Request( 'GET' );
+		$request->set_param( 'context', 'view' );
+		$response = null;
+		if ( 'order' === $kind && function_exists( 'wc_get_order' ) && class_exists( 'WC_REST_Orders_Controller' ) ) {
+			$order = wc_get_order( $id );
+			if ( $order && 'shop_order_refund' === $order->get_type() ) {
+				$order = wc_get_order( $order->get_parent_id() );
+			}
+			if ( $order ) {
+				$response = ( new WC_REST_Orders_Controller() )->prepare_object_for_response( $order, $request );
+			}
+		} elseif ( 'product' === $kind && function_exists( 'wc_get_product' ) && class_exists( 'WC_REST_Products_Controller' ) ) {
+			$product = wc_get_product( $id );
+			if ( $product ) {
+				$response = ( new WC_REST_Products_Controller() )->prepare_object_for_response( $product, $request );
+			}
+		} elseif ( 'customer' === $kind && class_exists( 'WC_REST_Customers_Controller' ) ) {
+			$user = get_userdata( $id );
+			if ( $user ) {
+				$response = ( new WC_REST_Customers_Controller() )->prepare_item_for_response( $user, $request );
+			}
+		}
+		if ( ! $response instanceof WP_REST_Response ) {
+			return null;
+		}
+		$data  = $response->get_data();
+		$links = WP_REST_Server::get_response_links( $response );
+		if ( $links ) {
+			$data['_links'] = $links;
+		}
+		return $data;
+	}
+}

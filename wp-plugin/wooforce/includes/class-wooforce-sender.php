@@ -1,0 +1,154 @@
+<?php
+/**
+ * Delivers spooled events to the collector, after the shopper's response.
+ *
+ * @package Wooforce
+ */
+
+defined( 'ABSPATH' ) || exit;
+
+/**
+ * Batches, acknowledgements, backoff and poisoning.
+ */
+class Wooforce_Sender {
+
+	const BATCH_SIZE   = 50;
+	const BASE_DELAY_S = 30;
+	const MAX_DELAY_S  = 3600;
+	const LOCK_OPTION  = 'wooforce_delivery_lock';
+	const LOCK_TTL_S   = 120;
+
+	/**
+	 * Exponential backoff with jitter: half fixed, half random, capped.
+	 *
+	 * @param int $attempts Attempts made so far (1 for the first retry).
+	 * @return int Seconds.
+	 */
+	public static function backoff_s( $attempts ) {
+		$ceiling = (int) min( self::MAX_DELAY_S, self::BASE_DELAY_S * pow( 2, max( 0, $attempts - 1 ) ) );
+		$half    = intdiv( $ceiling, 2 );
+		return max( 1, $half + wp_rand( 0, $ceiling - $half ) );
+	}
+
+	/**
+	 * Send every due event, batch after batch, until the spool is empty, the collector fails or the time is up.
+	 *
+	 * @param float $budget_s Time budget.
+	 * @return int Events acknowledged.
+	 */
+	public static function run( $budget_s = 20.0 ) {
+		$settings = Wooforce_Settings::get();
+		if ( ! Wooforce_Settings::is_configured( $settings ) || ! self::lock() ) {
+			return 0;
+		}
+		$start = microtime( true );
+		$acked = 0;
+		try {
+			while ( microtime( true ) - $start < $budget_s ) {
+				$rows = Wooforce_Spool::due( self::BATCH_SIZE );
+				if ( ! $rows ) {
+					break;
+				}
+				list( $n, $stop ) = self::send( $rows, $settings );
+				$acked           += $n;
+				if ( $stop ) {
+					break;
+				}
+			}
+		} finally {
+			delete_option( self::LOCK_OPTION );
+		}
+		return $acked;
+	}
+
+	/**
+	 * Send one batch and settle every row of it.
+	 *
+	 * @param array[] $rows     Spool rows.
+	 * @param array   $settings Settings.
+	 * @return array{0:int,1:bool} Rows acknowledged, whether to stop this run.
+	 */
+	public static function send( array $rows, array $settings ) {
+		$body   = '{"events":[' . implode( ',', wp_list_pluck( $rows, 'payload' ) ) . ']}';
+		$result = Wooforce_Client::post( $settings, 'events', $body );
+		$status = $result['status'];
+
+		if ( $status >= 200 && $status < 300 ) {
+			$by_event = array();
+			foreach ( $rows as $row ) {
+				$by_event[ $row['event_id'] ] = $row;
+			}
+			$acked = $by_event;
+			if ( isset( $result['json']['results'] ) && is_array( $result['json']['results'] ) ) {
+				$acked = array();
+				foreach ( $result['json']['results'] as $item ) {
+					$id = isset( $item['id'] ) ? (string) $item['id'] : '';
+					if ( isset( $by_event[ $id ], $item['status'] ) && in_array( $item['status'], array( 'accepted', 'duplicate' ), true ) ) {
+						$acked[ $id ] = $by_event[ $id ];
+					}
+				}
+			}
+			Wooforce_Spool::delete( array_map( 'intval', wp_list_pluck( $acked, 'id' ) ) );
+			$left = array_diff_key( $by_event, $acked );
+			if ( $left ) {
+				Wooforce_Spool::retry( array_values( $left ), __( 'The collector did not acknowledge this event.', 'wooforce' ) );
+			}
+			Wooforce_Settings::update_status( array( 'last_success' => time() ) );
+			return array( count( $acked ), (bool) $left );
+		}
+
+		if ( in_array( $status, array( 400, 413, 422 ), true ) ) {
+			// No retry fixes these. Split the batch to set aside only the events at fault.
+			if ( count( $rows ) > 1 ) {
+				$half = (int) ceil( count( $rows ) / 2 );
+				list( $a, $stop_a ) = self::send( array_slice( $rows, 0, $half ), $settings );
+				if ( $stop_a ) {
+					return array( $a, true );
+				}
+				list( $b, $stop_b ) = self::send( array_slice( $rows, $half ), $settings );
+				return array( $a + $b, $stop_b );
+			}
+			Wooforce_Spool::poison( $rows, $result['error'] );
+			self::record_error( $result['error'] );
+			return array( 0, false );
+		}
+
+		// Down, 5xx, 429, timeout: retry later. 401/404 and other 4xx mean misconfiguration: keep, back off, show.
+		$error = $result['error'];
+		if ( in_array( $status, array( 401, 403, 404 ), true ) ) {
+			$error .= ' ' . __( '(check the collector URL, store id and secret)', 'wooforce' );
+		}
+		Wooforce_Spool::retry( $rows, $error, $result['retry_after'] );
+		self::record_error( $error );
+		return array( 0, true );
+	}
+
+	/**
+	 * Keep the last error for the admin.
+	 *
+	 * @param string $error Message.
+	 */
+	private static function record_error( $error ) {
+		Wooforce_Settings::update_status(
+			array(
+				'last_error'    => $error,
+				'last_error_at' => time(),
+			)
+		);
+	}
+
+	/**
+	 * One delivery at a time: add_option() is atomic on the options table's unique key.
+	 */
+	private static function lock() {
+		if ( add_option( self::LOCK_OPTION, time() + self::LOCK_TTL_S, '', 'no' ) ) {
+			return true;
+		}
+		$until = (int) get_option( self::LOCK_OPTION );
+		if ( $until < time() ) {
+			delete_option( self::LOCK_OPTION );
+			return add_option( self::LOCK_OPTION, time() + self::LOCK_TTL_S, '', 'no' );
+		}
+		return false;
+	}
+}
