@@ -364,12 +364,16 @@ namespace {
 		}
 	}
 
-	// WooCommerce creates the customer role on install; so does the stand-in.
+	// WooCommerce creates the customer role and gives administrators manage_woocommerce; so does the stand-in.
 	add_action(
 		'init',
 		static function () {
 			if ( ! get_role( 'customer' ) ) {
 				add_role( 'customer', 'Customer', array( 'read' => true ) );
+			}
+			$admin = get_role( 'administrator' );
+			if ( $admin && ! $admin->has_cap( 'manage_woocommerce' ) ) {
+				$admin->add_cap( 'manage_woocommerce' );
 			}
 			do_action( 'before_woocommerce_init' );
 		},
