@@ -27,7 +27,8 @@ class Wooforce_Sender {
 	public static function backoff_s( $attempts ) {
 		$ceiling = (int) min( self::MAX_DELAY_S, self::BASE_DELAY_S * pow( 2, max( 0, $attempts - 1 ) ) );
 		$half    = intdiv( $ceiling, 2 );
-		return max( 1, $half + wp_rand( 0, $ceiling - $half ) );
+		$delay   = max( 1, $half + wp_rand( 0, $ceiling - $half ) );
+		return max( 0, (int) apply_filters( 'wooforce_backoff_s', $delay, $attempts ) );
 	}
 
 	/**
