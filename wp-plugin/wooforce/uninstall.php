@@ -9,7 +9,7 @@ defined( 'WP_UNINSTALL_PLUGIN' ) || exit;
 
 global $wpdb;
 
-foreach ( array( 'wooforce_settings', 'wooforce_status', 'wooforce_db_version', 'wooforce_delivery_lock' ) as $wooforce_option ) {
+foreach ( array( 'wooforce_settings', 'wooforce_status', 'wooforce_db_version', 'wooforce_delivery_lock', 'wooforce_spool_floor' ) as $wooforce_option ) {
 	delete_option( $wooforce_option );
 }
 // Transients (settings-page notices) and any option left by an older version.

@@ -213,6 +213,9 @@ class Wooforce_Plugin {
 		if ( ! $this->recorder->pending() ) {
 			return;
 		}
+		if ( function_exists( 'fastcgi_finish_request' ) && 'cli' !== PHP_SAPI && apply_filters( 'wooforce_finish_request_early', true ) ) {
+			fastcgi_finish_request(); // PHP-FPM: the shopper has the whole response before we build and spool.
+		}
 		$this->recorder->flush();
 		self::schedule_delivery();
 	}
@@ -233,7 +236,7 @@ class Wooforce_Plugin {
 				as_enqueue_async_action( self::DELIVER_HOOK, array(), self::AS_GROUP );
 			}
 		} elseif ( 'after_response' === $mode ) {
-			fastcgi_finish_request();
+			fastcgi_finish_request(); // Already sent when on_shutdown finished the request early; harmless twice.
 			self::deliver();
 		} elseif ( 'cron' === $mode ) {
 			if ( ! wp_next_scheduled( self::DELIVER_HOOK ) ) {

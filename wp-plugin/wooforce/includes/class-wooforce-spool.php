@@ -15,6 +15,13 @@ class Wooforce_Spool {
 	const DB_VERSION = '1';
 
 	/**
+	 * Id of the newest row this request inserted (0: none).
+	 *
+	 * @var int
+	 */
+	public static $last_id = 0;
+
+	/**
 	 * Table name.
 	 */
 	public static function table() {
@@ -72,7 +79,10 @@ class Wooforce_Spool {
 		$table = self::table();
 		// phpcs:ignore WordPress.DB.PreparedSQL.InterpolatedNotPrepared
 		$sql = "INSERT INTO {$table} (event_id, type, resource_id, payload, attempts, next_attempt_at, status, created_at) VALUES " . implode( ', ', $values );
-		return false !== $wpdb->query( $wpdb->prepare( $sql, $args ) ); // phpcs:ignore WordPress.DB.PreparedSQL.NotPrepared
+		$ok = false !== $wpdb->query( $wpdb->prepare( $sql, $args ) ); // phpcs:ignore WordPress.DB.PreparedSQL.NotPrepared
+		// A multi-row INSERT reports its first id; InnoDB gives such a statement consecutive ids.
+		self::$last_id = $ok ? (int) $wpdb->insert_id + count( $events ) - 1 : 0;
+		return $ok;
 	}
 
 	/**
@@ -182,7 +192,21 @@ class Wooforce_Spool {
 	public static function enforce_bound( $max ) {
 		global $wpdb;
 		$table = self::table();
-		$total = (int) $wpdb->get_var( "SELECT COUNT(*) FROM {$table}" ); // phpcs:ignore WordPress.DB.PreparedSQL.InterpolatedNotPrepared
+		// Rows only leave, so (last inserted id - a past MIN(id) + 1) is never below the row count.
+		// With the floor cached in an autoloaded option, a request that is far from the limit runs no query.
+		$last  = self::$last_id;
+		$floor = (int) get_option( 'wooforce_spool_floor', 0 );
+		if ( $last > 0 && $floor > 0 && $last >= $floor && $last - $floor + 1 <= (int) $max ) {
+			return 0;
+		}
+		$min = (int) $wpdb->get_var( "SELECT MIN(id) FROM {$table}" ); // phpcs:ignore WordPress.DB.PreparedSQL.InterpolatedNotPrepared
+		if ( $min > 0 && $min !== $floor ) {
+			update_option( 'wooforce_spool_floor', $min, true );
+		}
+		if ( $last > 0 && $min > 0 && $last >= $min && $last - $min + 1 <= (int) $max ) {
+			return 0;
+		}
+		$total  = (int) $wpdb->get_var( "SELECT COUNT(*) FROM {$table}" ); // phpcs:ignore WordPress.DB.PreparedSQL.InterpolatedNotPrepared
 		$excess = $total - (int) $max;
 		if ( $excess <= 0 ) {
 			return 0;
