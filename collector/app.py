@@ -1,0 +1,62 @@
+"""The collector's application factory."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from loguru import logger
+
+from collector import keys
+from collector.batcher import GroupCommitter
+from collector.errors import make_error_middleware
+from collector.metrics import Metrics
+from collector.routes import setup_routes
+from shared import migrations
+from shared.crypto import Vault
+from shared.db import Database, resolve_dsn
+from shared.outbox import OutboxManager
+from shared.settings import Settings
+from shared.stores import StoreManager
+
+
+def create_app(settings: Settings, *, db: Database | None = None) -> web.Application:
+    """Build the collector. Pass an open ``db`` to share one (tests); otherwise the app opens its own."""
+    app = web.Application(client_max_size=settings.max_body_bytes,
+                          middlewares=[make_error_middleware(settings.retry_after_s)])
+    app[keys.SETTINGS] = settings
+    app[keys.METRICS] = Metrics()
+    app.cleanup_ctx.append(_database(db))
+    app.cleanup_ctx.append(_committer)
+    setup_routes(app)
+    return app
+
+
+def _database(given: Database | None):
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[keys.SETTINGS]
+        db = given
+        if db is None:
+            db = await Database.from_settings(settings, await resolve_dsn(settings)).open()
+            if settings.should_migrate:
+                await migrations.migrate(db)
+        await migrations.check(db)
+        app[keys.DB] = db
+        app[keys.STORES] = StoreManager(db, Vault.from_settings(settings), cache_ttl_s=settings.store_cache_ttl_s)
+        app[keys.OUTBOX] = OutboxManager(db)
+        logger.bind(action="collector.started").info("collector ready")
+        yield
+        if given is None:
+            await db.close()
+
+    return ctx
+
+
+async def _committer(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    committer = GroupCommitter(app[keys.DB], app[keys.OUTBOX], writers=settings.ingest_writers,
+                               max_batch_events=settings.ingest_max_batch_events, on_batch=app[keys.METRICS].on_batch)
+    await committer.start()
+    app[keys.COMMITTER] = committer
+    yield
+    await committer.stop()
+    logger.bind(action="collector.stopped").info("collector stopped; every accepted event was committed")

@@ -1,0 +1,132 @@
+"""Group commit: concurrent requests share one transaction, each answered after its own commit.
+
+Requests put their events on a queue and wait on a future. ``writers`` tasks each take everything
+queued (up to ``max_batch_events``), write it in one transaction, commit, and resolve the futures.
+While one batch commits the next one fills, so under load one fsync covers many requests and an
+idle collector adds no delay at all.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from loguru import logger
+
+from shared.db import Database
+from shared.errors import DatabaseError, DatabaseUnavailable
+from shared.models import NewEvent
+from shared.outbox import IngestResult, OutboxManager
+
+_RETRY_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock
+
+
+@dataclass(slots=True)
+class _Item:
+    events: list[NewEvent]
+    future: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class GroupCommitter:
+    def __init__(self, db: Database, outbox: OutboxManager, *, writers: int = 2, max_batch_events: int = 2000,
+                 on_batch=None):
+        self.db = db
+        self.outbox = outbox
+        self.writers = writers
+        self.max_batch_events = max_batch_events
+        self.on_batch = on_batch
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._writer(i), name=f"group-commit-{i}") for i in range(self.writers)]
+
+    async def stop(self) -> None:
+        """Finish what is queued, then stop the writers."""
+        await self._queue.join()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def submit(self, events: list[NewEvent]) -> list[IngestResult]:
+        """Write ``events``; return once they are committed (or raise a wrapped database error)."""
+        if not self._tasks:
+            raise RuntimeError("GroupCommitter.start() was not called")
+        item = _Item(events)
+        self._queue.put_nowait(item)
+        return await asyncio.shield(item.future)
+
+    def _take(self, first: _Item) -> list[_Item]:
+        items, n = [first], len(first.events)
+        while n < self.max_batch_events:
+            try:
+                item = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            items.append(item)
+            n += len(item.events)
+        return items
+
+    async def _writer(self, idx: int) -> None:
+        while True:
+            first = await self._queue.get()
+            items = self._take(first)
+            try:
+                await self._write(items)
+            finally:
+                for _ in items:
+                    self._queue.task_done()
+
+    async def _write(self, items: list[_Item]) -> None:
+        events = [e for it in items for e in it.events]
+        t0 = time.perf_counter()
+        try:
+            results = await self._commit(events)
+        except DatabaseUnavailable as exc:
+            for it in items:
+                if not it.future.done():
+                    it.future.set_exception(exc)
+            return
+        except DatabaseError as exc:
+            if len(items) == 1:
+                if not items[0].future.done():
+                    items[0].future.set_exception(exc)
+                return
+            # one request's data must not fail its neighbours: write each on its own
+            for it in items:
+                try:
+                    res = await self._commit(it.events)
+                except Exception as exc:  # noqa: BLE001 - handed to the waiting request
+                    if not it.future.done():
+                        it.future.set_exception(exc)
+                else:
+                    if not it.future.done():
+                        it.future.set_result(res)
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug must not kill the writer
+            logger.bind(action="ingest.batch_failed").exception("group commit failed")
+            for it in items:
+                if not it.future.done():
+                    it.future.set_exception(exc)
+            return
+        duration_ms = (time.perf_counter() - t0) * 1000
+        if self.on_batch:
+            self.on_batch(len(items), len(events), duration_ms)
+        pos = 0
+        for it in items:
+            n = len(it.events)
+            if not it.future.done():
+                it.future.set_result(results[pos:pos + n])
+            pos += n
+
+    async def _commit(self, events: list[NewEvent]) -> list[IngestResult]:
+        for attempt in range(3):
+            try:
+                return await self.outbox.ingest(events)
+            except DatabaseError as exc:
+                if getattr(exc, "sqlstate", None) in _RETRY_SQLSTATES and attempt < 2:
+                    continue
+                raise
+        raise AssertionError("unreachable")
+

@@ -1,0 +1,28 @@
+"""Liveness, readiness (checks the database) and Prometheus metrics."""
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from collector import keys
+from shared.errors import DatabaseUnavailable, WooforceError
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    try:
+        await asyncio.wait_for(request.app[keys.DB].fetchval("ping"), timeout=2)
+    except (WooforceError, asyncio.TimeoutError) as exc:
+        code = "database_unavailable" if isinstance(exc, (DatabaseUnavailable, asyncio.TimeoutError)) else "database_error"
+        return web.json_response({"status": "unavailable", "error": {"code": code, "message": str(exc) or code}},
+                                 status=503, headers={"Retry-After": str(request.app[keys.SETTINGS].retry_after_s)})
+    return web.json_response({"status": "ok"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[keys.METRICS].render(), headers={"Content-Type": CONTENT_TYPE_LATEST})

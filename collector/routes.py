@@ -1,0 +1,16 @@
+"""Every route of the collector, in one place."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from collector import health, ingest
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post("/v1/stores/{store_id}/events", ingest.post_events)
+    app.router.add_post("/v1/stores/{store_id}/woocommerce", ingest.post_woocommerce)
+    app.router.add_post("/v1/stores/{store_id}/ping", ingest.post_ping)
+    app.router.add_post("/v1/stores/{store_id}/resync", ingest.post_resync)
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", health.metrics)

@@ -1,0 +1,185 @@
+"""Event models: what senders post (the ingest contract) and what the outbox stores.
+
+Validation happens here, before anything touches the database, and reports every bad field.
+"""
+from __future__ import annotations
+
+import orjson
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from shared import ids
+
+RESOURCES = ("order", "customer", "product")
+ACTIONS = ("created", "updated", "trashed", "restored", "deleted")
+SOURCES = ("plugin", "webhook", "reconciler", "backfill", "manual", "salesforce")
+EVENT_TYPES = tuple(f"{r}.{a}" for r in RESOURCES for a in ACTIONS)
+
+EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
+SenderId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
+
+
+class InvalidEvent(ValueError):
+    """The body parsed as JSON but breaks the ingest contract (maps to 422)."""
+
+    def __init__(self, fields: list[dict[str, str]]):
+        super().__init__("; ".join(f"{f['field']}: {f['message']}" for f in fields))
+        self.fields = fields
+
+
+class IncomingEvent(BaseModel):
+    """One event as a sender posts it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: SenderId
+    type: EventType
+    occurred_at: AwareDatetime
+    resource_id: Annotated[int, Field(gt=0, lt=2**63, strict=True)]
+    data: dict[str, Any]
+
+    @model_validator(mode="after")
+    def _data_matches(self) -> "IncomingEvent":
+        data_id = self.data.get("id")
+        if data_id is None:
+            raise ValueError("data.id is required")
+        if data_id != self.resource_id or isinstance(data_id, bool):
+            raise ValueError("data.id must equal resource_id")
+        return self
+
+    @property
+    def resource(self) -> str:
+        return self.type.split(".", 1)[0]
+
+    @property
+    def action(self) -> str:
+        return self.type.split(".", 1)[1]
+
+
+class EventBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    events: Annotated[list[IncomingEvent], Field(min_length=1)]
+
+
+def parse_wc_datetime(value: Any) -> datetime | None:
+    """WooCommerce ``*_gmt`` fields: ``2026-11-22T15:35:24`` in UTC, no suffix."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise ValueError("must be a string like 2026-11-22T15:35:24")
+    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+@dataclass(slots=True)
+class NewEvent:
+    """An event ready for the outbox."""
+
+    store_id: str
+    source: str
+    resource: str
+    action: str
+    resource_id: int
+    version: datetime
+    payload_json: str
+    dedup_key: str
+    sender_id: str | None = None
+    occurred_at: datetime | None = None
+    id: str = field(default_factory=lambda: ids.new_id("event"))
+
+
+def _loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _fields(exc: ValidationError, prefix: tuple = ()) -> list[dict[str, str]]:
+    return [{"field": _loc(prefix + tuple(e["loc"])) or "body", "message": e["msg"]} for e in exc.errors()]
+
+
+def payload_text(data: dict, where: str) -> str:
+    """Serialise for the outbox, refusing what Postgres's JSON types cannot hold (NUL, lone surrogates)."""
+    try:
+        raw = orjson.dumps(data)
+    except orjson.JSONEncodeError as exc:
+        raise InvalidEvent([{"field": where, "message": f"cannot be stored: {exc}"}]) from None
+    if b"\\u0000" in raw:
+        raise InvalidEvent([{"field": where, "message": "NUL characters (\\u0000) are not allowed"}])
+    return raw.decode()
+
+
+def events_from_body(body: Any, *, store_id: str, max_events: int, source: str = "plugin") -> list[NewEvent]:
+    """Validate a plugin-format body (one event or ``{"events": [...]}``) into outbox events."""
+    if isinstance(body, dict) and "events" in body:
+        try:
+            batch = EventBatch.model_validate(body)
+        except ValidationError as exc:
+            raise InvalidEvent(_fields(exc)) from None
+        if len(batch.events) > max_events:
+            raise InvalidEvent([{"field": "events", "message": f"at most {max_events} events per request"}])
+        incoming, prefix = batch.events, lambda i: f"events[{i}]"
+    else:
+        try:
+            incoming = [IncomingEvent.model_validate(body)]
+        except ValidationError as exc:
+            raise InvalidEvent(_fields(exc)) from None
+        prefix = lambda i: "body"  # noqa: E731
+    out = []
+    for i, ev in enumerate(incoming):
+        where = prefix(i)
+        if ev.action == "deleted":
+            version = ev.occurred_at
+        else:
+            try:
+                version = parse_wc_datetime(ev.data.get("date_modified_gmt")) or ev.occurred_at
+            except ValueError as exc:
+                raise InvalidEvent([{"field": f"{where}.data.date_modified_gmt", "message": str(exc)}]) from None
+        out.append(NewEvent(
+            store_id=store_id, source=source, resource=ev.resource, action=ev.action, resource_id=ev.resource_id,
+            version=version, payload_json=payload_text(ev.data, f"{where}.data"), dedup_key=f"id:{ev.id}",
+            sender_id=ev.id, occurred_at=ev.occurred_at,
+        ))
+    return out
+
+
+# Native WooCommerce webhooks -----------------------------------------------------------------
+# order.deleted / product.deleted fire on trash (a permanent delete fires no webhook at all);
+# customer.deleted is a real delete (customers have no trash).
+_WC_ACTIONS = {
+    ("order", "deleted"): "trashed",
+    ("product", "deleted"): "trashed",
+}
+
+
+def event_from_wc_webhook(topic: str, body: Any, *, store_id: str, delivery_id: str | None,
+                          received_at: datetime, source: str = "webhook") -> NewEvent | None:
+    """Turn one native delivery into an outbox event; ``None`` for topics we do not sync."""
+    resource, _, wc_action = topic.partition(".")
+    if resource not in RESOURCES or wc_action not in ("created", "updated", "deleted", "restored"):
+        return None
+    if not isinstance(body, dict):
+        raise InvalidEvent([{"field": "body", "message": "must be a JSON object"}])
+    rid = body.get("id")
+    if not isinstance(rid, int) or isinstance(rid, bool) or rid <= 0:
+        raise InvalidEvent([{"field": "body.id", "message": "must be a positive integer"}])
+    action = _WC_ACTIONS.get((resource, wc_action), wc_action)
+    try:
+        version = parse_wc_datetime(body.get("date_modified_gmt"))
+    except ValueError as exc:
+        raise InvalidEvent([{"field": "body.date_modified_gmt", "message": str(exc)}]) from None
+    if version is not None:
+        # created and updated carry identical bodies; the entity version identifies the change
+        dedup = f"wc:{resource}:{rid}:{version.isoformat()}"
+    else:
+        # deletes carry only {"id": N}; one per entity per delivery
+        dedup = f"wc:{resource}:{rid}:{action}:{delivery_id or received_at.isoformat()}"
+        version = received_at
+    return NewEvent(
+        store_id=store_id, source=source, resource=resource, action=action, resource_id=rid, version=version,
+        payload_json=payload_text(body, "body"), dedup_key=dedup, sender_id=delivery_id, occurred_at=None,
+    )

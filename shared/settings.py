@@ -1,0 +1,108 @@
+"""All configuration, from ``WOOFORCE_*`` environment variables and an optional ``.env``.
+
+Validated once at startup; :func:`load_settings` turns a validation failure into a
+:class:`~shared.errors.ConfigError` whose message names each wrong setting and why.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.errors import ConfigError
+
+ENV_PREFIX = "WOOFORCE_"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True)
+
+    # --- storage -----------------------------------------------------------------------
+    database_url: str | None = Field(None, description="Postgres DSN; unset = embedded Postgres under data_dir")
+    data_dir: Path = Field(Path(".wooforce"), description="embedded Postgres, generated master key, logs")
+    auto_migrate: bool | None = Field(None, description="apply migrations at startup; default: only for the embedded DB")
+    db_pool_min: int = Field(2, ge=1, le=100)
+    db_pool_max: int = Field(10, ge=1, le=500)
+    db_connect_timeout_s: float = Field(5.0, gt=0, le=120)
+    db_statement_timeout_ms: int = Field(30_000, ge=100)
+
+    # --- secrets -----------------------------------------------------------------------
+    master_key: SecretStr | None = Field(
+        None, description="Fernet key(s), comma-separated, newest first; unset = generated into data_dir/master.key"
+    )
+    secret_rotation_grace_s: int = Field(86_400, ge=0, description="how long a rotated-out signing secret stays valid")
+
+    # --- collector ---------------------------------------------------------------------
+    collector_host: str = "127.0.0.1"
+    collector_port: int = Field(8080, ge=0, le=65535)
+    max_batch_events: int = Field(100, ge=1, le=1000, description="events per request")
+    max_body_bytes: int = Field(5 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    timestamp_tolerance_s: int = Field(300, ge=1, le=3600)
+    retry_after_s: int = Field(5, ge=1, le=3600, description="Retry-After sent with 503")
+    ingest_writers: int = Field(2, ge=1, le=16, description="concurrent group-commit writers")
+    ingest_max_batch_events: int = Field(2000, ge=1, le=50_000, description="events per group commit")
+    store_cache_ttl_s: float = Field(5.0, ge=0, le=3600)
+
+    # --- logging -----------------------------------------------------------------------
+    log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_dir: Path | None = Field(None, description="default: data_dir/logs")
+    log_rotation: str = "50 MB"
+    log_retention: str = "14 days"
+    log_json: bool = Field(False, description="JSON lines on stderr too (for log shippers)")
+
+    @field_validator("database_url")
+    @classmethod
+    def _dsn(cls, v: str | None) -> str | None:
+        if v in (None, ""):
+            return None
+        if not v.startswith(("postgres://", "postgresql://")):
+            raise ValueError("must start with postgresql:// (e.g. postgresql://user:pass@host:5432/wooforce)")
+        return v
+
+    @field_validator("master_key")
+    @classmethod
+    def _fernet(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None or not v.get_secret_value():
+            return None
+        from cryptography.fernet import Fernet
+
+        for part in v.get_secret_value().split(","):
+            try:
+                Fernet(part.strip())
+            except (ValueError, TypeError):
+                raise ValueError(
+                    "must be one or more comma-separated Fernet keys (32 url-safe base64 bytes); "
+                    "generate one with `wooforce keygen`"
+                ) from None
+        return v
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def should_migrate(self) -> bool:
+        return self.embedded if self.auto_migrate is None else self.auto_migrate
+
+    @property
+    def logs_path(self) -> Path:
+        return self.log_dir or self.data_dir / "logs"
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    lines = ["Invalid configuration:"]
+    for err in exc.errors():
+        name = ENV_PREFIX + "_".join(str(p) for p in err["loc"]).upper()
+        value = err.get("input")
+        shown = "" if "key" in name.lower() or "url" in name.lower() else f" (got {value!r})"
+        lines.append(f"  {name}: {err['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def load_settings(**overrides) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None

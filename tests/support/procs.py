@@ -1,0 +1,54 @@
+"""Run Wooforce processes (``wooforce collector`` ...) as real subprocesses for crash tests."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http() -> requests.Session:
+    s = requests.Session()
+    s.trust_env = False
+    return s
+
+
+@contextmanager
+def collector_process(env: dict[str, str], *, port: int | None = None, timeout_s: float = 20):
+    port = port or free_port()
+    proc = start_collector(env, port, timeout_s=timeout_s)
+    try:
+        yield proc, f"http://127.0.0.1:{port}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
+def start_collector(env: dict[str, str], port: int, *, timeout_s: float = 20) -> subprocess.Popen:
+    full_env = {**os.environ, **env, "WOOFORCE_COLLECTOR_PORT": str(port)}
+    proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "collector"], env=full_env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout_s
+    with http() as s:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"collector exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
+            try:
+                if s.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    return proc
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("collector did not become ready")
