@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -169,3 +170,124 @@ def test_collector_down_events_wait_then_arrive_exactly_once(receiver):
     assert sorted(receiver.duplicates) == sorted(spooled), "the redelivery was recognised as duplicates"
     types = sorted((e["type"], e["resource_id"]) for e in receiver.accepted.values())
     assert types == sorted([("order.created", i) for i in ids] + [("order.updated", ids[0])])
+
+
+# -- the real collector -------------------------------------------------------------------------
+# `wooforce collector` on a real Postgres (the `pg_dsn` fixture of tests/conftest.py), the store
+# registered with `wooforce stores add`. Skipped while the collector's command line is not importable.
+
+
+def _wooforce_cli_env(pg_dsn: str, tmp_path) -> dict:
+    from cryptography.fernet import Fernet
+
+    return {
+        **os.environ,
+        "WOOFORCE_DATABASE_URL": pg_dsn,
+        "WOOFORCE_DATA_DIR": str(tmp_path / "data"),
+        "WOOFORCE_MASTER_KEY": Fernet.generate_key().decode(),
+    }
+
+
+class CollectorProcess:
+    """`wooforce collector --port P` as a child process; stopped by its own pid."""
+
+    def __init__(self, port: int, env: dict, log_path):
+        self.port, self.env, self.log_path = port, env, log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        import time
+        import urllib.request
+
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "shared.cli", "collector", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=self.env, stdout=log, stderr=log, cwd=str(PLUGIN_ROOT.parent),
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, "collector exited: " + self.log_path.read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)  # readiness has no event to await from outside the process
+        raise AssertionError("collector not ready: " + self.log_path.read_text()[-3000:])
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+@pytest.fixture
+def real_collector(wordpress_env, request, tmp_path):
+    try:
+        import shared.cli  # noqa: F401
+        import collector.app  # noqa: F401
+    except ImportError as exc:
+        pytest.skip(f"the collector is not importable yet: {exc}")
+    try:
+        pg_dsn = request.getfixturevalue("pg_dsn")  # tests/conftest.py: a migrated real Postgres
+    except pytest.FixtureLookupError:
+        pytest.skip("tests/conftest.py provides no pg_dsn fixture (real Postgres) yet")
+    env = _wooforce_cli_env(pg_dsn, tmp_path)
+    added = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "stores", "add", "--name", "WordPress e2e", "--json"],
+        env=env, capture_output=True, text=True, timeout=120, cwd=str(PLUGIN_ROOT.parent),
+    )
+    assert added.returncode == 0, added.stdout + added.stderr
+    store = json.loads(added.stdout)
+    proc = CollectorProcess(free_port(), env, tmp_path / "collector.log")
+    proc.start()
+    php("configure", f"http://127.0.0.1:{proc.port}", store["store_id"], store["signing_secret"])
+    yield proc, store, pg_dsn
+    proc.stop()
+
+
+def _stored_events(pg_dsn: str, store_id: str) -> list[dict]:
+    import asyncio
+
+    import asyncpg
+
+    async def fetch():
+        conn = await asyncpg.connect(pg_dsn)
+        try:
+            rows = await conn.fetch("SELECT sender_id, resource, action, resource_id FROM events WHERE store_id = $1", store_id)
+        finally:
+            await conn.close()
+        return [dict(r) for r in rows]
+
+    return asyncio.run(fetch())
+
+
+def test_real_collector_receives_and_survives_restart(real_collector):
+    proc, store, pg_dsn = real_collector
+    first = php("save-order", "processing")["id"]
+    php("run-cron")
+    state = php("state")
+    assert state["counts"] == {"queued": 0, "poisoned": 0}, state
+    stored = _stored_events(pg_dsn, store["store_id"])
+    assert [(e["action"], e["resource_id"]) for e in stored] == [("created", first)], stored
+
+    proc.stop()
+    ids = [php("save-order", "pending")["id"] for _ in range(3)]
+    php("run-cron")
+    state = php("state")
+    assert state["counts"] == {"queued": 3, "poisoned": 0}
+    spooled = {row["event_id"] for row in state["rows"]}
+
+    proc.start()
+    php("minute-passes")
+    assert php("state")["counts"] == {"queued": 0, "poisoned": 0}
+    stored = _stored_events(pg_dsn, store["store_id"])
+    senders = [e["sender_id"] for e in stored]
+    assert len(senders) == len(set(senders)) == 4, "each event stored exactly once"
+    assert spooled <= set(senders)
+    assert sorted(e["resource_id"] for e in stored) == sorted([first, *ids])
