@@ -155,7 +155,9 @@ async def _lifecycle(app: web.Application):
 def create_app(org: OrgState, faults: Faults, settings: dict) -> web.Application:
     app = web.Application(client_max_size=160 * 1024 * 1024)
     app[ORG], app[FAULTS], app[TASKS] = org, faults, set()
-    app[SETTINGS] = {"latency_ms": 0.0, "instance_url": "", "bulk_chunk_delay_s": 0.0, **settings}
+    for key, default in (("latency_ms", 0.0), ("instance_url", ""), ("bulk_chunk_delay_s", 0.0)):
+        settings.setdefault(key, default)
+    app[SETTINGS] = settings  # shared with SalesforceEmulator: changes apply at run time
     app.cleanup_ctx.append(_lifecycle)
     setup_routes(app)
     return app

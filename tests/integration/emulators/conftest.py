@@ -24,7 +24,7 @@ def sf_emu(sf_emulator_session):
 
 
 @pytest.fixture
-def http(sf_emu) -> requests.Session:
+def sf_http(sf_emu) -> requests.Session:
     """requests session trusting only the emulator CA (REQUESTS_CA_BUNDLE is set on this machine)."""
     s = requests.Session()
     s.trust_env = False
@@ -34,19 +34,19 @@ def http(sf_emu) -> requests.Session:
 
 
 @pytest.fixture
-def token(sf_emu) -> str:
+def sf_token(sf_emu) -> str:
     return sf_emu.issue_token()
 
 
 @pytest.fixture
-def api(sf_emu, http, token):
-    """Raw REST helper: api("PATCH", "/sobjects/...", json=...) against /services/data/v66.0."""
+def sf_api(sf_emu, sf_http, sf_token):
+    """Raw REST helper: sf_api("PATCH", "/sobjects/...", json=...) against /services/data/v66.0."""
     def call(method: str, path: str, version: str = "66.0", **kw) -> requests.Response:
-        headers = {"Authorization": f"Bearer {token}", **kw.pop("headers", {})}
-        return http.request(method, f"{sf_emu.url}/services/data/v{version}{path}", headers=headers, timeout=10, **kw)
+        headers = {"Authorization": f"Bearer {sf_token}", **kw.pop("headers", {})}
+        return sf_http.request(method, f"{sf_emu.url}/services/data/v{version}{path}", headers=headers, timeout=10, **kw)
     return call
 
 
 @pytest.fixture
-def sf(sf_emu, http, token) -> Salesforce:
-    return Salesforce(instance_url=sf_emu.url, session_id=token, session=http, version="66.0")
+def sf(sf_emu, sf_http, sf_token) -> Salesforce:
+    return Salesforce(instance_url=sf_emu.url, session_id=sf_token, session=sf_http, version="66.0")
