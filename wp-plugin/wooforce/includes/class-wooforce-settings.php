@@ -125,7 +125,7 @@ class Wooforce_Settings {
 	 * @param array $settings Validated settings.
 	 */
 	public static function save( array $settings ) {
-		update_option( self::OPTION, $settings, false );
+		update_option( self::OPTION, $settings, true ); // Autoloaded: read at the end of every request that changed something.
 	}
 
 	/**
