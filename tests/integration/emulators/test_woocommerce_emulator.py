@@ -11,7 +11,6 @@ from emulators.woocommerce import Store, WooCommerceEmulator
 from emulators.woocommerce.store import StoreError
 from tests.fixtures import load
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 def rest(name: str) -> dict[str, Any]:
