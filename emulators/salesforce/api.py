@@ -105,6 +105,10 @@ def versions() -> list[dict]:
     return out
 
 
+def as_bool(value) -> bool:
+    return value.strip().lower() == "true" if isinstance(value, str) else bool(value)
+
+
 def _sobject(org: OrgState, name: str) -> SObject:
     o = org.sobject(unquote(name))
     if o is None:
@@ -353,7 +357,7 @@ def _records(call: Call) -> tuple[list, bool]:
     if len(body["records"]) > MAX_COLLECTION:
         raise ApiError(400, "EXCEEDED_ID_LIMIT",
                        "record limit reached. cannot submit more than 200 records into this call")
-    return body["records"], bool(body.get("allOrNone", False))
+    return body["records"], as_bool(body.get("allOrNone", False))
 
 
 def _type_of(org: OrgState, rec, default: SObject | None = None) -> SObject:

@@ -6,7 +6,7 @@ import json
 import re
 from urllib.parse import parse_qsl, urlsplit
 
-from .api import Call, Resp, dispatch, route
+from .api import Call, Resp, as_bool, dispatch, route
 from .dml import Ctx
 from .errors import HALTED_MSG, ApiError
 from .state import OrgState
@@ -104,7 +104,7 @@ def composite(org: OrgState, call: Call, m) -> Resp:
         raise ApiError(400, "JSON_PARSER_ERROR", "Cannot deserialize instance of CompositeRequest")
     subs = body.get("compositeRequest")
     _validate(subs)
-    all_or_none = bool(body.get("allOrNone", False))
+    all_or_none = as_bool(body.get("allOrNone", False))
     sp = org.savepoint()
     results: dict = {}
     items: list[dict] = []

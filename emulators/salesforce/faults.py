@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import threading
 from dataclasses import asdict, dataclass, field
 
 KINDS = {"latency", "unavailable", "request_limit", "expire_sessions", "timeout", "lock_row"}
@@ -58,17 +59,22 @@ class Faults:
     def __init__(self, rng: random.Random):
         self.rng = rng
         self.active: list[Fault] = []
+        self._lock = threading.Lock()  # faults are switched from test/benchmark threads too
 
     def add(self, kind: str, **kw) -> Fault:
+        """Arm a fault, e.g. ``add("unavailable", times=2)``, ``add("lock_row", probability=0.1)``."""
         fault = Fault(kind=kind, **kw)
-        self.active.append(fault)
+        with self._lock:
+            self.active.append(fault)
         return fault
 
     def remove(self, fault_id: int) -> None:
-        self.active = [f for f in self.active if f.id != fault_id]
+        with self._lock:
+            self.active = [f for f in self.active if f.id != fault_id]
 
     def clear(self) -> None:
-        self.active.clear()
+        with self._lock:
+            self.active = []
 
     def _take(self, f: Fault) -> bool:
         if not f.armed or self.rng.random() >= f.probability:
@@ -78,11 +84,10 @@ class Faults:
 
     def pick(self, method: str, path: str, kinds: set[str], phase: str = "before") -> list[Fault]:
         """Request-level faults that fire for this request (each consumes one hit)."""
-        out = []
-        for f in list(self.active):
-            if f.kind in kinds and f.phase == phase and self._match(f, method, path) and self._take(f):
-                out.append(f)
-        self.active = [f for f in self.active if f.armed]
+        with self._lock:
+            out = [f for f in self.active
+                   if f.kind in kinds and f.phase == phase and self._match(f, method, path) and self._take(f)]
+            self.active = [f for f in self.active if f.armed]
         return out
 
     def _match(self, f: Fault, method: str, path: str) -> bool:
@@ -92,7 +97,9 @@ class Faults:
     def lock_hook(self, method: str, path: str):
         """Per-record UNABLE_TO_LOCK_ROW decision function for one request."""
         def lock() -> bool:
-            hit = any(self._take(f) for f in self.active if f.kind == "lock_row" and self._match(f, method, path))
-            self.active = [f for f in self.active if f.armed]
+            with self._lock:
+                hit = any(self._take(f) for f in self.active
+                          if f.kind == "lock_row" and self._match(f, method, path))
+                self.active = [f for f in self.active if f.armed]
             return hit
         return lock

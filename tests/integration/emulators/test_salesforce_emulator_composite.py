@@ -206,3 +206,18 @@ def test_composite_without_allornone_unresolved_reference(sf_api, sf_emu):
     assert items[1]["body"] == ref["body"]["compositeResponse"][1]["body"]
     assert items[1]["httpStatusCode"] == 400 and items[2]["httpStatusCode"] == 201
     assert len(sf_emu.records("Account")) == 1
+
+
+def test_simple_salesforce_bulk2_and_restful_composite(sf, sf_emu):
+    res = sf.bulk2.Account.upsert(records=[{"Wooforce_Key__c": "a", "Name": "A"}, {"Wooforce_Key__c": "b", "Name": ""}],
+                                  external_id_field="Wooforce_Key__c")
+    assert (res[0]["numberRecordsProcessed"], res[0]["numberRecordsFailed"]) == (2, 1)
+    failed = sf.bulk2.Account.get_failed_records(res[0]["job_id"])
+    assert "REQUIRED_FIELD_MISSING:Required fields are missing: [Name]:Name --" in failed
+    assert [a["Wooforce_Key__c"] for a in sf_emu.records("Account")] == ["a"]
+    out = sf.restful("composite", method="POST", json={"allOrNone": "true", "compositeRequest": [
+        {"method": "PATCH", "url": f"{V}/sobjects/Account/Wooforce_Key__c/c", "referenceId": "c", "body": {"Name": "C"}},
+        {"method": "PATCH", "url": f"{V}/sobjects/Account/Wooforce_Key__c/d", "referenceId": "d", "body": {}}]})
+    codes = [(i["httpStatusCode"], i["body"][0]["errorCode"]) for i in out["compositeResponse"]]
+    assert codes == [(400, "PROCESSING_HALTED"), (400, "REQUIRED_FIELD_MISSING")]
+    assert [a["Wooforce_Key__c"] for a in sf_emu.records("Account")] == ["a"]
