@@ -122,7 +122,7 @@ def _object_rules(org: OrgState, o: SObject, merged: dict, existing: dict | None
     name = o.name
     if name == "PricebookEntry" and existing is None:
         pb, prod = merged.get("Pricebook2Id"), merged.get("Product2Id")
-        entries = [e for e in org.records["PricebookEntry"].values() if e["Product2Id"] == prod]
+        entries = org.children("PricebookEntry", "Product2Id", prod) if prod else []
         if any(e["Pricebook2Id"] == pb for e in entries):
             return [RecordError("DUPLICATE_VALUE", "This price definition already exists in this price book", [])]
         if pb != org.standard_pricebook_id and not any(e["Pricebook2Id"] == org.standard_pricebook_id
@@ -171,8 +171,8 @@ def _derive(org: OrgState, o: SObject, rec: dict, creating: bool) -> None:
         prod = org.get("Product2", rec["Product2Id"])
         rec["Name"], rec["ProductCode"] = prod.get("Name"), prod.get("ProductCode")
         if rec.get("UseStandardPrice"):
-            std = next((e for e in org.records["PricebookEntry"].values() if e["Product2Id"] == rec["Product2Id"]
-                        and e["Pricebook2Id"] == org.standard_pricebook_id), None)
+            std = next((e for e in org.children("PricebookEntry", "Product2Id", rec["Product2Id"])
+                        if e["Pricebook2Id"] == org.standard_pricebook_id), None)
             if std:
                 rec["UnitPrice"] = std["UnitPrice"]
     elif name == "Order":
@@ -192,7 +192,7 @@ def _rollup_order(org: OrgState, order_id: str | None) -> None:
     order = org.get("Order", order_id) if order_id else None
     if order is None:
         return
-    total = sum(i.get("TotalPrice") or 0 for i in org.records["OrderItem"].values() if i["OrderId"] == order_id)
+    total = sum(i.get("TotalPrice") or 0 for i in org.children("OrderItem", "OrderId", order_id))
     if order.get("TotalAmount") != round(total, 2):
         org.put("Order", {**order, "TotalAmount": round(total, 2)})
 
@@ -263,7 +263,7 @@ def delete(org: OrgState, ctx: Ctx, o: SObject, rid: str) -> None:
     children = {"Order": [("OrderItem", "OrderId")], "Product2": [("PricebookEntry", "Product2Id")],
                 "Account": [("Contact", "AccountId")]}.get(o.name, [])
     for child, fk in children:
-        for cid in [c["Id"] for c in org.records[child].values() if c.get(fk) == rid]:
+        for cid in [c["Id"] for c in org.children(child, fk, rid)]:
             org.remove(child, cid)
     if o.name == "OrderItem":
         _rollup_order(org, rec["OrderId"])

@@ -15,6 +15,7 @@ from .values import fmt_dt
 INTEGRATION_USERNAME = "integration@wooforce.example"
 ADMIN_USERNAME = "admin@wooforce.example"
 
+_UNINDEXED_REFS = {"OwnerId", "CreatedById", "LastModifiedById"}
 _OPS = {
     "eq": lambda v, x: v == x, "ne": lambda v, x: v != x,
     "gt": lambda v, x: v is not None and v > x, "lt": lambda v, x: v is not None and v < x,
@@ -95,6 +96,7 @@ class OrgState:
         self.schema: dict[str, SObject] = base_schema()
         self.records: dict[str, dict[str, dict]] = {name: {} for name in self.schema}
         self.index: dict[tuple[str, str], dict[str, set[str]]] = {}
+        self._index_cache: dict[str, list[str]] = {}
         self.journal: list[tuple[str, str, dict | None]] = []
         self.counter = 1000
         self.autonumbers: Counter = Counter()
@@ -151,9 +153,10 @@ class OrgState:
         return next((o for o in self.schema.values() if o.key_prefix == prefix), None)
 
     def _indexed_fields(self):
+        """External-id/idLookup/unique fields, plus parent lookups used for child scans (FK index)."""
         for o in self.schema.values():
             for f in o.fields.values():
-                if f.indexed:
+                if f.indexed or (f.type == "reference" and f.name not in _UNINDEXED_REFS):
                     yield o.name, f.name
 
     def add_field(self, sobject: str, f: Field) -> None:
@@ -163,6 +166,7 @@ class OrgState:
         o.add(f)
         if f.indexed:
             self.index[(sobject, f.name)] = {}
+            self._index_cache.clear()
 
     def remove_field(self, sobject: str, name: str) -> None:
         o = self.schema[sobject]
@@ -171,6 +175,7 @@ class OrgState:
             raise ValueError(f"{sobject}.{name} is not a custom field")
         del o.fields[f.name.lower()]
         self.index.pop((sobject, f.name), None)
+        self._index_cache.clear()
         for rec in self.records[sobject].values():
             rec.pop(f.name, None)
 
@@ -203,9 +208,8 @@ class OrgState:
 
     def _index_update(self, sobject: str, old: dict | None, new: dict | None) -> None:
         o = self.schema[sobject]
-        for (obj, fname), idx in self.index.items():
-            if obj != sobject:
-                continue
+        for fname in self._index_fields_of(sobject):
+            idx = self.index[(sobject, fname)]
             f = o.field(fname)
             if f is None:
                 continue
@@ -214,6 +218,16 @@ class OrgState:
                 idx.get(k, set()).discard(rid)
             if new is not None and (k := self.norm(f, new.get(fname))) is not None:
                 idx.setdefault(k, set()).add(rid)
+
+    def _index_fields_of(self, sobject: str) -> list[str]:
+        cached = self._index_cache.get(sobject)
+        if cached is None:
+            cached = self._index_cache[sobject] = [f for (o, f) in self.index if o == sobject]
+        return cached
+
+    def children(self, sobject: str, fk: str, parent_id: str) -> list[dict]:
+        """Records of ``sobject`` whose lookup ``fk`` points at ``parent_id`` (FK index)."""
+        return [self.records[sobject][i] for i in self.find_by(sobject, self.schema[sobject].field(fk), parent_id)]
 
     def put(self, sobject: str, record: dict) -> None:
         old = self.records[sobject].get(record["Id"])
