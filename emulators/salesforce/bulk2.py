@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from . import dml
 from .api import Call, Resp, route
 from .dml import Ctx
-from .errors import ApiError, DmlFailure, MultipleMatches, RecordError, not_found
+from .errors import ApiError, DmlFailure, MultipleMatches, RecordError
 from .sfids import make_id
 from .state import OrgState
 from .values import fmt_dt
@@ -235,5 +235,3 @@ async def process_job(org: OrgState, job: Job, chunk_delay_s: float = 0.0) -> No
     job.state = "JobComplete"
     job.modstamp = fmt_dt(org.now())
 
-
-__all__ = ["Job", "process_job", "not_found"]

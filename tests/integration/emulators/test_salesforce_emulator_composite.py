@@ -210,7 +210,7 @@ def test_composite_without_allornone_unresolved_reference(sf_api, sf_emu):
 
 def test_simple_salesforce_bulk2_and_restful_composite(sf, sf_emu):
     res = sf.bulk2.Account.upsert(records=[{"Wooforce_Key__c": "a", "Name": "A"}, {"Wooforce_Key__c": "b", "Name": ""}],
-                                  external_id_field="Wooforce_Key__c")
+                                  external_id_field="Wooforce_Key__c", wait=0.05)
     assert (res[0]["numberRecordsProcessed"], res[0]["numberRecordsFailed"]) == (2, 1)
     failed = sf.bulk2.Account.get_failed_records(res[0]["job_id"])
     assert "REQUIRED_FIELD_MISSING:Required fields are missing: [Name]:Name --" in failed
