@@ -187,21 +187,25 @@ def select(store: Store, spec: ListSpec, coll: dict[int, Rec], *, indexed: str |
     """Ids matching ``spec``, in the requested order."""
     candidates: list[int] | None = None
     presorted = False
+    satisfied: tuple[str, ...] = ()
     if indexed and ("modified_after" in spec.dates or "modified_before" in spec.dates):
         lo = spec.dates.get("modified_after", (None,))[0]
         hi = spec.dates.get("modified_before", (None,))[0]
         candidates = store.index_modified[indexed].range_ids(lo, hi)
         presorted = spec.orderby == "modified"
+        satisfied = ("modified_after", "modified_before")
     elif indexed and ("after" in spec.dates or "before" in spec.dates):
         lo = spec.dates.get("after", (None,))[0]
         hi = spec.dates.get("before", (None,))[0]
         candidates = store.index_created[indexed].range_ids(lo, hi)
         presorted = spec.orderby == "date"
+        satisfied = ("after", "before")
     elif indexed and spec.orderby in ("date", "modified"):
         idx = store.index_created if spec.orderby == "date" else store.index_modified
         candidates = [k[1] for k in idx[indexed].keys]
         presorted = True
     ids = candidates if candidates is not None else list(coll)
+    scan_dates = any(name not in satisfied for name in spec.dates)
     statuses = set(spec.statuses)
     any_status = "any" in statuses
     include = set(spec.include) if spec.include else None
@@ -230,7 +234,7 @@ def select(store: Store, spec: ListSpec, coll: dict[int, Rec], *, indexed: str |
             continue
         if spec.ptype and rec.doc.get("type") != spec.ptype:
             continue
-        if spec.dates and not date_filter(rec, spec):
+        if scan_dates and not date_filter(rec, spec, satisfied):
             continue
         if spec.search and not _matches_search(rec, spec.search):
             continue

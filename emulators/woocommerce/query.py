@@ -231,8 +231,10 @@ def _page_url(collection_url: str, echo: dict[str, Any], page: int) -> str:
     return f"{collection_url}?{build_query(params)}"
 
 
-def date_filter(rec: Rec, spec: ListSpec) -> bool:
+def date_filter(rec: Rec, spec: ListSpec, skip: tuple[str, ...] = ()) -> bool:
     for name, (threshold, _) in spec.dates.items():
+        if name in skip:
+            continue
         ts = rec.modified if name.startswith("modified") else rec.created
         if name.endswith("after") and not ts > threshold:
             return False

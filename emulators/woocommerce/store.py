@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import random
 import string
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -88,6 +89,7 @@ class Store:
         self.changes_total = 0
         admin = self._new_customer_rec(1, {"email": "admin@example.com", "username": "admin"}, self.clock.now())
         admin.doc["role"] = "administrator"
+        admin.doc["date_modified"] = admin.doc["date_modified_gmt"] = None  # as on the captured store
         self.customers[1] = admin
         self.emails["admin@example.com"] = 1
         self.add_coupon("welcome10", "percent", "10")
@@ -132,11 +134,19 @@ class Store:
         return {"order": self.orders, "product": self.products, "variation": self.variations,
                 "customer": self.customers, "refund": self.refunds}[kind]
 
-    def _register(self, rec: R.Rec) -> None:
+    def _register(self, rec: R.Rec, bulk: bool = False) -> None:
         self._collection(rec.kind)[rec.id] = rec
         if rec.kind in self.index_modified:
-            self.index_modified[rec.kind].add(rec.modified, rec.id)
-            self.index_created[rec.kind].add(rec.created, rec.id)
+            if bulk:  # caller sorts the indexes once (seeding)
+                self.index_modified[rec.kind].keys.append((rec.modified, rec.id))
+                self.index_created[rec.kind].keys.append((rec.created, rec.id))
+            else:
+                self.index_modified[rec.kind].add(rec.modified, rec.id)
+                self.index_created[rec.kind].add(rec.created, rec.id)
+
+    def sort_indexes(self) -> None:
+        for idx in (*self.index_modified.values(), *self.index_created.values()):
+            idx.keys.sort()
 
     def _unregister(self, rec: R.Rec) -> None:
         self._collection(rec.kind).pop(rec.id, None)
@@ -428,6 +438,14 @@ class Store:
         return addr.get("country") == "US" and addr.get("state") == "CA"
 
     def _line_item(self, src: dict[str, Any]) -> dict[str, Any]:
+        if "sold" in src:  # resolved when seeded: (name, sku, price, parent_name, [(slug, option, name)])
+            name, sku, price, parent_name, attrs = src["sold"]
+            qty = int(src.get("quantity") or 1)
+            return {"id": self._next_item(), "name": name, "product_id": src["product_id"],
+                    "variation_id": src.get("variation_id", 0), "quantity": qty, "tax_class": "",
+                    "_subtotal": q2(dec(price) * qty), "_total": q2(dec(price) * qty),
+                    "meta_data": [R.meta(self._next_meta(), a[0], a[1], a[2], a[1]) for a in attrs], "sku": sku,
+                    "image": {"id": 0 if attrs else "", "src": ""}, "parent_name": parent_name}
         product_id = int(src.get("product_id") or 0)
         variation_id = int(src.get("variation_id") or 0)
         qty = int(src.get("quantity") or 1)
@@ -537,9 +555,13 @@ class Store:
         doc["needs_payment"] = status in ("pending", "failed") and dec(doc["total"]) > 0
         doc["needs_processing"] = any(li["product_id"] for li in doc["line_items"])
         # meta sync of per-item extras (_reduced_stock, _restock_refunded_items)
-        for li in doc["line_items"]:
-            extras = rec.extra.get("item_meta", {}).get(li["id"], [])
-            li["meta_data"] = [m for m in li["meta_data"] if m["key"] not in {e["key"] for e in extras}] + extras
+        item_meta = rec.extra.get("item_meta")
+        if item_meta:
+            for li in doc["line_items"]:
+                extras = item_meta.get(li["id"])
+                if extras:
+                    keys = {e["key"] for e in extras}
+                    li["meta_data"] = [m for m in li["meta_data"] if m["key"] not in keys] + extras
 
     def _apply_order_fields(self, rec: R.Rec, data: dict[str, Any], compute: bool = True) -> None:
         doc = rec.doc
@@ -616,8 +638,10 @@ class Store:
         self._stamp_order(rec)
         return doc
 
-    def create_order(self, data: dict[str, Any], *, now: int | None = None, emit: bool = True, lazy: bool = False) -> R.Rec:
-        """Create an order. ``lazy=True`` (seeding) defers building the body until it is first read."""
+    def create_order(self, data: dict[str, Any], *, now: int | None = None, emit: bool = True, lazy: bool = False,
+                     modified: int | None = None) -> R.Rec:
+        """Create an order. ``lazy=True`` (seeding: no stock changes, indexes sorted by the caller via
+        :meth:`sort_indexes`) defers building the body until it is first read."""
         now = self.clock.now() if now is None else now
         status = data.get("status", "pending")
         self._validate_order_status(status)
@@ -635,8 +659,10 @@ class Store:
         if status == "completed":
             rec.extra["date_completed"] = now
         if lazy:
-            rec.builder = lambda r: self._order_doc(r, data)
-            self._register(rec)
+            rec.modified = modified or now
+            store = weakref.ref(self)  # no store <-> record cycle: a dropped store is freed by refcounting
+            rec.builder = lambda r: store()._order_doc(r, data)  # type: ignore[union-attr]
+            self._register(rec, bulk=True)
             return rec
         self._order_doc(rec, data)
         self._register(rec)

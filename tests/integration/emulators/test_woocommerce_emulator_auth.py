@@ -162,3 +162,41 @@ async def test_https_flag_behind_proxy():
         assert (await fetch(emu.api_url + "/orders", auth=auth))[0] == 401
         emu.config.assume_https = True
         assert (await fetch(emu.api_url + "/orders", auth=auth))[0] == 200
+
+
+@pytest.mark.parametrize("method", ["HMAC-SHA1", "HMAC-SHA256"])
+async def test_oauthlib_client_interoperates(plain, method):
+    """A stock OAuth 1.0a client (oauthlib, query signature) is accepted: the signer is standard."""
+    from oauthlib import oauth1
+
+    ck, cs = plain.creds
+    client = oauth1.Client(ck, client_secret=cs, signature_method=method, signature_type=oauth1.SIGNATURE_TYPE_QUERY)
+    url, _, _ = client.sign(plain.api_url + "/orders?per_page=1&status=processing")
+    status, body, _ = await fetch(url)
+    assert status == 200 and [o["status"] for o in body] == ["processing"]
+
+
+async def test_cli_serves_and_prints_a_key(tmp_path):
+    import asyncio
+    import json
+    import socket
+    import sys
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "emulators.woocommerce", "--port", str(port), "--orders", "25", "--products", "3",
+        "--customers", "4", "--seed", "9", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        info = json.loads(await asyncio.wait_for(proc.stdout.readline(), 30))
+        assert info["url"] == f"http://127.0.0.1:{port}" and info["seeded"]["orders"] == 25
+        url = oauth1_url("GET", info["url"] + "/wp-json/wc/v3/orders", {"per_page": 5}, info["consumer_key"],
+                         info["consumer_secret"])
+        status, body, headers = await fetch(url)
+        assert status == 200 and len(body) == 5 and headers["X-WP-Total"] == "25"
+        status, stats, _ = await fetch(info["url"] + "/_emulator/stats")
+        assert stats["store"]["orders"] == 25 and stats["requests_total"] == 1
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 10)

@@ -171,6 +171,9 @@ async def test_modified_after_quirks(shop):
     assert await ids(modified_before=times.gmt(mid), dates_are_gmt="true") == old + new[:1]  # strict <
     assert await ids(after=times.gmt(T0 - 1), dates_are_gmt="true") == new
     assert await ids(before=times.local(T0)) == old
+    # both an indexed and a scanned bound: created strictly after T0 and modified strictly after T0 - 1
+    assert await ids(after=times.gmt(T0), modified_after=times.gmt(T0 - 1), dates_are_gmt="true") == new[1:]
+    assert await ids(modified_before=times.gmt(T0 + 2), before=times.gmt(T0 + 1), dates_are_gmt="true") == old + new[:1]
     fx = rest("error-400-modified-after-date-only")
     status, body, _ = await shop.get("/orders", **fx["request"]["query"])
     assert (status, body) == (400, fx["body"])

@@ -244,3 +244,47 @@ async def test_control_endpoints(wc, receiver):
         assert (await call("POST", "/_emulator/traffic/stop"))["ops_total"] >= 8
         await call("POST", "/_emulator/reset")
         assert (await call("GET", "/_emulator/stats"))["store"]["orders"] == 0
+
+
+async def test_native_topics_per_operation_follow_the_capture(wc, receiver):
+    """README 'Which operations sent which deliveries', operation by operation."""
+    wc.configure_webhooks(receiver.url, "st_ops", mode="native", wc_webhook_secret="fixture-secret")
+    s = wc.store
+    lamp = s.create_product({"name": "Lamp", "regular_price": "39.99", "manage_stock": True, "stock_quantity": 20})
+    cust = s.create_customer({"email": "eve@example.com"})
+    await wc.dispatcher.wait_idle()
+
+    async def topics(action) -> list[tuple[str, int]]:
+        await wc.dispatcher.wait_idle()  # untracked set-up changes first
+        receiver.requests.clear()
+        action()
+        await wc.dispatcher.wait_idle()
+        return [(r["headers"]["X-WC-Webhook-Topic"], json.loads(r["raw"])["id"]) for r in receiver.requests]
+
+    holder: dict[str, int] = {}
+
+    def paid_order():
+        holder["o"] = s.create_order({"customer_id": cust.id, "set_paid": True,
+                                      "line_items": [{"product_id": lamp.id, "quantity": 2}]}).id
+
+    assert await topics(paid_order) == [("order.created", holder["o"]), ("order.updated", holder["o"]),
+                                        ("product.updated", lamp.id), ("customer.updated", cust.id)]
+    o = holder["o"]
+    assert await topics(lambda: s.update_order(o, {"customer_note": "x"})) == [("order.updated", o)]
+    line = s.orders[o].doc["line_items"][0]["id"]
+    assert await topics(lambda: s.create_refund(o, {"amount": "5.00", "line_items": [
+        {"id": line, "quantity": 1, "refund_total": 5}]})) == [("product.updated", lamp.id), ("order.updated", o)]
+    assert await topics(lambda: s.trash_order(o)) == [("order.deleted", o)]
+    assert await topics(lambda: s.restore_order(o, via="admin")) == [("order.restored", o)]
+    s.trash_order(o)
+    assert await topics(lambda: s.restore_order(o, via="rest")) == []  # REST status 'restore': nothing at all
+    assert s.orders[o].status == "processing"
+    assert await topics(lambda: s.trash_product(lamp.id)) == [("product.deleted", lamp.id)]
+    assert await topics(lambda: s.restore_product(lamp.id, via="admin")) == [("product.updated", lamp.id),
+                                                                             ("product.restored", lamp.id)]
+    s.trash_product(lamp.id)
+    assert await topics(lambda: s.update_product(lamp.id, {"status": "publish"})) == [("product.updated", lamp.id)]
+    assert await topics(lambda: s.delete_product(lamp.id)) == []
+    assert await topics(lambda: s.delete_customer(cust.id)) == [("customer.deleted", cust.id)]
+    with pytest.raises(Exception):
+        s.trash_order(999_999)
