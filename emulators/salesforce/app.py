@@ -92,7 +92,8 @@ async def api_handler(request: web.Request) -> web.Response:
     if (early := await _pre_faults(request, path)) is not None:
         return early
     auth = request.headers.get("Authorization", "")
-    token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    scheme, _, token = auth.partition(" ")
+    token = token.strip() if scheme.lower() in ("bearer", "oauth") else ""
     session = org.session(token) if token else None
     if session is None:
         org.stats["unauthorized"] += 1

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+from datetime import datetime, timedelta, timezone
 import io
 import ssl
 
@@ -113,3 +114,23 @@ async def test_bulk2_lock_row_fault_applies_per_record(emu, sf_aio):
         assert (await r.json())["numberRecordsFailed"] == 1
     async with sf_aio.get(f"{B}/{job_id}/failedResults") as r:
         assert "UNABLE_TO_LOCK_ROW:unable to obtain exclusive access to this record:" in await r.text()
+
+
+async def test_session_ttl_and_today_follow_the_injected_clock(tmp_path):
+    now = [datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)]
+    async with SalesforceEmulator(ca_path=tmp_path / "ca.pem", clock=lambda: now[0], session_ttl_s=36 * 3600) as emu:
+        ctx = ssl.create_default_context(cafile=str(emu.ca_path))
+        async with aiohttp.ClientSession(base_url=emu.url, connector=aiohttp.TCPConnector(ssl=ctx),
+                                         headers={"Authorization": f"OAuth {emu.issue_token()}"}) as http:
+            emu.insert("Account", {"Name": "A"})
+            q = "/services/data/v66.0/query?q=SELECT+Id,CreatedDate+FROM+Account+WHERE+CreatedDate+=+TODAY"
+            async with http.get(q) as r:
+                body = await r.json()
+                assert r.status == 200, body
+                assert body["records"][0]["CreatedDate"] == "2026-03-01T12:00:00.000+0000"
+            now[0] += timedelta(days=1)
+            async with http.get(q.replace("TODAY", "YESTERDAY")) as r:
+                assert (await r.json())["totalSize"] == 1
+            now[0] += timedelta(hours=12, seconds=1)  # access tokens expire after session_ttl_s
+            async with http.get(q) as r:
+                assert r.status == 401 and (await r.json())[0]["errorCode"] == "INVALID_SESSION_ID"
