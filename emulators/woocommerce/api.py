@@ -120,7 +120,8 @@ async def handle_rest(request: web.Request) -> web.StreamResponse:
         stats.auth_failures += 1
         return error_response(401, auth.error[0], auth.error[1], base)
     for r_method, pattern, kind, allow, handler in ROUTES:
-        if r_method != ("PUT" if method == "PATCH" else method):
+        # EDITABLE routes take POST, PUT and PATCH alike
+        if r_method != method and not (r_method == "PUT" and kind == "item" and method in ("POST", "PATCH")):
             continue
         m = pattern.match(path)
         if m is None:

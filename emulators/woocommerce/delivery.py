@@ -86,7 +86,7 @@ class Dispatcher:
         self.base_url = base_url
         self.target: DeliveryTarget | None = None
         self.records: list[Delivery] = []
-        self._queue: asyncio.Queue[Delivery] | None = None
+        self._queue: asyncio.Queue[Delivery] = asyncio.Queue()  # changes made before start() wait here
         self._worker: asyncio.Task | None = None
         self._session: aiohttp.ClientSession | None = None
         self._rng = random.Random()
@@ -94,7 +94,6 @@ class Dispatcher:
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        self._queue = asyncio.Queue()
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
         self._worker = asyncio.create_task(self._run(), name="wc-emulator-delivery")
 
@@ -121,8 +120,7 @@ class Dispatcher:
 
     async def wait_idle(self, timeout_s: float = 30.0) -> None:
         """Return once every queued delivery has been sent (or given up)."""
-        if self._queue is not None:
-            await asyncio.wait_for(self._queue.join(), timeout_s)
+        await asyncio.wait_for(self._queue.join(), timeout_s)
 
     # ------------------------------------------------------------ the store listener
 
@@ -139,7 +137,6 @@ class Dispatcher:
         if target.drop_share and self._rng.random() < target.drop_share:
             rec.status = "dropped"
             return
-        assert self._queue is not None, "dispatcher not started"
         self._queue.put_nowait(rec)
 
     def summary(self) -> dict[str, int]:
@@ -151,7 +148,6 @@ class Dispatcher:
     # ------------------------------------------------------------ sending
 
     async def _run(self) -> None:
-        assert self._queue is not None
         while True:
             first = await self._queue.get()
             batch = [first]

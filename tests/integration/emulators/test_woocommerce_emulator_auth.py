@@ -171,7 +171,7 @@ async def test_oauthlib_client_interoperates(plain, method):
 
     ck, cs = plain.creds
     client = oauth1.Client(ck, client_secret=cs, signature_method=method, signature_type=oauth1.SIGNATURE_TYPE_QUERY)
-    url, _, _ = client.sign(plain.api_url + "/orders?per_page=1&status=processing")
+    url, _, _ = client.sign(plain.api_url + "/orders?per_page=1&status=processing&modified_after=2000-01-01T00:00:00")
     status, body, _ = await fetch(url)
     assert status == 200 and [o["status"] for o in body] == ["processing"]
 

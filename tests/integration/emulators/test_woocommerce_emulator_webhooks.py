@@ -288,3 +288,27 @@ async def test_native_topics_per_operation_follow_the_capture(wc, receiver):
     assert await topics(lambda: s.delete_customer(cust.id)) == [("customer.deleted", cust.id)]
     with pytest.raises(Exception):
         s.trash_order(999_999)
+
+
+async def test_unreachable_collector_is_retried_then_failed(wc):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    wc.configure_webhooks(dead, "st_dead", mode="plugin", store_secret=generate_secret(), max_retries=2,
+                          retry_backoff_ms=1)
+    wc.store.create_customer({"email": "lost@example.com"})
+    await wc.dispatcher.wait_idle()
+    rec = wc.deliveries[-1]
+    assert (rec.status, rec.attempts, rec.http_status) == ("failed", 3, None)
+
+
+async def test_post_on_an_item_updates_it(wc):
+    ck, cs = wc.add_api_key()
+    wc.config.assume_https = True
+    cid = wc.store.create_customer({"email": "post@example.com"}).id
+    async with aiohttp.ClientSession(auth=aiohttp.BasicAuth(ck, cs)) as http:
+        for method, name in (("POST", "A"), ("PATCH", "B"), ("PUT", "C")):
+            async with http.request(method, f"{wc.api_url}/customers/{cid}", json={"first_name": name}) as r:
+                assert r.status == 200 and (await r.json())["first_name"] == name
