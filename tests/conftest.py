@@ -5,17 +5,23 @@ Each test that uses ``db`` gets empty tables (TRUNCATE), so tests stay independe
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 import asyncpg
 import pytest
+from loguru import logger
 
 from shared import migrations
 from shared.db import Database
 from shared.settings import Settings
 
 TEST_DB = "wooforce_test"
+
+# quiet test output: warnings and errors only (tests that check log content add their own sinks)
+logger.remove()
+logger.add(sys.stderr, level=os.environ.get("WOOFORCE_TEST_LOG_LEVEL", "WARNING"))
 
 
 def _admin_dsn(tmp_root: Path) -> tuple[str, object | None]:

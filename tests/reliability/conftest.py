@@ -6,6 +6,7 @@ from cryptography.fernet import Fernet
 from shared.crypto import Vault
 from shared.settings import Settings
 from shared.stores import StoreManager
+from tests.integration.conftest import client, store, stores  # noqa: F401  (shared fixtures)
 
 
 @pytest.fixture
