@@ -45,6 +45,32 @@ class Settings(BaseSettings):
     ingest_max_batch_events: int = Field(2000, ge=1, le=50_000, description="events per group commit")
     store_cache_ttl_s: float = Field(5.0, ge=0, le=3600)
 
+    # --- agent: delivery to Salesforce ------------------------------------------------------
+    agent_poll_interval_s: float = Field(2.0, gt=0, le=3600, description="how often the agent looks for work")
+    agent_lease_s: float = Field(300.0, ge=1, le=86_400, description="a claimed batch's lease; a crashed agent's rows "
+                                 "are taken again after it")
+    agent_claim_batch: int = Field(2000, ge=1, le=100_000, description="outbox rows claimed per statement")
+    agent_retry_schedule_s: list[float] = Field(
+        [5, 30, 120, 600, 1800, 3600], min_length=1,
+        description="delay before retry n (JSON list); the last value repeats")
+    agent_retry_jitter: float = Field(0.2, ge=0, le=1, description="+- share of random jitter on retry delays")
+    agent_max_attempts: int = Field(12, ge=1, le=1000, description="retryable failures before a row is dead-lettered")
+    agent_shutdown_grace_s: float = Field(20.0, ge=0, le=600, description="SIGTERM: time to finish the current batch")
+    sf_api_version: str = Field("66.0", pattern=r"^\d{2}\.0$")
+    sf_concurrency: int = Field(10, ge=1, le=25, description="concurrent Salesforce requests per store "
+                                "(Salesforce allows 25 long-running ones per org)")
+    sf_timeout_s: float = Field(60.0, gt=0, le=600, description="one Salesforce HTTP request")
+    sf_api_budget_share: float = Field(0.8, gt=0, le=1, description="pause delivery before this share of the daily "
+                                       "API allocation is used")
+    sf_budget_pause_s: float = Field(600.0, ge=1, le=86_400, description="how long a store over budget pauses before "
+                                     "/limits is read again")
+    sf_bulk_threshold_records: int = Field(10_000, ge=1, description="records of one sObject in a batch above which "
+                                           "Bulk API 2.0 is used instead of Composite")
+    sf_bulk_claim_batch: int = Field(20_000, ge=1, le=500_000, description="rows claimed per batch while a backlog "
+                                     "lasts (lets large backfills reach the bulk threshold)")
+    sf_bulk_poll_s: float = Field(2.0, gt=0, le=60, description="Bulk API 2.0 job status polling interval")
+    mapping_file: Path | None = Field(None, description="TOML mapping overriding agent/mapping.toml (field by field)")
+
     # --- logging -----------------------------------------------------------------------
     log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_dir: Path | None = Field(None, description="default: data_dir/logs")

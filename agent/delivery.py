@@ -1,0 +1,527 @@
+"""Drain the outbox into Salesforce: claim with a lease, upsert dependencies first, decide record by record.
+
+One batch: ``claim_outbox`` (one statement, ``FOR UPDATE SKIP LOCKED``, expired leases included) -> per
+store a :class:`~agent.plan.Plan` -> sObject Collections upserts (<= 200 records) packed five to a Composite
+request (one API call), or a Bulk API 2.0 job for an sObject above the bulk threshold -> calls run
+concurrently (``sf_concurrency``) as a DAG: a call starts once every call holding a lower dependency
+level finished -> each row's outcome from its own records (delivered / retrying / dead) -> one statement
+each for attempts, outbox completion and the Salesforce Id map.
+"""
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import os
+import random
+import socket
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from loguru import logger
+from prometheus_client import Gauge
+
+from agent.mapping import KEY_FIELD, Mapping, load_mapping
+from agent.plan import LEVELS, PRIMARY, STANDARD_PRICEBOOK_KEY, Plan, Rec, Unit
+from agent.salesforce import RETRYABLE_CODES, SalesforceClient
+from shared import ids
+from shared.db import Database
+from shared.errors import PermanentError, RetryableError, SalesforcePermanent, SalesforceRetryable
+from shared.settings import Settings
+from shared.stores import StoreManager
+
+COLLECTION_MAX = 200
+COMPOSITE_MAX_COLLECTIONS = 5
+BUDGET_CODE = "API_BUDGET"
+
+API_USED_RATIO = Gauge("wooforce_salesforce_api_used_ratio", "share of the daily Salesforce API allocation used",
+                       ["store_id"])
+API_USED = Gauge("wooforce_salesforce_api_used", "Salesforce API calls used today (Sforce-Limit-Info)", ["store_id"])
+
+
+def new_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{ids.new_id('run')[-8:]}"
+
+
+@dataclass
+class BatchStats:
+    claimed: int = 0
+    outcomes: Counter = field(default_factory=Counter)
+    api_calls: int = 0
+    records: int = 0
+
+    def add(self, other: "BatchStats") -> None:
+        self.claimed += other.claimed
+        self.outcomes.update(other.outcomes)
+        self.api_calls += other.api_calls
+        self.records += other.records
+
+
+@dataclass
+class Node:
+    """One API request: a Composite of up to five collections, or one Bulk 2.0 job."""
+
+    collections: list[tuple[str, list[Rec]]]
+    bulk: bool = False
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    deps: list["Node"] = field(default_factory=list)
+    failed: str | None = None
+
+    @property
+    def min_level(self) -> int:
+        return min(LEVELS[s] for s, _ in self.collections)
+
+    @property
+    def max_level(self) -> int:
+        return max(LEVELS[s] for s, _ in self.collections)
+
+
+def build_nodes(plan: Plan, bulk_threshold: int) -> list[Node]:
+    nodes: list[Node] = []
+    pending: list[tuple[str, list[Rec]]] = []
+    for sobject, recs in plan.by_sobject():
+        if len(recs) > bulk_threshold:
+            if pending:
+                nodes.append(Node(pending))
+                pending = []
+            nodes.append(Node([(sobject, recs)], bulk=True))
+            continue
+        for i in range(0, len(recs), COLLECTION_MAX):
+            pending.append((sobject, recs[i:i + COLLECTION_MAX]))
+            if len(pending) == COMPOSITE_MAX_COLLECTIONS:
+                nodes.append(Node(pending))
+                pending = []
+    if pending:
+        nodes.append(Node(pending))
+    for k, node in enumerate(nodes):
+        node.deps = [j for j in nodes[:k] if j.min_level < node.max_level]
+    return nodes
+
+
+def classify(rec: Rec, code: str | None, message: str) -> bool:
+    """True if the record's error is worth retrying."""
+    if code in RETRYABLE_CODES or code == BUDGET_CODE:
+        return True
+    if code == "INVALID_FIELD" and "Foreign key external ID" in message:
+        return True  # a dependency is not in Salesforce yet (or failed in this batch)
+    if code == "REQUIRED_FIELD_MISSING" and rec.create_only_omitted:
+        return True  # our map said it exists but it was deleted in Salesforce: recreate next time
+    if code == "INVALID_FIELD_FOR_INSERT_UPDATE" and not rec.create_only_omitted and rec.sobject in (
+            "PricebookEntry", "OrderItem"):
+        return True  # it exists although our map did not know: update without create-only fields next time
+    return False
+
+
+def _fail(rec: Rec, code: str | None, message: str, status: int | None, call: str, *, retry: bool | None = None):
+    rec.ok, rec.error_code, rec.error, rec.status_code, rec.call = False, code, message[:2000], status, call
+    rec.retryable = classify(rec, code, message) if retry is None else retry
+
+
+class StoreRun:
+    """Deliver one store's units of a batch."""
+
+    def __init__(self, agent: "Deliverer", store_id: str, units: list[Unit]):
+        self.agent, self.store_id, self.units = agent, store_id, units
+        self.settings = agent.settings
+        self.sem = asyncio.Semaphore(self.settings.sf_concurrency)
+        self.client: SalesforceClient | None = None
+        self.broken: str | None = None  # a request-level retryable failure: stop calling for this batch
+        self.retry_after_s: float | None = None
+        self.new_records: list[tuple[str, str, str]] = []  # (sobject, key, sf_id) to remember
+        self.forget: list[tuple[str, str]] = []
+        self.calls = 0
+        self.plan: Plan | None = None
+
+    async def run(self) -> list[dict]:
+        try:
+            self.client = await self.agent.client(self.store_id)
+            mapping = await self.agent.mapping(self.store_id)
+            await self._check_budget()
+            if self.client.budget.over():
+                return [self._result(u, "paused", code=BUDGET_CODE, error="daily API budget share reached")
+                        for u in self.units]
+            pricebook = await self._standard_pricebook()
+        except (PermanentError, RetryableError) as exc:
+            # configuration or login trouble: not the rows' fault, so no attempt is counted
+            logger.bind(action="sync.connection_failed", store_id=self.store_id, code=exc.code).warning(
+                "Salesforce connection failed: {}", exc.message[:300])
+            if isinstance(exc, PermanentError):
+                self.agent.drop_client(self.store_id)
+            return [self._result(u, "paused" if isinstance(exc, PermanentError) else "retrying",
+                                 code=exc.code, error=exc.message, count=False, retry_after=exc.retry_after_s)
+                    for u in self.units]
+        known = await self._known(mapping, pricebook)
+        plan = self.plan = Plan(mapping, known, {self.store_id: pricebook})
+        for u in self.units:
+            plan.add_unit(u)
+        nodes = build_nodes(plan, self.settings.sf_bulk_threshold_records)
+        await asyncio.gather(*(self._run_node(n, i) for i, n in enumerate(nodes)))
+        return [self._outcome(u) for u in self.units]
+
+    # ---- preparation ---------------------------------------------------------------------------------
+    async def _check_budget(self) -> None:
+        b = self.client.budget
+        stale = b.used is None or time.monotonic() - b.seen_at > self.settings.sf_budget_pause_s or b.over()
+        if stale:
+            await self._call(self.client.limits)
+
+    async def _standard_pricebook(self) -> str:
+        db = self.agent.db
+        row = await db.fetch("lookup_sf_records", self.store_id, ["Pricebook2"], [STANDARD_PRICEBOOK_KEY])
+        if row:
+            return row[0]["sf_id"]
+        recs = await self._call(self.client.query, "SELECT Id FROM Pricebook2 WHERE IsStandard = true LIMIT 1")
+        if not recs:
+            raise SalesforcePermanent("the org has no standard price book", code="config")
+        await db.execute("upsert_sf_records", [self.store_id], ["Pricebook2"], [STANDARD_PRICEBOOK_KEY],
+                         [recs[0]["Id"]])
+        return recs[0]["Id"]
+
+    async def _known(self, mapping: Mapping, pricebook: str) -> set[tuple[str, str, str]]:
+        # a dry plan (nothing known) names every record the batch could touch
+        dry = Plan(mapping, set(), {self.store_id: pricebook})
+        for u in self.units:
+            dry.add_unit(Unit(**{**u.__dict__, "skip_reason": None}))
+        wanted = sorted(dry.asked | set(dry.records))
+        rows = await self.agent.db.fetch("lookup_sf_records", self.store_id, [s for s, _ in wanted],
+                                         [k for _, k in wanted])
+        return {(self.store_id, r["sobject"], r["wooforce_key"]) for r in rows}
+
+    async def _call(self, fn, *args):
+        async with self.sem:
+            before = self.client.calls
+            try:
+                return await asyncio.to_thread(fn, *args)
+            finally:
+                self.calls += self.client.calls - before
+
+    # ---- execution -----------------------------------------------------------------------------------
+    async def _run_node(self, node: Node, n: int) -> None:
+        try:
+            for dep in node.deps:
+                await dep.done.wait()
+            call = f"{'bulk' if node.bulk else 'composite'}#{n}"
+            if self.broken:
+                self._fail_node(node, "SKIPPED", f"not sent: {self.broken}", None, call, retry=True)
+            elif self.client.budget.over():
+                self._fail_node(node, BUDGET_CODE, "daily API budget share reached", None, call, retry=True)
+            elif node.bulk:
+                await self._run_bulk(node, call)
+            else:
+                await self._run_composite(node, call)
+        finally:
+            node.done.set()
+
+    def _fail_node(self, node: Node, code, message, status, call, retry=None) -> None:
+        for _, recs in node.collections:
+            for r in recs:
+                _fail(r, code, message, status, call, retry=retry)
+
+    async def _run_composite(self, node: Node, call: str) -> None:
+        subs = [{"method": "PATCH", "url": self.client.collection_path(sobject, KEY_FIELD), "referenceId": f"c{i}",
+                 "body": {"allOrNone": False, "records": [r.fields for r in recs]}}
+                for i, (sobject, recs) in enumerate(node.collections)]
+        try:
+            items = await self._call(self.client.composite, subs)
+        except SalesforceRetryable as exc:
+            self.broken = self.broken or f"{exc.code}: {exc.message[:200]}"
+            self.retry_after_s = max(self.retry_after_s or 0, exc.retry_after_s or 0) or None
+            self._fail_node(node, exc.code, exc.message, getattr(exc, "status_code", None), call, retry=True)
+            return
+        except SalesforcePermanent as exc:
+            self._fail_node(node, exc.code, exc.message, getattr(exc, "status_code", None), call, retry=False)
+            return
+        for (sobject, recs), item in zip(node.collections, items):
+            status, body = item.get("httpStatusCode"), item.get("body")
+            if status is not None and status < 300 and isinstance(body, list) and len(body) == len(recs):
+                for rec, res in zip(recs, body):
+                    if res.get("success"):
+                        rec.ok, rec.sf_id, rec.status_code, rec.call = True, res.get("id"), status, call
+                        self.new_records.append((rec.sobject, rec.key, rec.sf_id))
+                    else:
+                        errs = res.get("errors") or [{}]
+                        _fail(rec, errs[0].get("statusCode"), json.dumps(errs), status, call)
+                        self._learn(rec)
+            else:
+                code = body[0].get("errorCode") if isinstance(body, list) and body and isinstance(body[0], dict) \
+                    else None
+                for rec in recs:
+                    _fail(rec, code, json.dumps(body)[:2000], status, call)
+
+    def _learn(self, rec: Rec) -> None:
+        if rec.error_code == "REQUIRED_FIELD_MISSING" and rec.create_only_omitted:
+            self.forget.append((rec.sobject, rec.key))
+        elif rec.error_code == "INVALID_FIELD_FOR_INSERT_UPDATE" and rec.retryable:
+            self.new_records.append((rec.sobject, rec.key, ""))
+
+    async def _run_bulk(self, node: Node, call: str) -> None:
+        (sobject, recs), = node.collections
+        try:
+            await self._call(run_bulk_upsert, self.client, sobject, recs, self.settings.sf_bulk_poll_s, call)
+        except SalesforceRetryable as exc:
+            self.broken = self.broken or f"{exc.code}: {exc.message[:200]}"
+            self._fail_node(node, exc.code, exc.message, getattr(exc, "status_code", None), call, retry=True)
+            return
+        except SalesforcePermanent as exc:
+            self._fail_node(node, exc.code, exc.message, getattr(exc, "status_code", None), call, retry=False)
+            return
+        for rec in recs:
+            if rec.ok:
+                self.new_records.append((rec.sobject, rec.key, rec.sf_id))
+            else:
+                self._learn(rec)
+
+    # ---- outcome -------------------------------------------------------------------------------------
+    def _outcome(self, u: Unit) -> dict:
+        recs = [r for r in self.plan.records.values() if u.index in r.needed_by]
+        if not recs:
+            return self._result(u, "skipped", error=u.skip_reason)
+        own = [r for r in recs if r.owner == u.index]
+        failed = [r for r in recs if r.ok is False]
+        primary = next((r for r in own if r.sobject == PRIMARY[u.resource]), own[0] if own else recs[0])
+        status = next((r.status_code for r in failed), primary.status_code)
+        calls = sorted({r.call for r in recs if r.call})
+        summary = {"calls": calls, "records": dict(Counter(r.sobject for r in recs))}
+        if not failed:
+            return self._result(u, "delivered", sf_id=primary.sf_id, status=status, summary=summary)
+        errors = [{"sobject": r.sobject, "key": r.key, "code": r.error_code, "message": r.error,
+                   "dependency": r.owner != u.index} for r in failed]
+        first = next((r for r in failed if r.owner == u.index and not r.retryable), failed[0])
+        text = json.dumps(errors)[:8000]
+        if any(r.owner == u.index and not r.retryable for r in failed):
+            return self._result(u, "dead", code=first.error_code, error=text, status=status, summary=summary)
+        if all(r.error_code == BUDGET_CODE for r in failed):
+            return self._result(u, "paused", code=BUDGET_CODE, error=text, summary=summary)
+        return self._result(u, "retrying", code=first.error_code, error=text, status=status, summary=summary,
+                            retry_after=self.retry_after_s)
+
+    def _result(self, u: Unit, outcome: str, *, code: str | None = None, error: str | None = None,
+                sf_id: str | None = None, status: int | None = None, summary: dict | None = None,
+                count: bool = True, retry_after: float | None = None) -> dict:
+        s = self.settings
+        attempts, delay = u.attempts, 0.0
+        if outcome == "retrying":
+            if count:
+                attempts += 1
+            if attempts >= s.agent_max_attempts:
+                outcome = "dead"
+            else:
+                sched = s.agent_retry_schedule_s
+                base = sched[min(max(attempts - 1, 0), len(sched) - 1)]
+                delay = max(base * (1 + s.agent_retry_jitter * (2 * random.random() - 1)), retry_after or 0)
+        elif outcome == "dead":
+            attempts += 1
+        elif outcome == "paused":
+            delay = s.sf_budget_pause_s if code == BUDGET_CODE else s.agent_retry_schedule_s[0]
+        elif outcome in ("delivered", "skipped"):
+            attempts = 0
+        return {"unit": u, "outcome": outcome, "code": code, "error": error, "sf_id": sf_id, "status": status,
+                "summary": {**(summary or {}), "api_calls_in_batch": self.calls}, "attempts": attempts,
+                "delay_s": delay}
+
+
+def run_bulk_upsert(client: SalesforceClient, sobject: str, recs: list[Rec], poll_s: float, call: str) -> None:
+    """Bulk API 2.0 upsert of ``recs`` (synchronous; sets each record's outcome)."""
+    cols: list[str] = []
+    for r in recs:
+        for k, v in r.fields.items():
+            if k == "attributes":
+                continue
+            col = f"{k}.{next(iter(v))}" if isinstance(v, dict) else k
+            if col not in cols:
+                cols.append(col)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(cols)
+    for r in recs:
+        row = []
+        for col in cols:
+            name, _, sub = col.partition(".")
+            v = r.fields.get(name, "")
+            v = v.get(sub) if isinstance(v, dict) else v
+            row.append("#N/A" if v is None else ("true" if v is True else "false" if v is False else str(v)))
+        w.writerow(row)
+    job = client.request("POST", "/jobs/ingest", json={"object": sobject, "operation": "upsert",
+                                                       "externalIdFieldName": KEY_FIELD, "contentType": "CSV",
+                                                       "lineEnding": "LF"}).body
+    jid = job["id"]
+    client.request("PUT", f"/jobs/ingest/{jid}/batches", data=buf.getvalue().encode(), content_type="text/csv")
+    client.request("PATCH", f"/jobs/ingest/{jid}", json={"state": "UploadComplete"})
+    while True:
+        info = client.request("GET", f"/jobs/ingest/{jid}").body
+        if info["state"] in ("JobComplete", "Failed", "Aborted"):
+            break
+        time.sleep(poll_s)
+    by_key = {r.key: r for r in recs}
+    if info["state"] == "JobComplete":
+        ok = csv.DictReader(io.StringIO(client.request("GET", f"/jobs/ingest/{jid}/successfulResults").body))
+        for row in ok:
+            if (rec := by_key.get(row.get(KEY_FIELD))) is not None:
+                rec.ok, rec.sf_id, rec.status_code, rec.call = True, row["sf__Id"], 200, call
+        if any(r.ok is None for r in recs):
+            bad = csv.DictReader(io.StringIO(client.request("GET", f"/jobs/ingest/{jid}/failedResults").body))
+            for row in bad:
+                if (rec := by_key.get(row.get(KEY_FIELD))) is not None:
+                    code, _, msg = (row.get("sf__Error") or "").partition(":")
+                    _fail(rec, code or None, msg.rstrip(" -"), 200, call)
+    for rec in recs:
+        if rec.ok is None:
+            _fail(rec, "BULK_" + info["state"].upper(), info.get("errorMessage") or "not processed", None, call,
+                  retry=True)
+
+
+class Deliverer:
+    """Claims and delivers batches; one per agent process (``owner`` names its leases)."""
+
+    def __init__(self, db: Database, stores: StoreManager, settings: Settings, *, owner: str | None = None):
+        self.db, self.stores, self.settings = db, stores, settings
+        self.owner = owner or new_owner()
+        self.base_mapping = load_mapping(settings.mapping_file)
+        self._clients: dict[str, SalesforceClient] = {}
+        self._mappings: dict[str, Mapping] = {}
+        self._backlog = False
+
+    # ---- per store ------------------------------------------------------------------------------------
+    async def client(self, store_id: str) -> SalesforceClient:
+        c = self._clients.get(store_id)
+        if c is None:
+            store = await self.stores.get(store_id)
+            conn = store["sf_credentials"] or {}
+            s = self.settings
+            c = SalesforceClient(conn, api_version=s.sf_api_version, timeout_s=s.sf_timeout_s,
+                                 pool_size=s.sf_concurrency, budget_share=s.sf_api_budget_share)
+            self._clients[store_id] = c
+            self._mappings[store_id] = load_mapping(s.mapping_file, conn.get("mapping_file")) \
+                if conn.get("mapping_file") else self.base_mapping
+        return c
+
+    async def mapping(self, store_id: str) -> Mapping:
+        await self.client(store_id)
+        return self._mappings[store_id]
+
+    def drop_client(self, store_id: str) -> None:
+        c = self._clients.pop(store_id, None)
+        self._mappings.pop(store_id, None)
+        if c is not None:
+            c.close()
+
+    def close(self) -> None:
+        for sid in list(self._clients):
+            self.drop_client(sid)
+
+    # ---- batches -------------------------------------------------------------------------------------
+    async def claim(self, limit: int) -> list[Unit]:
+        rows = await self.db.fetch("claim_outbox", self.owner, limit, float(self.settings.agent_lease_s))
+        return [Unit(index=i, store_id=r["store_id"], resource=r["resource"], resource_id=r["resource_id"],
+                     event_id=r["head_event_id"], version=r["head_version"], seq=r["head_seq"],
+                     attempts=r["attempts"], action=r["action"],
+                     payload=r["payload"] if isinstance(r["payload"], dict) else json.loads(r["payload"]))
+                for i, r in enumerate(rows)]
+
+    async def run_batch(self) -> BatchStats | None:
+        """Claim and deliver one batch; ``None`` when there was nothing to claim."""
+        limit = self.settings.sf_bulk_claim_batch if self._backlog else self.settings.agent_claim_batch
+        units = await self.claim(limit)
+        self._backlog = len(units) >= self.settings.agent_claim_batch
+        if not units:
+            return None
+        t0 = time.perf_counter()
+        started = datetime.now(timezone.utc)
+        by_store: dict[str, list[Unit]] = {}
+        for u in units:
+            by_store.setdefault(u.store_id, []).append(u)
+        runs = [StoreRun(self, sid, us) for sid, us in by_store.items()]
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            results = [r for rs in await asyncio.gather(*(run.run() for run in runs)) for r in rs]
+        finally:
+            heartbeat.cancel()
+        duration_ms = int((time.perf_counter() - t0) * 1000)
+        await self._record(results, runs, started, duration_ms)
+        stats = BatchStats(claimed=len(units), outcomes=Counter(r["outcome"] for r in results),
+                           api_calls=sum(r.calls for r in runs),
+                           records=sum(len(r.plan.records) for r in runs if r.plan))
+        for action in ("delivered", "dead", "retrying", "paused", "skipped"):
+            if stats.outcomes[action]:
+                logger.bind(action=f"sync.{action}", count=stats.outcomes[action], duration_ms=duration_ms,
+                            api_calls=stats.api_calls).info("{} outbox rows {}", stats.outcomes[action], action)
+        for r in results:
+            if r["outcome"] == "dead":
+                u = r["unit"]
+                logger.bind(action="sync.dead_letter", store_id=u.store_id, resource=u.resource,
+                            resource_id=u.resource_id, code=r["code"]).warning("dead-lettered")
+        return stats
+
+    async def _heartbeat(self) -> None:
+        every = max(self.settings.agent_lease_s / 3, 0.5)
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.db.execute("extend_leases", self.owner, float(self.settings.agent_lease_s))
+            except RetryableError:
+                pass
+
+    async def _record(self, results: list[dict], runs: list[StoreRun], started: datetime, duration_ms: int) -> None:
+        att = [r for r in results if r["outcome"] != "paused"]
+        async with self.db.transaction() as tx:
+            if att:
+                u = [r["unit"] for r in att]
+                await self.db.execute(
+                    "insert_attempts", [ids.new_id("attempt") for _ in att], [x.store_id for x in u],
+                    [x.resource for x in u], [x.resource_id for x in u], [x.event_id for x in u],
+                    [started] * len(att), [duration_ms] * len(att), [r["outcome"] for r in att],
+                    [r["status"] for r in att], [r["code"] for r in att], [r["error"] for r in att],
+                    [r["sf_id"] for r in att], [json.dumps(r["summary"]) for r in att], conn=tx)
+            for run in runs:
+                if run.new_records:
+                    recs = sorted(set(run.new_records))
+                    await self.db.execute("upsert_sf_records", [run.store_id] * len(recs), [r[0] for r in recs],
+                                          [r[1] for r in recs], [r[2] for r in recs], conn=tx)
+            us = [r["unit"] for r in results]
+            await self.db.fetch(
+                "complete_outbox", self.owner, [x.store_id for x in us], [x.resource for x in us],
+                [x.resource_id for x in us], [r["outcome"] if r["outcome"] != "skipped" else "delivered"
+                                              for r in results],
+                [x.seq for x in us], [x.event_id for x in us], [x.version for x in us],
+                [r["attempts"] for r in results], [float(r["delay_s"]) for r in results],
+                [r["sf_id"] for r in results], [r["code"] for r in results], [r["error"] for r in results], conn=tx)
+        for run in runs:
+            if run.forget:
+                await self.db.execute("delete_sf_records", run.store_id, [f[0] for f in run.forget],
+                                      [f[1] for f in run.forget])
+            if run.client is not None:
+                await self._save_budget(run.store_id, run.client)
+
+    async def _save_budget(self, store_id: str, client: SalesforceClient) -> None:
+        b = client.budget
+        if b.max is None:
+            return
+        over = b.over()
+        until = datetime.now(timezone.utc) + timedelta(seconds=self.settings.sf_budget_pause_s) if over else None
+        await self.db.execute("upsert_sf_budget", store_id, b.used, b.max, b.share, over, until)
+        API_USED.labels(store_id).set(b.used)
+        API_USED_RATIO.labels(store_id).set(b.ratio or 0)
+        logger.bind(action="sf.budget" if not over else "sf.budget_paused", store_id=store_id, api_used=b.used,
+                    api_max=b.max, share=b.share).log("WARNING" if over else "DEBUG", "Salesforce API budget")
+
+    async def drain(self, *, stop: asyncio.Event | None = None, max_batches: int | None = None) -> BatchStats:
+        """Deliver batches until nothing is claimable (or ``stop`` is set between batches)."""
+        total = BatchStats()
+        n = 0
+        while not (stop and stop.is_set()) and (max_batches is None or n < max_batches):
+            stats = await self.run_batch()
+            if stats is None:
+                break
+            total.add(stats)
+            n += 1
+            if all(o in ("paused",) for o in stats.outcomes) or stats.outcomes["retrying"] == stats.claimed:
+                break  # nothing moved: wait for the next run
+        return total
+
+    async def release(self) -> int:
+        result = await self.db.execute("release_leases", self.owner)
+        return int(result.split()[-1])

@@ -1,0 +1,264 @@
+"""The declarative WooCommerce -> Salesforce mapping (``agent/mapping.toml``, overridable).
+
+:func:`load_mapping` reads the shipped defaults and merges an owner's file over them;
+:meth:`Mapping.fields` turns one WooCommerce document into the Salesforce fields of one sObject.
+Keys and references are structural (``agent/plan.py``), not configurable.
+"""
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+from shared.errors import ConfigError
+
+TYPES = ("text", "number", "int", "bool", "date", "datetime")
+SOURCES = {"customer": ("Account", "Contact"), "buyer": ("Account", "Contact"), "product": ("Product2", "PricebookEntry"),
+           "line_product": ("Product2", "PricebookEntry"), "order": ("Order",), "order_item": ("OrderItem",)}
+KEY_FIELD = "Wooforce_Key__c"
+
+
+def key(store_id: str, resource: str, rid: Any) -> str:
+    return f"{store_id}:{resource}:{rid}"
+
+
+def email_hash(email: str | None) -> str | None:
+    email = (email or "").strip().lower()
+    return hashlib.sha256(email.encode()).hexdigest() if email else None
+
+
+def _get(doc: Any, path: str) -> Any:
+    for part in path.split("."):
+        if isinstance(doc, dict):
+            doc = doc.get(part)
+        elif isinstance(doc, list) and part.isdigit() and int(part) < len(doc):
+            doc = doc[int(part)]
+        else:
+            return None
+    return doc
+
+
+def _empty(v: Any) -> bool:
+    return v is None or v == "" or v == []
+
+
+def _join(*parts: Any, sep: str = " ") -> str | None:
+    text = sep.join(str(p).strip() for p in parts if not _empty(p) and str(p).strip())
+    return text or None
+
+
+def _street(addr: Any) -> str | None:
+    addr = addr if isinstance(addr, dict) else {}
+    return _join(addr.get("address_1"), addr.get("address_2"), sep="\n")
+
+
+def _number(v: Any) -> float | None:
+    if _empty(v):
+        return None
+    try:
+        return round(float(v), 6)
+    except (TypeError, ValueError):
+        return None
+
+
+def _wc_dt(v: Any) -> datetime | None:
+    if _empty(v) or not isinstance(v, str):
+        return None
+    try:
+        dt = datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """What a computed value may look at besides the document."""
+
+    store_id: str
+    resource: str
+    action: str
+    options: dict
+
+
+def _price(d: dict, c: Ctx) -> float:
+    for k in ("price", "regular_price"):
+        if (n := _number(d.get(k))) is not None:
+            return n
+    return 0.0
+
+
+def _line_unit_price(d: dict, c: Ctx) -> float:
+    if (n := _number(d.get("price"))) is not None:
+        return n
+    qty = _number(d.get("quantity")) or 1
+    return round((_number(d.get("subtotal")) or 0) / qty, 6)
+
+
+def _date_created(d: dict, c: Ctx) -> str:
+    dt = _wc_dt(d.get("date_created_gmt")) or _wc_dt(d.get("date_modified_gmt"))
+    return (dt.date() if dt else date.today()).isoformat()
+
+
+def _order_status(d: dict, c: Ctx) -> str | None:
+    if c.action == "trashed":
+        return c.options.get("trashed_order_status", "trash")
+    if c.action == "deleted":
+        return c.options.get("deleted_order_status", "deleted")
+    return d.get("status")
+
+
+def _product_active(d: dict, c: Ctx) -> bool:
+    return c.action not in ("trashed", "deleted") and d.get("status", "publish") in ("publish", None, "")
+
+
+COMPUTED: dict[str, Callable[[dict, Ctx], Any]] = {
+    "full_name": lambda d, c: _join(d.get("first_name"), d.get("last_name")),
+    "billing_name": lambda d, c: _join(_get(d, "billing.first_name"), _get(d, "billing.last_name")),
+    "anonymous_name": lambda d, c: c.options.get("anonymous_name", "Guest buyer"),
+    "billing_street": lambda d, c: _street(d.get("billing")),
+    "shipping_street": lambda d, c: _street(d.get("shipping")),
+    "email_hash": lambda d, c: email_hash(d.get("email") or _get(d, "billing.email")),
+    "customer_ref": lambda d, c: key(c.store_id, "customer", d.get("id")),
+    "product_ref": lambda d, c: key(c.store_id, "product", d.get("id")),
+    "order_ref": lambda d, c: key(c.store_id, "order", d.get("id")),
+    "product_active": _product_active,
+    "price": _price,
+    "date_created": _date_created,
+    "order_status": _order_status,
+    "shipping_method": lambda d, c: _join(*(s.get("method_title") or s.get("method_id")
+                                            for s in d.get("shipping_lines") or [] if isinstance(s, dict)), sep=", "),
+    "line_unit_price": _line_unit_price,
+}
+
+
+def _convert(v: Any, typ: str) -> Any:
+    if _empty(v):
+        return None
+    if typ == "text":
+        return v if isinstance(v, str) else ("true" if v is True else "false" if v is False else str(v))
+    if typ == "number":
+        return _number(v)
+    if typ == "int":
+        n = _number(v)
+        return None if n is None else int(n)
+    if typ == "bool":
+        return v if isinstance(v, bool) else str(v).strip().lower() in ("1", "true", "yes", "on")
+    dt = _wc_dt(v) if isinstance(v, str) else None
+    if dt is None:
+        return None
+    return dt.date().isoformat() if typ == "date" else dt.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+@dataclass(frozen=True)
+class Spec:
+    sources: tuple[str, ...]
+    type: str | None = None  # None: keep computed values' own type, text for paths
+    max_length: int | None = None
+
+
+def _spec(where: str, raw: Any) -> Spec | None:
+    typ, max_length = None, None
+    if isinstance(raw, dict):
+        unknown = set(raw) - {"value", "type", "max_length"}
+        if unknown or "value" not in raw:
+            raise ConfigError(f"mapping {where}: a table needs `value` (and optional `type`, `max_length`)")
+        typ, max_length, raw = raw.get("type"), raw.get("max_length"), raw["value"]
+        if typ is not None and typ not in TYPES:
+            raise ConfigError(f"mapping {where}: type must be one of {', '.join(TYPES)}")
+    sources = tuple(raw) if isinstance(raw, list) else (raw,)
+    if not all(isinstance(s, str) for s in sources):
+        raise ConfigError(f"mapping {where}: values are strings (path, @computed, =constant) or lists of them")
+    sources = tuple(s for s in sources if s)
+    for s in sources:
+        if s.startswith("@") and s[1:] not in COMPUTED:
+            raise ConfigError(f"mapping {where}: unknown computed value {s} (known: {', '.join(sorted(COMPUTED))})")
+    return Spec(sources, typ, max_length) if sources else None
+
+
+@dataclass
+class Mapping:
+    options: dict
+    tables: dict[tuple[str, str], dict[str, Spec]]
+
+    def sobject_fields(self) -> dict[str, set[str]]:
+        """Every Salesforce field the mapping writes, per sObject (plus Wooforce_Key__c)."""
+        out: dict[str, set[str]] = {}
+        for (_, sobject), fields in self.tables.items():
+            out.setdefault(sobject, {KEY_FIELD}).update(fields)
+        return out
+
+    def fields(self, source: str, sobject: str, doc: dict, ctx: Ctx) -> dict:
+        out = {}
+        for name, spec in self.tables.get((source, sobject), {}).items():
+            value = None
+            for src in spec.sources:
+                if src.startswith("="):
+                    value = _convert(src[1:], spec.type or "text")
+                    if spec.type is None and src[1:] in ("true", "false"):
+                        value = src[1:] == "true"
+                elif src.startswith("@"):
+                    value = COMPUTED[src[1:]](doc, ctx)
+                    if spec.type:
+                        value = _convert(value, spec.type)
+                else:
+                    value = _convert(_get(doc, src), spec.type or "text")
+                if not _empty(value):
+                    break
+            if isinstance(value, str):
+                value = value.strip() or None
+                if value and spec.max_length:
+                    value = value[:spec.max_length]
+            out[name] = None if _empty(value) else value
+        return out
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "value" \
+            and not {"value"} & set(v) else v
+    return out
+
+
+def _read(path: Path | str) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(f"mapping file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"mapping file {path}: {exc}") from None
+
+
+def default_text() -> str:
+    return resources.files("agent").joinpath("mapping.toml").read_text()
+
+
+def load_mapping(*overrides: Path | str | None) -> Mapping:
+    """The shipped mapping with each override file merged over it (later files win)."""
+    raw = tomllib.loads(default_text())
+    for path in overrides:
+        if path:
+            raw = _merge(raw, _read(path))
+    options = raw.pop("options", {})
+    if options.get("customer_on_delete", "keep") not in ("keep", "erase"):
+        raise ConfigError("mapping options.customer_on_delete must be \"keep\" or \"erase\"")
+    tables: dict[tuple[str, str], dict[str, Spec]] = {}
+    for source, objs in raw.items():
+        if source not in SOURCES or not isinstance(objs, dict):
+            raise ConfigError(f"mapping: unknown section [{source}] (known: {', '.join(SOURCES)}, options)")
+        for sobject, fields in objs.items():
+            if sobject not in SOURCES[source]:
+                raise ConfigError(f"mapping: [{source}.{sobject}] is not mapped (use {', '.join(SOURCES[source])})")
+            specs = {}
+            for name, rawspec in fields.items():
+                spec = _spec(f"[{source}.{sobject}] {name}", rawspec)
+                if spec is not None:
+                    specs[name] = spec
+            tables[(source, sobject)] = specs
+    return Mapping(options, tables)

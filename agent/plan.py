@@ -1,0 +1,210 @@
+"""Turn claimed outbox rows into Salesforce upserts, dependencies first.
+
+Each claimed row is a :class:`Unit`; it owns the records of its entity (customer -> Account + Contact,
+product -> Product2 + PricebookEntry, order -> Order + OrderItems) and *needs* the records its order
+references. A referenced customer or product that Salesforce does not hold yet (not in
+``salesforce_records``) and that is not in this batch is created from the order's own data (buyer from
+the billing address, product from the line item), so an order never waits forever for a dependency.
+Records are deduplicated by (sObject, Wooforce_Key__c); an entity's own record beats an embedded copy.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.mapping import KEY_FIELD, Ctx, Mapping, email_hash, key
+
+# dependency levels: a level only references lower levels
+LEVELS = {"Account": 0, "Product2": 0, "Contact": 1, "PricebookEntry": 1, "Order": 2, "OrderItem": 3}
+SOBJECT_ORDER = ("Account", "Product2", "Contact", "PricebookEntry", "Order", "OrderItem")
+PRIMARY = {"customer": "Account", "product": "Product2", "order": "Order"}
+STANDARD_PRICEBOOK_KEY = "__standard__"
+
+
+@dataclass
+class Unit:
+    """One claimed outbox row."""
+
+    index: int
+    store_id: str
+    resource: str
+    resource_id: int
+    event_id: str
+    version: Any
+    seq: int
+    attempts: int
+    action: str
+    payload: dict
+    skip_reason: str | None = None  # nothing to write (e.g. delete of something Salesforce never had)
+
+
+@dataclass
+class Rec:
+    sobject: str
+    key: str
+    fields: dict
+    owner: int | None  # unit index whose own record this is; None = created from an order's embedded data
+    needed_by: set[int] = field(default_factory=set)
+    create_only_omitted: bool = False
+    # outcome
+    ok: bool | None = None
+    sf_id: str | None = None
+    error_code: str | None = None
+    error: str | None = None
+    retryable: bool = False
+    status_code: int | None = None
+    call: str | None = None  # which request carried it (for the attempt's summary)
+
+    @property
+    def level(self) -> int:
+        return LEVELS[self.sobject]
+
+
+class Plan:
+    def __init__(self, mapping: Mapping, known: set[tuple[str, str, str]], pricebook_ids: dict[str, str]):
+        self.mapping = mapping
+        self.known = known  # (store_id, sobject, key) Salesforce already holds
+        self.pricebook_ids = pricebook_ids  # store_id -> standard price book Id
+        self.records: dict[tuple[str, str], Rec] = {}
+        self.units: list[Unit] = []
+        self.asked: set[tuple[str, str]] = set()  # every (sobject, key) whose existence was consulted
+
+    # ---- records ---------------------------------------------------------------------------------
+    def _exists(self, store_id: str, sobject: str, k: str) -> bool:
+        self.asked.add((sobject, k))
+        return (store_id, sobject, k) in self.known
+
+    def _add(self, unit: Unit, sobject: str, k: str, fields: dict, own: bool) -> Rec:
+        fields = {"attributes": {"type": sobject}, **fields, KEY_FIELD: k}
+        rec = self.records.get((sobject, k))
+        if rec is None:
+            rec = self.records[(sobject, k)] = Rec(sobject, k, fields, unit.index if own else None)
+        elif own and rec.owner is None:
+            rec.fields, rec.owner = fields, unit.index  # the entity's own data beats an order's copy
+        elif not own and rec.owner is None:
+            rec.fields = fields  # two orders of one guest: the later-claimed copy
+        rec.needed_by.add(unit.index)
+        return rec
+
+    def _ctx(self, unit: Unit, resource: str | None = None) -> Ctx:
+        return Ctx(unit.store_id, resource or unit.resource, unit.action, self.mapping.options)
+
+    def add_unit(self, unit: Unit) -> None:
+        self.units.append(unit)
+        build = {"customer": self._customer, "product": self._product, "order": self._order}[unit.resource]
+        build(unit)
+        if not any(unit.index in r.needed_by for r in self.records.values()) and unit.skip_reason is None:
+            unit.skip_reason = "nothing to write"
+
+    def _customer(self, u: Unit) -> None:
+        k = key(u.store_id, "customer", u.resource_id)
+        if u.action == "deleted":
+            if self.mapping.options.get("customer_on_delete", "keep") != "erase":
+                u.skip_reason = "customer deleted: records kept (customer_on_delete = keep)"
+                return
+            if not self._exists(u.store_id, "Account", k):
+                u.skip_reason = "customer deleted: not in Salesforce"
+                return
+            for sobject, placeholder in (("Account", ("Name", "Erased customer")), ("Contact", ("LastName", "Erased"))):
+                fields = {n: None for n in self.mapping.tables.get(("customer", sobject), {})}
+                fields[placeholder[0]] = placeholder[1]
+                if sobject == "Contact":
+                    fields["Account"] = {KEY_FIELD: k}
+                self._add(u, sobject, k, fields, own=True)
+            return
+        doc = u.payload
+        self._add(u, "Account", k, self.mapping.fields("customer", "Account", doc, self._ctx(u)), own=True)
+        contact = self.mapping.fields("customer", "Contact", doc, self._ctx(u))
+        self._add(u, "Contact", k, {**contact, "Account": {KEY_FIELD: k}}, own=True)
+
+    def _product(self, u: Unit) -> None:
+        k = key(u.store_id, "product", u.resource_id)
+        doc = u.payload
+        if u.action in ("trashed", "deleted") and not doc.get("name"):
+            # a delete carries only {"id"}: deactivate what Salesforce has
+            if not self._exists(u.store_id, "Product2", k):
+                u.skip_reason = "product deleted: not in Salesforce"
+                return
+            self._add(u, "Product2", k, {"IsActive": False}, own=True)
+            if self._exists(u.store_id, "PricebookEntry", k):
+                self._add(u, "PricebookEntry", k, {"IsActive": False}, own=True)
+            return
+        self._product_records(u, k, "product", doc, own=True)
+
+    def _product_records(self, u: Unit, k: str, source: str, doc: dict, own: bool) -> None:
+        ctx = self._ctx(u, "product")
+        self._add(u, "Product2", k, self.mapping.fields(source, "Product2", doc, ctx), own)
+        entry = self.mapping.fields(source, "PricebookEntry", doc, ctx)
+        rec = self._add(u, "PricebookEntry", k, entry, own)
+        if not self._exists(u.store_id, "PricebookEntry", k):  # create-only references
+            rec.fields["Product2"] = {KEY_FIELD: k}
+            rec.fields["Pricebook2Id"] = self.pricebook_ids[u.store_id]
+        else:
+            rec.create_only_omitted = True
+
+    def _buyer_key(self, u: Unit, doc: dict) -> str:
+        cid = doc.get("customer_id") or 0
+        if isinstance(cid, int) and cid > 0:
+            return key(u.store_id, "customer", cid)
+        return key(u.store_id, "guest", email_hash(_billing_email(doc)) or "anonymous")
+
+    def _order(self, u: Unit) -> None:
+        k = key(u.store_id, "order", u.resource_id)
+        doc = u.payload
+        if u.action in ("trashed", "deleted") and not doc.get("line_items") and not doc.get("billing"):
+            if not self._exists(u.store_id, "Order", k):
+                u.skip_reason = "order deleted: not in Salesforce"
+                return
+            self._add(u, "Order", k, {"Woo_Status__c": self.mapping.fields(
+                "order", "Order", {}, self._ctx(u)).get("Woo_Status__c")}, own=True)
+            return
+        buyer = self._buyer_key(u, doc)
+        if not self._exists(u.store_id, "Account", buyer) and ("Account", buyer) not in self.records:
+            ctx = self._ctx(u, "customer")
+            self._add(u, "Account", buyer, self.mapping.fields("buyer", "Account", doc, ctx), own=False)
+            contact = self.mapping.fields("buyer", "Contact", doc, ctx)
+            self._add(u, "Contact", buyer, {**contact, "Account": {KEY_FIELD: buyer}}, own=False)
+        else:
+            for sobject in ("Account", "Contact"):
+                if (sobject, buyer) in self.records:
+                    self.records[(sobject, buyer)].needed_by.add(u.index)
+        fields = self.mapping.fields("order", "Order", doc, self._ctx(u))
+        fields.update({"Account": {KEY_FIELD: buyer}, "Pricebook2Id": self.pricebook_ids[u.store_id],
+                       "BillToContact": {KEY_FIELD: buyer}})
+        if not self._exists(u.store_id, "Order", k):
+            fields["Status"] = self.mapping.options.get("order_status", "Draft")
+        self._add(u, "Order", k, fields, own=True)
+        for line in doc.get("line_items") or []:
+            if not isinstance(line, dict) or "id" not in line:
+                continue
+            pid = line.get("variation_id") or line.get("product_id") or 0
+            pkey = key(u.store_id, "product", pid if pid else f"line-{u.resource_id}-{line['id']}")
+            if not self._exists(u.store_id, "PricebookEntry", pkey) and ("PricebookEntry", pkey) not in self.records:
+                self._product_records(u, pkey, "line_product", line, own=False)
+            else:
+                for sobject in ("Product2", "PricebookEntry"):
+                    if (sobject, pkey) in self.records:
+                        self.records[(sobject, pkey)].needed_by.add(u.index)
+            ik = f"{k}:item:{line['id']}"
+            item = self.mapping.fields("order_item", "OrderItem", line, self._ctx(u))
+            rec = self._add(u, "OrderItem", ik, item, own=True)
+            if not self._exists(u.store_id, "OrderItem", ik):
+                rec.fields["Order"] = {KEY_FIELD: k}
+                rec.fields["PricebookEntry"] = {KEY_FIELD: pkey}
+            else:
+                rec.create_only_omitted = True
+
+    # ---- output ----------------------------------------------------------------------------------
+    def by_sobject(self) -> list[tuple[str, list[Rec]]]:
+        out = []
+        for sobject in SOBJECT_ORDER:
+            recs = [r for (o, _), r in self.records.items() if o == sobject]
+            if recs:
+                out.append((sobject, recs))
+        return out
+
+
+def _billing_email(doc: dict) -> str | None:
+    billing = doc.get("billing")
+    return billing.get("email") if isinstance(billing, dict) else None
+

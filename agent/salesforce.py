@@ -1,0 +1,214 @@
+"""One store's Salesforce connection: OAuth (JWT bearer / client credentials), REST calls, the API budget.
+
+Synchronous (``requests``, like simple-salesforce underneath): the agent calls it through
+``asyncio.to_thread``. Every driver error is wrapped into :class:`~shared.errors.SalesforceRetryable`
+or :class:`~shared.errors.SalesforcePermanent`. An expired session (401 ``INVALID_SESSION_ID``) logs in
+again once, transparently. Every response's ``Sforce-Limit-Info`` updates :attr:`budget`.
+"""
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+import requests
+from requests.adapters import HTTPAdapter
+
+from shared.errors import SalesforcePermanent, SalesforceRetryable
+
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+RETRYABLE_CODES = {"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE", "INVALID_SESSION_ID",
+                   "ALL_OR_NONE_OPERATION_ROLLED_BACK", "PROCESSING_HALTED", "TIMEOUT", "CONNECTION_ERROR",
+                   "QUERY_TIMEOUT", "API_CURRENTLY_DISABLED", "TXN_SECURITY_METERING_ERROR"}
+_LIMIT_RE = re.compile(r"api-usage=(\d+)/(\d+)")
+
+
+@dataclass
+class Budget:
+    """The org's daily API allocation as last seen; ``over()`` once ``share`` of it is used."""
+
+    share: float
+    used: int | None = None
+    max: int | None = None
+    seen_at: float = 0.0
+
+    def update(self, used: int, max_: int) -> None:
+        self.used, self.max, self.seen_at = used, max_, time.monotonic()
+
+    @property
+    def ratio(self) -> float | None:
+        return None if not self.max else self.used / self.max
+
+    def over(self, reserve: int = 1) -> bool:
+        return self.max is not None and self.used + reserve > self.share * self.max
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any
+    headers: dict
+
+
+def error_code(body: Any) -> tuple[str | None, str]:
+    """(errorCode, message) of a Salesforce error body ([{errorCode, message}] or {error, error_description})."""
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        e = body[0]
+        return e.get("errorCode") or e.get("statusCode"), str(e.get("message", ""))
+    if isinstance(body, dict) and "error" in body:
+        return str(body["error"]), str(body.get("error_description", ""))
+    return None, str(body)[:500]
+
+
+class SalesforceClient:
+    def __init__(self, connection: dict, *, api_version: str = "66.0", timeout_s: float = 60.0,
+                 pool_size: int = 10, budget_share: float = 0.8):
+        self.conn = dict(connection)
+        self.auth = self.conn.get("auth") or "client_credentials"
+        if self.auth not in ("jwt", "client_credentials"):
+            raise SalesforcePermanent(f"unsupported Salesforce auth {self.auth!r}", code="config")
+        if not self.conn.get("instance_url") or not self.conn.get("client_id"):
+            raise SalesforcePermanent("the store's Salesforce connection needs instance_url and client_id",
+                                      code="config")
+        self.instance_url = self.conn["instance_url"].rstrip("/")
+        self.api_version = api_version
+        self.timeout_s = timeout_s
+        self.budget = Budget(budget_share)
+        self.calls = 0  # API calls this client made (OAuth not counted, like Salesforce)
+        self._token: str | None = None
+        self._login_lock = threading.Lock()
+        self.http = requests.Session()
+        self.http.trust_env = False  # REQUESTS_CA_BUNDLE / proxies from the environment must not apply
+        self.http.verify = self.conn.get("ca_file") or True
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(pool_size, 2), max_retries=0)
+        self.http.mount("https://", adapter)
+        self.http.mount("http://", adapter)
+
+    def close(self) -> None:
+        self.http.close()
+
+    # ---- auth ------------------------------------------------------------------------------------
+    def login(self) -> None:
+        token_url = (self.conn.get("login_url") or self.instance_url).rstrip("/") + "/services/oauth2/token"
+        if self.auth == "jwt":
+            try:
+                with open(self.conn["private_key_file"], "rb") as f:
+                    key = f.read()
+            except (KeyError, OSError) as exc:
+                raise SalesforcePermanent(f"JWT private key unreadable: {exc}", code="config") from None
+            claims = {"iss": self.conn["client_id"], "sub": self.conn.get("username", ""),
+                      "aud": (self.conn.get("login_url") or "https://login.salesforce.com").rstrip("/"),
+                      "exp": int(time.time()) + 180}
+            form = {"grant_type": JWT_GRANT, "assertion": jwt.encode(claims, key, algorithm="RS256")}
+        else:
+            form = {"grant_type": "client_credentials", "client_id": self.conn["client_id"],
+                    "client_secret": self.conn.get("client_secret", "")}
+        try:
+            r = self.http.post(token_url, data=form, timeout=self.timeout_s)
+        except requests.RequestException as exc:
+            raise SalesforceRetryable(f"Salesforce login failed: {type(exc).__name__}", code="CONNECTION_ERROR") \
+                from None
+        body = _json(r)
+        if r.status_code != 200 or not isinstance(body, dict) or "access_token" not in body:
+            code, msg = error_code(body)
+            if r.status_code >= 500:
+                raise SalesforceRetryable(f"Salesforce login: {r.status_code}", code="SERVER_UNAVAILABLE")
+            raise SalesforcePermanent(f"Salesforce login refused: {code}: {msg}", code="auth_failed")
+        self._token = body["access_token"]
+        if body.get("instance_url"):
+            self.instance_url = body["instance_url"].rstrip("/")
+
+    def _ensure_token(self) -> str:
+        with self._login_lock:
+            if self._token is None:
+                self.login()
+            return self._token
+
+    def _relogin(self, stale: str) -> None:
+        with self._login_lock:
+            if self._token == stale:  # another thread may have logged in already
+                self._token = None
+                self.login()
+
+    # ---- calls -----------------------------------------------------------------------------------
+    def url(self, path: str) -> str:
+        return f"{self.instance_url}/services/data/v{self.api_version}{path}"
+
+    def request(self, method: str, path: str, *, json: Any = None, data: str | None = None,
+                content_type: str | None = None) -> Response:
+        """One API call; raises SalesforceRetryable / SalesforcePermanent for request-level failures."""
+        for attempt in (1, 2):
+            token = self._ensure_token()
+            headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+            if content_type:
+                headers["Content-Type"] = content_type
+            try:
+                r = self.http.request(method, self.url(path), json=json, data=data, headers=headers,
+                                      timeout=self.timeout_s)
+            except requests.Timeout:
+                raise SalesforceRetryable("Salesforce request timed out", code="TIMEOUT") from None
+            except requests.RequestException as exc:
+                raise SalesforceRetryable(f"Salesforce unreachable: {type(exc).__name__}",
+                                          code="CONNECTION_ERROR") from None
+            self.calls += 1
+            if m := _LIMIT_RE.search(r.headers.get("Sforce-Limit-Info", "")):
+                self.budget.update(int(m.group(1)), int(m.group(2)))
+            body = _json(r) if r.headers.get("Content-Type", "").startswith("application/json") else r.text
+            if r.status_code == 401 and attempt == 1:
+                self._relogin(token)
+                continue
+            if r.status_code < 300:
+                return Response(r.status_code, body, dict(r.headers))
+            code, msg = error_code(body)
+            retry_after = _retry_after(r.headers.get("Retry-After"))
+            if r.status_code >= 500 or code in RETRYABLE_CODES or r.status_code in (401, 429):
+                exc = SalesforceRetryable(f"Salesforce {r.status_code} {code}: {msg}", code=code or "HTTP_%d"
+                                          % r.status_code, retry_after_s=retry_after)
+            else:
+                exc = SalesforcePermanent(f"Salesforce {r.status_code} {code}: {msg}", code=code or "HTTP_%d"
+                                          % r.status_code)
+            exc.status_code, exc.body = r.status_code, body
+            raise exc
+        raise AssertionError("unreachable")
+
+    def composite(self, subrequests: list[dict]) -> list[dict]:
+        body = self.request("POST", "/composite", json={"allOrNone": False, "compositeRequest": subrequests}).body
+        return body["compositeResponse"]
+
+    def limits(self) -> dict:
+        body = self.request("GET", "/limits").body
+        daily = body.get("DailyApiRequests") or {}
+        if "Max" in daily:
+            # /limits is read before the call counted itself; the header (already applied) is newer
+            if self.budget.used is None:
+                self.budget.update(daily["Max"] - daily["Remaining"], daily["Max"])
+        return body
+
+    def query(self, soql: str) -> list[dict]:
+        resp = self.request("GET", "/query?q=" + requests.utils.quote(soql))
+        return resp.body.get("records", [])
+
+    def describe(self, sobject: str) -> dict:
+        return self.request("GET", f"/sobjects/{sobject}/describe").body
+
+    def collection_path(self, sobject: str, ext_field: str) -> str:
+        return f"/services/data/v{self.api_version}/composite/sobjects/{sobject}/{ext_field}"
+
+
+def _json(r: requests.Response) -> Any:
+    try:
+        return r.json()
+    except ValueError:
+        return r.text
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
