@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
 import pytest
 
 from emulators.woocommerce import Store, WooCommerceEmulator
-from emulators.woocommerce.store import StoreError
 from tests.fixtures import load
 
 
