@@ -221,3 +221,126 @@ RETURNING resource, resource_id
 DELETE FROM salesforce_records r
 USING unnest($2::text[], $3::text[]) AS t(sobject, wooforce_key)
 WHERE r.store_id = $1 AND r.sobject = t.sobject AND r.wooforce_key = t.wooforce_key
+
+-- reconciler -------------------------------------------------------------------------------
+-- REST polling of WooCommerce (agent/reconcile.py), backfills and manual syncs (agent/backfill.py)
+
+-- name: reconcile_stores
+SELECT id FROM stores WHERE status = 'active' AND wc_url IS NOT NULL AND wc_credentials IS NOT NULL ORDER BY id
+
+-- name: reconcile_claim
+-- the store's lease ($2 owner, $3 seconds) unless another agent holds it or the store is backing off
+-- ($4 = true ignores the backoff: an operator asked)
+INSERT INTO reconcile_state AS s (store_id, track, lease_owner, lease_expires_at)
+VALUES ($1, 'store', $2, now() + make_interval(secs => $3::float8))
+ON CONFLICT (store_id, track) DO UPDATE SET
+    lease_owner = EXCLUDED.lease_owner, lease_expires_at = EXCLUDED.lease_expires_at, updated_at = now()
+WHERE (s.lease_expires_at IS NULL OR s.lease_expires_at < now() OR s.lease_owner = $2)
+  AND (s.next_run_at IS NULL OR s.next_run_at <= now() OR $4::boolean
+       -- new keys (set-woocommerce) after the failed run end its backoff at once
+       OR EXISTS (SELECT 1 FROM stores st WHERE st.id = $1 AND st.updated_at > s.updated_at))
+RETURNING failures
+
+-- name: reconcile_release
+-- end of a run: $3 consecutive failures, $4 no run before this time (NULL = next interval), $5 last error
+UPDATE reconcile_state SET lease_owner = NULL, lease_expires_at = NULL, failures = $3,
+    next_run_at = $4, last_error = $5, updated_at = now()
+WHERE store_id = $1 AND track = 'store' AND lease_owner = $2
+
+-- name: reconcile_tracks
+SELECT track, cursor_at, position, sweeps_done, failures, next_run_at, last_error
+FROM reconcile_state WHERE store_id = $1
+
+-- name: reconcile_save_track
+INSERT INTO reconcile_state (store_id, track, cursor_at, position, sweeps_done)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (store_id, track) DO UPDATE SET
+    cursor_at = EXCLUDED.cursor_at, position = EXCLUDED.position, sweeps_done = EXCLUDED.sweeps_done,
+    updated_at = now()
+
+-- name: reconcile_heads
+-- the newest version the outbox has seen of each entity, and what it was (updated/trashed/deleted ...)
+SELECT o.resource_id, o.head_version, e.action
+FROM outbox o LEFT JOIN events e ON e.id = o.head_event_id
+WHERE o.store_id = $1 AND o.destination = 'salesforce' AND o.resource = $2 AND o.resource_id = ANY($3::bigint[])
+
+-- name: reconcile_heads_payload
+SELECT o.resource_id, o.head_version, e.action, e.payload
+FROM outbox o LEFT JOIN events e ON e.id = o.head_event_id
+WHERE o.store_id = $1 AND o.destination = 'salesforce' AND o.resource = $2 AND o.resource_id = ANY($3::bigint[])
+
+-- name: reconcile_known_ids
+-- the id sweep: the next $4 entities the outbox knows (not deleted) after id $3
+SELECT o.resource_id, e.action
+FROM outbox o JOIN events e ON e.id = o.head_event_id
+WHERE o.store_id = $1 AND o.destination = 'salesforce' AND o.resource = $2 AND o.resource_id > $3
+  AND e.action <> 'deleted'
+ORDER BY o.resource_id
+LIMIT $4
+
+-- name: reconcile_fingerprints
+SELECT customer_id, fingerprint, version FROM customer_fingerprints
+WHERE store_id = $1 AND customer_id = ANY($2::bigint[])
+
+-- name: reconcile_save_fingerprints
+INSERT INTO customer_fingerprints (store_id, customer_id, fingerprint, version)
+SELECT $1, customer_id, fingerprint, version
+FROM unnest($2::bigint[], $3::text[], $4::timestamptz[]) AS t(customer_id, fingerprint, version)
+ON CONFLICT (store_id, customer_id) DO UPDATE SET
+    fingerprint = EXCLUDED.fingerprint, version = EXCLUDED.version, seen_at = now()
+
+-- name: reconcile_insert_run
+INSERT INTO reconcile_runs (id, store_id, started_at, duration_ms, outcome, requests, checked, missing, missing_ids, error)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+
+-- name: reconcile_runs
+-- the store's gap report, newest first
+SELECT id, started_at, duration_ms, outcome, requests, checked, missing, missing_ids, error
+FROM reconcile_runs WHERE store_id = $1 ORDER BY started_at DESC LIMIT $2
+
+-- name: job_get
+SELECT id, store_id, kind, params, requested_by, status, progress, error, lease_owner, lease_expires_at,
+       created_at, updated_at
+FROM jobs WHERE id = $1
+
+-- name: job_find_open_backfill
+-- an unfinished backfill of this store with the same parameters: re-running continues it
+SELECT id FROM jobs
+WHERE store_id = $1 AND kind = 'backfill' AND status IN ('requested', 'running', 'failed') AND params = $2::jsonb
+ORDER BY created_at DESC LIMIT 1
+
+-- name: job_claim_next
+-- the oldest requested backfill, or a running one whose agent died (lease expired); SKIP LOCKED so two
+-- agents never take the same job. $1 owner, $2 lease seconds
+UPDATE jobs SET status = 'running', lease_owner = $1, lease_expires_at = now() + make_interval(secs => $2::float8),
+    updated_at = now()
+WHERE id = (
+    SELECT id FROM jobs
+    WHERE kind = 'backfill' AND (status = 'requested' OR (status = 'running' AND lease_expires_at < now()))
+    ORDER BY created_at
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id, store_id, params, progress, requested_by
+
+-- name: job_claim
+-- take one given job (the CLI resuming it) unless a live agent holds it
+UPDATE jobs SET status = 'running', lease_owner = $2, lease_expires_at = now() + make_interval(secs => $3::float8),
+    error = NULL, updated_at = now()
+WHERE id = $1 AND (status IN ('requested', 'failed')
+                   OR (status = 'running' AND (lease_expires_at IS NULL OR lease_expires_at < now() OR lease_owner = $2)))
+RETURNING id, store_id, params, progress, requested_by
+
+-- name: job_progress
+-- checkpoint and lease renewal in one write; 0 rows = the lease was lost
+UPDATE jobs SET progress = $3, lease_expires_at = now() + make_interval(secs => $4::float8), updated_at = now()
+WHERE id = $1 AND lease_owner = $2 AND status = 'running'
+
+-- name: job_finish
+UPDATE jobs SET status = $3, error = $4, lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+WHERE id = $1 AND lease_owner = $2
+
+-- name: job_postpone
+-- a transient failure ($3 error): stays running, picked up again once the lease ($4 seconds) expires
+UPDATE jobs SET error = $3, lease_expires_at = now() + make_interval(secs => $4::float8), updated_at = now()
+WHERE id = $1 AND lease_owner = $2

@@ -71,6 +71,27 @@ class Settings(BaseSettings):
     sf_bulk_poll_s: float = Field(2.0, gt=0, le=60, description="Bulk API 2.0 job status polling interval")
     mapping_file: Path | None = Field(None, description="TOML mapping overriding agent/mapping.toml (field by field)")
 
+    # --- agent: reconciler, backfills (WooCommerce REST polling) ----------------------------
+    reconcile_interval_s: int = Field(300, ge=5, le=86_400, description="how often each store is reconciled")
+    reconcile_overlap_s: int = Field(120, ge=0, le=86_400, description="modified_after = cursor minus this: absorbs "
+                                     "clock skew between store and agent and changes committed while we listed")
+    reconcile_initial_lookback_s: int = Field(86_400, ge=0, description="a store's first run looks this far back "
+                                              "(older history is the backfill's job)")
+    reconcile_lease_s: int = Field(600, ge=10, le=86_400, description="a store's reconcile lease (crashed agent)")
+    reconcile_max_backoff_s: int = Field(1800, ge=1, le=86_400, description="cap of the backoff after timeouts/5xx")
+    reconcile_auth_backoff_s: int = Field(3600, ge=1, le=7 * 86_400, description="after a 401/403 (bad keys) the "
+                                          "store is not polled again before this")
+    customer_sweep_pages_per_run: int = Field(1, ge=0, le=1000, description="customer sweep pace: pages per run")
+    id_sweep_ids_per_run: int = Field(100, ge=0, le=100_000, description="vanished-record sweep pace: known ids "
+                                      "checked per resource per run")
+    wc_per_page: int = Field(100, ge=1, le=100, description="REST page size (WooCommerce caps it at 100)")
+    wc_timeout_s: float = Field(30.0, gt=0, le=600, description="one WooCommerce HTTP request")
+    wc_max_retries: int = Field(2, ge=0, le=10, description="quick retries of a timeout/5xx/429 within a run")
+    wc_retry_backoff_s: float = Field(1.0, ge=0, le=60, description="first quick-retry delay (doubles)")
+    jobs_poll_interval_s: float = Field(10.0, gt=0, le=3600, description="how often the agent looks for requested "
+                                        "backfills")
+    job_lease_s: float = Field(300.0, ge=5, le=86_400, description="a running backfill's lease, renewed per page")
+
     # --- logging -----------------------------------------------------------------------
     log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_dir: Path | None = Field(None, description="default: data_dir/logs")

@@ -1,0 +1,171 @@
+"""What the reconciler, backfills and manual syncs share: turning REST records into outbox events,
+the outbox heads they compare against, variations, customer fingerprints, paging by modified date."""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+
+from agent.woocommerce import WooClient, wc_gmt
+from shared import ids
+from shared.db import Database
+from shared.models import NewEvent, parse_wc_datetime, payload_text
+
+# REST collection per outbox resource
+PATHS = {"order": "orders", "product": "products", "customer": "customers"}
+RESOURCE_OF = {"orders": "order", "products": "product", "customers": "customer"}
+# what a customer's fingerprint covers: the fields Wooforce syncs (no dates, no avatar)
+CUSTOMER_FIELDS = ("email", "first_name", "last_name", "username", "role", "billing", "shipping", "is_paying_customer")
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    version: datetime
+    action: str | None
+    payload: Any = None
+
+
+def version_of(record: dict[str, Any]) -> datetime | None:
+    return parse_wc_datetime(record.get("date_modified_gmt"))
+
+
+def dedup_key(resource: str, rid: int, version: datetime) -> str:
+    """The same key a native webhook of this version gets (``shared.models.event_from_wc_webhook``)."""
+    return f"wc:{resource}:{rid}:{version.isoformat()}"
+
+
+def make_event(store_id: str, source: str, resource: str, action: str, record: dict[str, Any], *,
+               version: datetime | None = None, key: str | None = None) -> NewEvent:
+    rid = int(record["id"])
+    version = version or version_of(record) or datetime.now(timezone.utc)
+    return NewEvent(store_id=store_id, source=source, resource=resource, action=action, resource_id=rid,
+                    version=version, payload_json=payload_text(record, "record"),
+                    dedup_key=key or dedup_key(resource, rid, version))
+
+
+def deleted_event(store_id: str, source: str, resource: str, rid: int) -> NewEvent:
+    now = datetime.now(timezone.utc)
+    return NewEvent(store_id=store_id, source=source, resource=resource, action="deleted", resource_id=rid,
+                    version=now, payload_json=orjson.dumps({"id": rid}).decode(),
+                    dedup_key=f"wc:{resource}:{rid}:deleted:{source}")
+
+
+def manual_event(store_id: str, resource: str, record: dict[str, Any]) -> NewEvent:
+    """A re-send: a unique dedup key, so it is stored (and delivered) even if this version was seen."""
+    ev = make_event(store_id, "manual", resource, "updated", record)
+    ev.dedup_key = f"manual:{resource}:{ev.resource_id}:{ids.new_id('event')}"
+    return ev
+
+
+async def heads(db: Database, store_id: str, resource: str, rids: list[int], *, payload: bool = False) -> dict[int, Head]:
+    if not rids:
+        return {}
+    rows = await db.fetch("reconcile_heads_payload" if payload else "reconcile_heads", store_id, resource,
+                          sorted(set(rids)))
+    return {r["resource_id"]: Head(r["head_version"], r["action"], r["payload"] if payload else None) for r in rows}
+
+
+def is_news(head: Head | None, version: datetime | None) -> bool:
+    """Not yet in the outbox at this version (or newer)."""
+    return head is None or (version is not None and version > head.version)
+
+
+def action_for(head: Head | None, record: dict[str, Any]) -> str:
+    if record.get("status") == "trash":
+        return "trashed"
+    if head is None:
+        return "created"
+    if head.action in ("trashed", "deleted"):
+        return "restored"
+    return "updated"
+
+
+def variation_as_product(variation: dict[str, Any], parent: dict[str, Any]) -> dict[str, Any]:
+    """A variation from ``/products/{id}/variations`` in the ``/products/{vid}`` terms webhooks use."""
+    out = dict(variation)
+    out["type"] = "variation"
+    out["parent_id"] = parent["id"]
+    if variation.get("name") and parent.get("name"):
+        out["name"] = f"{parent['name']} - {variation['name']}"
+    return out
+
+
+def fingerprint(customer: dict[str, Any]) -> str:
+    data = {k: customer.get(k) for k in CUSTOMER_FIELDS}
+    return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+
+
+def payload_dict(payload: Any) -> dict[str, Any]:
+    if isinstance(payload, str):
+        try:
+            payload = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+async def pages_modified_after(client: WooClient, path: str, since: datetime, *, per_page: int,
+                               extra: dict[str, Any] | None = None, page: int = 1
+                               ) -> AsyncIterator[tuple[list[dict[str, Any]], datetime, int]]:
+    """Every record of ``path`` modified after ``since`` (exclusive, 1 s resolution), oldest first.
+
+    Yields ``(new records, after, page)``: the records, and where to continue from once they are processed
+    (a backfill stores that to resume). Keyset paging on ``date_modified_gmt``: after a full page the next
+    request starts one second before the page's last record (records of that second come again and are
+    skipped), so a record modified while we page (it moves to the end) cannot shift an unseen record out of
+    view. Page numbers are only used inside one second holding more than a page of records.
+    """
+    after, seen = since, set()
+    while True:
+        params = {"modified_after": wc_gmt(after), "dates_are_gmt": True, "orderby": "modified", "order": "asc",
+                  "per_page": per_page, "page": page, **(extra or {})}
+        got = (await client.list(path, params)).records
+        fresh = [r for r in got if (r["id"], r.get("date_modified_gmt")) not in seen]
+        seen.update((r["id"], r.get("date_modified_gmt")) for r in got)
+        if len(got) < per_page:
+            if fresh:
+                yield fresh, after, 0  # page 0: finished
+            return
+        last = version_of(got[-1])
+        nxt = last - timedelta(seconds=1) if last else after
+        if nxt > after:
+            after, page = nxt, 1
+        else:
+            page += 1
+        if fresh:
+            yield fresh, after, page
+
+
+async def variations_of(client: WooClient, parent: dict[str, Any], since: datetime, *, per_page: int
+                        ) -> list[dict[str, Any]]:
+    """The variations of a variable product modified after ``since``, in ``/products/{vid}`` terms."""
+    out: list[dict[str, Any]] = []
+    if parent.get("type") != "variable" or not parent.get("variations"):
+        return out
+    async for page, _, _ in pages_modified_after(client, f"products/{parent['id']}/variations", since,
+                                                 per_page=per_page):
+        out.extend(variation_as_product(v, parent) for v in page)
+    return out
+
+
+def decide(store_id: str, source: str, resource: str, record: dict[str, Any], head: Head | None) -> NewEvent | None:
+    """An event if the outbox has not seen this version of the record, or holds another state of it."""
+    version = version_of(record)
+    action = action_for(head, record)
+    if head is None:
+        return make_event(store_id, source, resource, action, record)
+    state = "trashed" if record.get("status") == "trash" else "live"
+    head_state = head.action if head.action in ("trashed", "deleted") else "live"
+    if state != head_state:
+        # e.g. restored by a REST status change (no webhook) or a missed trash: the state decides, and the
+        # event must outrank the head even at the same version
+        v = max(version or head.version, head.version)
+        return make_event(store_id, source, resource, action, record, version=v,
+                          key=f"{dedup_key(resource, int(record['id']), v)}:{action}")
+    if is_news(head, version):
+        return make_event(store_id, source, resource, action, record)
+    return None
