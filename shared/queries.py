@@ -1,4 +1,4 @@
-"""All SQL lives in ``queries.sql`` as named blocks (``-- name: insert_events``), loaded once into a dict."""
+"""All SQL lives in ``queries.sql`` as named blocks (``-- name: ingest_events``), loaded once into a dict."""
 from __future__ import annotations
 
 import re

@@ -41,45 +41,51 @@ DELETE FROM stores WHERE id = $1
 
 -- ingest ---------------------------------------------------------------------------------
 
--- name: insert_events
--- idempotent: a (store, dedup_key) already stored is skipped; RETURNING lists only new rows
-INSERT INTO events (id, store_id, source, sender_id, dedup_key, resource, action, resource_id,
-                    occurred_at, version, payload)
-SELECT id, store_id, source, sender_id, dedup_key, resource, action, resource_id, occurred_at, version, payload::json
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[],
-            $9::timestamptz[], $10::timestamptz[], $11::text[])
-     AS t(id, store_id, source, sender_id, dedup_key, resource, action, resource_id, occurred_at, version, payload)
-ON CONFLICT (store_id, dedup_key) DO NOTHING
-RETURNING id, seq
+-- name: ingest_events
+-- One statement, one round trip: store the events (a (store, dedup_key) already stored is skipped),
+-- point each entity's outbox row at its newest new event (by WooCommerce version, then arrival: an
+-- older version never replaces a newer one), and refresh the stores' "last event seen" (at most once
+-- a second). A leased row keeps its lease (the agent sees the new head when it finishes); a retrying
+-- row keeps its schedule; delivered and dead rows become pending again. Returns the new events' ids.
+WITH ins AS (
+    INSERT INTO events (id, store_id, source, sender_id, dedup_key, resource, action, resource_id,
+                        occurred_at, version, payload)
+    SELECT id, store_id, source, sender_id, dedup_key, resource, action, resource_id, occurred_at, version,
+           payload::json
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                $8::bigint[], $9::timestamptz[], $10::timestamptz[], $11::text[])
+         AS t(id, store_id, source, sender_id, dedup_key, resource, action, resource_id, occurred_at, version, payload)
+    ORDER BY store_id, dedup_key  -- one lock order for every writer: concurrent batches cannot deadlock
+    ON CONFLICT (store_id, dedup_key) DO NOTHING
+    RETURNING id, seq, store_id, resource, resource_id, version
+), heads AS (
+    SELECT DISTINCT ON (store_id, resource, resource_id) store_id, resource, resource_id, id, version, seq
+    FROM ins
+    ORDER BY store_id, resource, resource_id, version DESC, seq DESC
+), upsert AS (
+    INSERT INTO outbox AS o (store_id, destination, resource, resource_id, head_event_id, head_version, head_seq)
+    SELECT store_id, 'salesforce', resource, resource_id, id, version, seq FROM heads
+    ORDER BY store_id, resource, resource_id
+    ON CONFLICT (store_id, destination, resource, resource_id) DO UPDATE SET
+        head_event_id = EXCLUDED.head_event_id,
+        head_version  = EXCLUDED.head_version,
+        head_seq      = EXCLUDED.head_seq,
+        status        = CASE WHEN o.status IN ('leased', 'retrying') THEN o.status ELSE 'pending' END,
+        attempts      = CASE WHEN o.status IN ('leased', 'retrying') THEN o.attempts ELSE 0 END,
+        available_at  = CASE WHEN o.status IN ('leased', 'retrying') THEN o.available_at ELSE now() END,
+        updated_at    = now()
+    WHERE (EXCLUDED.head_version, EXCLUDED.head_seq) > (o.head_version, o.head_seq)
+), touched AS (
+    UPDATE stores SET last_event_at = now()
+    WHERE id IN (SELECT DISTINCT store_id FROM ins)
+      AND (last_event_at IS NULL OR last_event_at < now() - interval '1 second')
+)
+SELECT id FROM ins
 
 -- name: find_events_by_dedup
 SELECT e.id, e.store_id, e.dedup_key
 FROM unnest($1::text[], $2::text[]) AS t(store_id, dedup_key)
 JOIN events e ON e.store_id = t.store_id AND e.dedup_key = t.dedup_key
-
--- name: upsert_outbox
--- point each entity's outbox row at its newest event: by WooCommerce version, then arrival.
--- a leased row keeps its lease (the agent sees the new head when it finishes); a retrying row
--- keeps its schedule; delivered and dead rows become pending again.
-INSERT INTO outbox AS o (store_id, destination, resource, resource_id, head_event_id, head_version, head_seq)
-SELECT store_id, 'salesforce', resource, resource_id, event_id, version, seq
-FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[], $6::bigint[])
-     AS t(store_id, resource, resource_id, event_id, version, seq)
-ORDER BY store_id, resource, resource_id
-ON CONFLICT (store_id, destination, resource, resource_id) DO UPDATE SET
-    head_event_id = EXCLUDED.head_event_id,
-    head_version  = EXCLUDED.head_version,
-    head_seq      = EXCLUDED.head_seq,
-    status        = CASE WHEN o.status IN ('leased', 'retrying') THEN o.status ELSE 'pending' END,
-    attempts      = CASE WHEN o.status IN ('leased', 'retrying') THEN o.attempts ELSE 0 END,
-    available_at  = CASE WHEN o.status IN ('leased', 'retrying') THEN o.available_at ELSE now() END,
-    updated_at    = now()
-WHERE (EXCLUDED.head_version, EXCLUDED.head_seq) > (o.head_version, o.head_seq)
-
--- name: touch_stores
--- "last event seen", written at most once a second per store so that hot stores cost nothing
-UPDATE stores SET last_event_at = now()
-WHERE id = ANY($1::text[]) AND (last_event_at IS NULL OR last_event_at < now() - interval '1 second')
 
 -- name: insert_job
 INSERT INTO jobs (id, store_id, kind, params, requested_by) VALUES ($1, $2, $3, $4, $5)
@@ -222,6 +228,317 @@ DELETE FROM salesforce_records r
 USING unnest($2::text[], $3::text[]) AS t(sobject, wooforce_key)
 WHERE r.store_id = $1 AND r.sobject = t.sobject AND r.wooforce_key = t.wooforce_key
 
+-- console ---------------------------------------------------------------------------------
+-- the support console, admin API and alerts (shared/console.py, shared/alerts.py)
+-- Outbox filter parameters, shared by console_outbox_page / _count / replay_batch:
+-- $1 scope store (an operator limited to one store), $2 destination, $3 store, $4 resource, $5 status,
+-- $6 Salesforce error code, $7 updated since, $8 updated before, $9 WooCommerce id, $10 Salesforce Id,
+-- $11 sha256 of the customer email. NULL = no filter (run with plan_cache_mode = force_custom_plan).
+
+-- name: console_custom_plans
+SET LOCAL plan_cache_mode = force_custom_plan
+
+-- name: console_outbox_page
+-- keyset pagination, newest first: $12..$15 = the last row seen (updated_at, store_id, resource, resource_id)
+SELECT o.store_id, o.destination, o.resource, o.resource_id, o.status, o.attempts, o.last_error_code, o.sf_id,
+       o.available_at, o.delivered_at, o.updated_at, o.head_event_id
+FROM outbox o
+WHERE o.destination = $2
+  AND ($1::text IS NULL OR o.store_id = $1) AND ($3::text IS NULL OR o.store_id = $3)
+  AND ($4::text IS NULL OR o.resource = $4) AND ($5::text IS NULL OR o.status = $5)
+  AND ($6::text IS NULL OR o.last_error_code = $6)
+  AND ($7::timestamptz IS NULL OR o.updated_at >= $7) AND ($8::timestamptz IS NULL OR o.updated_at < $8)
+  AND ($9::bigint IS NULL OR o.resource_id = $9) AND ($10::text IS NULL OR o.sf_id = $10)
+  AND ($11::bytea IS NULL OR (o.store_id, o.resource, o.resource_id) IN (
+        SELECT m.store_id, m.resource, m.resource_id FROM entity_emails m WHERE m.email_sha256 = $11))
+  AND ($12::timestamptz IS NULL OR (o.updated_at <= $12
+       AND (o.updated_at, o.store_id, o.resource, o.resource_id) < ($12, $13::text, $14::text, $15::bigint)))
+ORDER BY o.updated_at DESC, o.store_id DESC, o.resource DESC, o.resource_id DESC
+LIMIT $16
+
+-- name: console_replayable_count
+-- how many rows of the filter a replay would move back to pending (dead, retrying, delivered)
+SELECT count(*) FROM outbox o
+WHERE o.destination = $2 AND o.status IN ('dead', 'retrying', 'delivered')
+  AND ($1::text IS NULL OR o.store_id = $1) AND ($3::text IS NULL OR o.store_id = $3)
+  AND ($4::text IS NULL OR o.resource = $4) AND ($5::text IS NULL OR o.status = $5)
+  AND ($6::text IS NULL OR o.last_error_code = $6)
+  AND ($7::timestamptz IS NULL OR o.updated_at >= $7) AND ($8::timestamptz IS NULL OR o.updated_at < $8)
+  AND ($9::bigint IS NULL OR o.resource_id = $9) AND ($10::text IS NULL OR o.sf_id = $10)
+  AND ($11::bytea IS NULL OR (o.store_id, o.resource, o.resource_id) IN (
+        SELECT m.store_id, m.resource, m.resource_id FROM entity_emails m WHERE m.email_sha256 = $11))
+
+-- name: console_replay_batch
+-- one batch of a bulk replay: back to pending with attempts reset. Pending and leased rows are not touched;
+-- $12 = when the replay started: a row already replayed (updated since) is not replayed twice. $13 = batch size
+WITH b AS (
+    SELECT o.store_id, o.destination, o.resource, o.resource_id FROM outbox o
+    WHERE o.destination = $2 AND o.status IN ('dead', 'retrying', 'delivered') AND o.updated_at <= $12
+      AND ($1::text IS NULL OR o.store_id = $1) AND ($3::text IS NULL OR o.store_id = $3)
+      AND ($4::text IS NULL OR o.resource = $4) AND ($5::text IS NULL OR o.status = $5)
+      AND ($6::text IS NULL OR o.last_error_code = $6)
+      AND ($7::timestamptz IS NULL OR o.updated_at >= $7) AND ($8::timestamptz IS NULL OR o.updated_at < $8)
+      AND ($9::bigint IS NULL OR o.resource_id = $9) AND ($10::text IS NULL OR o.sf_id = $10)
+      AND ($11::bytea IS NULL OR (o.store_id, o.resource, o.resource_id) IN (
+            SELECT m.store_id, m.resource, m.resource_id FROM entity_emails m WHERE m.email_sha256 = $11))
+    ORDER BY o.store_id, o.resource, o.resource_id
+    LIMIT $13
+    FOR UPDATE OF o SKIP LOCKED
+)
+UPDATE outbox o SET status = 'pending', attempts = 0, available_at = now(), updated_at = now()
+FROM b
+WHERE o.store_id = b.store_id AND o.destination = b.destination AND o.resource = b.resource
+  AND o.resource_id = b.resource_id
+RETURNING o.store_id
+
+-- name: console_replay_entity
+UPDATE outbox SET status = 'pending', attempts = 0, available_at = now(), updated_at = now()
+WHERE store_id = $1 AND destination = $2 AND resource = $3 AND resource_id = $4
+  AND status IN ('dead', 'retrying', 'delivered')
+RETURNING status
+
+-- name: console_sync_entity
+-- send now: due immediately; dead/delivered rows go back to pending; a leased row is left to its agent
+UPDATE outbox SET available_at = now(), updated_at = now(),
+    attempts = CASE WHEN status IN ('dead', 'delivered') THEN 0 ELSE attempts END,
+    status = CASE WHEN status IN ('dead', 'delivered') THEN 'pending' ELSE status END
+WHERE store_id = $1 AND destination = $2 AND resource = $3 AND resource_id = $4 AND status <> 'leased'
+RETURNING status
+
+-- name: console_outbox_entity
+SELECT store_id, destination, resource, resource_id, head_event_id, head_version, head_seq, status, attempts,
+       available_at, lease_owner, lease_expires_at, delivered_event_id, delivered_version, delivered_seq,
+       delivered_at, sf_id, last_error_code, last_error, created_at, updated_at
+FROM outbox WHERE store_id = $1 AND destination = $2 AND resource = $3 AND resource_id = $4
+
+-- name: console_entity_events
+SELECT id, seq, source, sender_id, action, version, occurred_at, received_at, payload, erased_at, purged_at
+FROM events WHERE store_id = $1 AND resource = $2 AND resource_id = $3
+ORDER BY seq DESC LIMIT $4
+
+-- name: console_entity_attempts
+SELECT id, event_id, destination, started_at, duration_ms, outcome, status_code, error_code, error, sf_id,
+       request_summary
+FROM attempts WHERE store_id = $1 AND resource = $2 AND resource_id = $3
+ORDER BY started_at DESC LIMIT $4
+
+-- name: console_store_names
+SELECT id, name FROM stores WHERE ($1::text IS NULL OR id = $1) ORDER BY name
+
+-- dashboard (each: $1 scope store, $2 store filter) --
+
+-- name: console_dash_stores
+SELECT id, name, status, keys_status, keys_error, keys_checked_at, last_event_at
+FROM stores WHERE ($1::text IS NULL OR id = $1) AND ($2::text IS NULL OR id = $2) ORDER BY name
+
+-- name: console_dash_counts
+SELECT store_id, status, count(*) AS n FROM outbox
+WHERE ($1::text IS NULL OR store_id = $1) AND ($2::text IS NULL OR store_id = $2)
+GROUP BY store_id, status
+
+-- name: console_dash_lag
+-- event received -> delivered, for rows delivered in the last $3 hours
+SELECT count(*) AS n,
+       percentile_cont(ARRAY[0.5, 0.9, 0.95, 0.99]) WITHIN GROUP (
+           ORDER BY extract(epoch FROM o.delivered_at - e.received_at)) AS p
+FROM outbox o JOIN events e ON e.id = o.delivered_event_id
+WHERE o.delivered_at > now() - make_interval(hours => $3)
+  AND ($1::text IS NULL OR o.store_id = $1) AND ($2::text IS NULL OR o.store_id = $2)
+
+-- name: console_dash_outcomes
+-- delivery outcomes per hour over the last $3 hours (the chart)
+SELECT date_trunc('hour', started_at) AS hour, outcome, count(*) AS n FROM attempts
+WHERE started_at > now() - make_interval(hours => $3)
+  AND ($1::text IS NULL OR store_id = $1) AND ($2::text IS NULL OR store_id = $2)
+GROUP BY 1, 2 ORDER BY 1
+
+-- name: console_dash_budget
+-- the delivery agent's view of each store's Salesforce API allocation (sf_budget, migration 0002)
+SELECT store_id, api_used, api_max, budget_share, paused, paused_until, checked_at FROM sf_budget
+WHERE ($1::text IS NULL OR store_id = $1) AND ($2::text IS NULL OR store_id = $2) ORDER BY store_id
+
+-- name: console_table_exists
+SELECT to_regclass($1) IS NOT NULL
+
+-- operators, sessions, tokens --
+
+-- name: console_insert_operator
+INSERT INTO operators (id, email, password_hash, role, store_id) VALUES ($1, $2, $3, $4, $5)
+RETURNING id, email, role, store_id, created_at
+
+-- name: console_operator_by_email
+SELECT id, email, password_hash, role, store_id, disabled FROM operators WHERE email = $1
+
+-- name: console_list_operators
+SELECT id, email, role, store_id, disabled, last_login_at, created_at FROM operators ORDER BY email
+
+-- name: console_update_operator_password
+UPDATE operators SET password_hash = $2, updated_at = now() WHERE id = $1
+
+-- name: console_operator_login
+UPDATE operators SET last_login_at = now() WHERE id = $1
+
+-- name: console_set_operator_disabled
+UPDATE operators SET disabled = $2, updated_at = now() WHERE email = $1 RETURNING id
+
+-- name: console_insert_session
+INSERT INTO console_sessions (token_sha256, operator_id, csrf_token, ip, expires_at)
+VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5::float8))
+
+-- name: console_get_session
+SELECT s.csrf_token, s.expires_at, o.id, o.email, o.role, o.store_id
+FROM console_sessions s JOIN operators o ON o.id = s.operator_id
+WHERE s.token_sha256 = $1 AND s.expires_at > now() AND NOT o.disabled
+
+-- name: console_delete_session
+DELETE FROM console_sessions WHERE token_sha256 = $1
+
+-- name: console_purge_sessions
+DELETE FROM console_sessions WHERE expires_at < now()
+
+-- name: console_insert_token
+INSERT INTO api_tokens (id, token_sha256, operator_id, name, expires_at) VALUES ($1, $2, $3, $4, $5)
+RETURNING id, name, created_at, expires_at
+
+-- name: console_get_token
+SELECT t.id AS token_id, o.id, o.email, o.role, o.store_id
+FROM api_tokens t JOIN operators o ON o.id = t.operator_id
+WHERE t.token_sha256 = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())
+  AND NOT o.disabled
+
+-- name: console_touch_token
+UPDATE api_tokens SET last_used_at = now()
+WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+
+-- name: console_list_tokens
+SELECT t.id, t.name, o.email, t.created_at, t.expires_at, t.last_used_at, t.revoked_at
+FROM api_tokens t JOIN operators o ON o.id = t.operator_id ORDER BY t.created_at
+
+-- name: console_revoke_token
+UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id
+
+-- audit, replays --
+
+-- name: console_insert_audit
+INSERT INTO audit_log (actor, operator_id, action, store_id, target, params, result, ip)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+RETURNING id, at
+
+-- name: console_list_audit
+-- newest first, keyset on id ($3); $1 scope store, $2 action
+SELECT id, at, actor, action, store_id, target, params, result, ip FROM audit_log
+WHERE ($1::text IS NULL OR store_id = $1) AND ($2::text IS NULL OR action = $2)
+  AND ($3::bigint IS NULL OR id < $3)
+ORDER BY id DESC LIMIT $4
+
+-- name: console_insert_replay
+INSERT INTO replays (id, requested_by, filter, total) VALUES ($1, $2, $3, $4) RETURNING id, started_at
+
+-- name: console_replay_progress
+UPDATE replays SET replayed = replayed + $2 WHERE id = $1
+
+-- name: console_finish_replay
+UPDATE replays SET status = $2, error = $3, finished_at = now() WHERE id = $1
+
+-- name: console_get_replay
+SELECT id, requested_by, filter, status, total, replayed, error, started_at, finished_at FROM replays WHERE id = $1
+
+-- customer email lookup, GDPR, retention --
+
+-- name: insert_entity_emails
+-- ingest: sha256(lower(email)) of each new event's customer, per entity
+INSERT INTO entity_emails (store_id, email_sha256, resource, resource_id)
+SELECT * FROM unnest($1::text[], $2::bytea[], $3::text[], $4::bigint[])
+ORDER BY 2, 1, 3, 4
+ON CONFLICT DO NOTHING
+
+-- name: console_entities_by_email
+SELECT store_id, resource, resource_id FROM entity_emails
+WHERE email_sha256 = $1 AND ($2::text IS NULL OR store_id = $2)
+ORDER BY store_id, resource, resource_id
+
+-- name: console_events_for_erase
+SELECT e.id, e.payload FROM events e
+JOIN unnest($1::text[], $2::text[], $3::bigint[]) AS t(store_id, resource, resource_id)
+  ON e.store_id = t.store_id AND e.resource = t.resource AND e.resource_id = t.resource_id
+
+-- name: console_erase_events
+UPDATE events e SET payload = t.payload::json, erased_at = now()
+FROM unnest($1::text[], $2::text[]) AS t(id, payload) WHERE e.id = t.id
+
+-- name: console_attempts_for_erase
+SELECT a.id, a.request_summary, a.error FROM attempts a
+JOIN unnest($1::text[], $2::text[], $3::bigint[]) AS t(store_id, resource, resource_id)
+  ON a.store_id = t.store_id AND a.resource = t.resource AND a.resource_id = t.resource_id
+
+-- name: console_erase_attempts
+UPDATE attempts a SET request_summary = t.summary::jsonb, error = t.error
+FROM unnest($1::text[], $2::text[], $3::text[]) AS t(id, summary, error) WHERE a.id = t.id
+
+-- name: console_erase_outbox_errors
+-- Salesforce error messages can quote field values
+UPDATE outbox o SET last_error = NULL
+FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(store_id, resource, resource_id)
+WHERE o.store_id = t.store_id AND o.resource = t.resource AND o.resource_id = t.resource_id
+  AND o.last_error IS NOT NULL
+
+-- name: console_delete_entity_emails
+DELETE FROM entity_emails WHERE email_sha256 = $1 AND ($2::text IS NULL OR store_id = $2)
+
+-- name: purge_delivered_payloads
+-- retention: payloads of events at or before their entity's delivered version, older than $1 days,
+-- replaced by a marker; at most $2 rows per call (the caller loops)
+WITH p AS (
+    SELECT e.id FROM events e
+    JOIN outbox o ON o.store_id = e.store_id AND o.resource = e.resource AND o.resource_id = e.resource_id
+                 AND o.destination = 'salesforce'
+    WHERE e.received_at < now() - make_interval(days => $1) AND e.purged_at IS NULL
+      AND o.delivered_seq IS NOT NULL AND e.seq <= o.delivered_seq
+    LIMIT $2
+)
+UPDATE events e SET payload = '{"purged": true}'::json, purged_at = now() FROM p WHERE e.id = p.id
+
+-- alerts --
+
+-- name: alerts_dead_letters
+SELECT store_id, count(*) AS n, max(updated_at) AS newest,
+       mode() WITHIN GROUP (ORDER BY last_error_code) AS top_error
+FROM outbox WHERE status = 'dead' GROUP BY store_id
+
+-- name: alerts_oldest_ready
+-- per store: age in seconds of the oldest row due for delivery and still not delivered
+SELECT store_id, extract(epoch FROM now() - min(available_at)) AS age_s, count(*) AS n
+FROM outbox WHERE status IN ('pending', 'retrying', 'leased') AND available_at <= now()
+GROUP BY store_id
+
+-- name: alerts_budget
+SELECT store_id, api_used, api_max FROM sf_budget WHERE api_max > 0
+
+-- name: alerts_keys_failed
+SELECT id, name, keys_error FROM stores WHERE keys_status = 'failed' AND status = 'active'
+
+-- name: alerts_list
+SELECT key, kind, store_id, status, summary, first_fired_at, last_notified_at, resolved_at, updated_at
+FROM alerts WHERE ($1::text IS NULL OR status = $1) ORDER BY updated_at DESC LIMIT 200
+
+-- name: alerts_upsert_firing
+-- returns the row; last_notified_at tells whether (and when) it was already announced
+INSERT INTO alerts AS a (key, kind, store_id, status, summary) VALUES ($1, $2, $3, 'firing', $4)
+ON CONFLICT (key) DO UPDATE SET summary = EXCLUDED.summary, updated_at = now(),
+    status = 'firing',
+    first_fired_at = CASE WHEN a.status = 'resolved' THEN now() ELSE a.first_fired_at END,
+    last_notified_at = CASE WHEN a.status = 'resolved' THEN NULL ELSE a.last_notified_at END,
+    resolved_at = NULL
+RETURNING key, kind, store_id, summary, first_fired_at, last_notified_at
+
+-- name: alerts_mark_notified
+UPDATE alerts SET last_notified_at = now() WHERE key = ANY($1::text[])
+
+-- name: alerts_resolve
+UPDATE alerts SET status = 'resolved', resolved_at = now(), updated_at = now()
+WHERE status = 'firing' AND NOT (key = ANY($1::text[]))
+RETURNING key, kind, store_id, summary, last_notified_at
+
 -- reconciler -------------------------------------------------------------------------------
 -- REST polling of WooCommerce (agent/reconcile.py), backfills and manual syncs (agent/backfill.py)
 
@@ -344,3 +661,10 @@ WHERE id = $1 AND lease_owner = $2
 -- a transient failure ($3 error): stays running, picked up again once the lease ($4 seconds) expires
 UPDATE jobs SET error = $3, lease_expires_at = now() + make_interval(secs => $4::float8), updated_at = now()
 WHERE id = $1 AND lease_owner = $2
+
+-- name: console_dash_reconcile
+-- the reconciler's last runs and gap reports (reconcile_runs, migration 0003)
+SELECT id, store_id, started_at, duration_ms, outcome, requests, checked, missing, missing_ids, error
+FROM reconcile_runs
+WHERE ($1::text IS NULL OR store_id = $1) AND ($2::text IS NULL OR store_id = $2)
+ORDER BY started_at DESC LIMIT $3

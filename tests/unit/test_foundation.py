@@ -45,7 +45,7 @@ def test_query_file_parses_into_named_blocks():
     assert q == {"a": "SELECT 1", "b": "SELECT 2"}
     with pytest.raises(ValueError):
         queries.parse("-- name: a\nSELECT 1\n-- name: a\nSELECT 2")
-    assert "insert_events" in queries.queries()
+    assert "ingest_events" in queries.queries()
 
 
 def test_redact_url_drops_credentials():
