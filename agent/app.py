@@ -1,4 +1,10 @@
-"""The agent process: an APScheduler ``AsyncIOScheduler`` running Wooforce's periodic jobs."""
+"""The agent process: an APScheduler ``AsyncIOScheduler`` running Wooforce's periodic jobs.
+
+Jobs: ``deliver`` (drain the outbox into Salesforce, every ``AGENT_POLL_INTERVAL_S``; ``max_instances=1``
+skips a run while the previous one is still draining) and ``outbox_report``. SIGTERM/SIGINT: no new runs,
+the current batch gets ``AGENT_SHUTDOWN_GRACE_S`` to finish; if it does not, it is cancelled and its leases
+are released (rows back to pending; anything Salesforce already wrote is an idempotent upsert next time).
+"""
 from __future__ import annotations
 
 import asyncio
@@ -8,9 +14,13 @@ import time
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from loguru import logger
 
+from agent.delivery import Deliverer
 from shared import migrations
+from shared.crypto import Vault
 from shared.db import Database, resolve_dsn
+from shared.errors import RetryableError
 from shared.settings import Settings
+from shared.stores import StoreManager
 
 
 async def outbox_report(db: Database) -> dict[str, int]:
@@ -21,26 +31,85 @@ async def outbox_report(db: Database) -> dict[str, int]:
     return counts
 
 
+class DeliverJob:
+    """The scheduled delivery run; remembers its task so shutdown can wait for (or cancel) it."""
+
+    def __init__(self, deliverer: Deliverer, stop: asyncio.Event):
+        self.deliverer, self.stop = deliverer, stop
+        self.task: asyncio.Task | None = None
+
+    async def __call__(self) -> None:
+        if self.stop.is_set():
+            return
+        self.task = asyncio.current_task()
+        t0 = time.perf_counter()
+        try:
+            stats = await self.deliverer.drain(stop=self.stop)
+        except RetryableError as exc:
+            logger.bind(action="agent.deliver_failed", code=exc.code,
+                        duration_ms=round((time.perf_counter() - t0) * 1000, 1)).warning("delivery run failed: {}",
+                                                                                        exc.message[:300])
+            return
+        finally:
+            self.task = None
+        o = stats.outcomes
+        logger.bind(action="agent.deliver", duration_ms=round((time.perf_counter() - t0) * 1000, 1),
+                    claimed=stats.claimed, delivered=o["delivered"] + o["skipped"], retrying=o["retrying"],
+                    dead=o["dead"], paused=o["paused"], api_calls=stats.api_calls, records=stats.records).log(
+            "INFO" if stats.claimed else "DEBUG", "delivery run")
+
+    async def shutdown(self, grace_s: float) -> None:
+        task = self.task
+        if task is None or task.done():
+            return
+        done, _ = await asyncio.wait({task}, timeout=grace_s)
+        if not done:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            released = await self.deliverer.release()
+            logger.bind(action="agent.leases_released", count=released).warning(
+                "current batch abandoned at shutdown; leases released")
+
+
 async def run_agent(settings: Settings, *, once: bool = False) -> int:
     db = await Database.from_settings(settings, await resolve_dsn(settings)).open()
+    deliverer = None
     try:
         if settings.should_migrate:
             await migrations.migrate(db)
         await migrations.check(db)
+        stores = StoreManager(db, Vault.from_settings(settings), cache_ttl_s=settings.store_cache_ttl_s)
+        deliverer = Deliverer(db, stores, settings)
+        stop = asyncio.Event()
+        job = DeliverJob(deliverer, stop)
         if once:
+            await job()
             await outbox_report(db)
             return 0
-        stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        scheduler = AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1})
+        scheduler = AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
+        scheduler.add_job(job, "interval", seconds=settings.agent_poll_interval_s, id="deliver",
+                          next_run_time=_now())
         scheduler.add_job(outbox_report, "interval", seconds=60, args=[db], id="outbox_report")
+        # --- reconciler and backfills (issue 4): one job per store + the requested-jobs poller ---
+        from agent.reconcile import register_jobs as register_reconciler
+        register_reconciler(scheduler, settings=settings, db=db)
         scheduler.start()
-        logger.bind(action="agent.started").info("agent running")
+        logger.bind(action="agent.started", owner=deliverer.owner).info("agent running")
         await stop.wait()
-        scheduler.shutdown(wait=True)
+        scheduler.shutdown(wait=False)
+        await job.shutdown(settings.agent_shutdown_grace_s)
         logger.bind(action="agent.stopped").info("agent stopped cleanly")
         return 0
     finally:
+        if deliverer is not None:
+            deliverer.close()
         await db.close()
+
+
+def _now():
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)

@@ -26,7 +26,7 @@ from loguru import logger
 from prometheus_client import Gauge
 
 from agent.mapping import KEY_FIELD, Mapping, load_mapping
-from agent.plan import LEVELS, PRIMARY, STANDARD_PRICEBOOK_KEY, Plan, Rec, Unit
+from agent.plan import LEVELS, PRIMARY, STANDARD_PRICEBOOK_KEY, Plan, Rec, Unit, set_create_only
 from agent.salesforce import RETRYABLE_CODES, SalesforceClient
 from shared import ids
 from shared.db import Database
@@ -160,7 +160,27 @@ class StoreRun:
             plan.add_unit(u)
         nodes = build_nodes(plan, self.settings.sf_bulk_threshold_records)
         await asyncio.gather(*(self._run_node(n, i) for i, n in enumerate(nodes)))
+        await self._second_round(plan)
         return [self._outcome(u) for u in self.units]
+
+    async def _second_round(self, plan: Plan) -> None:
+        """Our map of what exists was wrong (a lost answer, a record deleted in Salesforce): fix the create-only
+        fields of those records and send them again, with the records that failed for want of them."""
+        fixable = [r for r in plan.records.values() if r.ok is False and r.create_only and (
+            (r.error_code == "INVALID_FIELD_FOR_INSERT_UPDATE" and not r.create_only_omitted)
+            or (r.error_code == "REQUIRED_FIELD_MISSING" and r.create_only_omitted))]
+        if not fixable or self.broken:
+            return
+        for r in fixable:
+            set_create_only(r, r.create_only_omitted)
+        waiting = [r for r in plan.records.values() if r.ok is False and r.error_code == "INVALID_FIELD"
+                   and "Foreign key external ID" in (r.error or "")]
+        again = Plan(plan.mapping, plan.known, plan.pricebook_ids)
+        for r in fixable + waiting:
+            r.ok = r.error_code = r.error = None
+            again.records[(r.sobject, r.key)] = r
+        nodes = build_nodes(again, self.settings.sf_bulk_threshold_records)
+        await asyncio.gather(*(self._run_node(n, 100 + i) for i, n in enumerate(nodes)))
 
     # ---- preparation ---------------------------------------------------------------------------------
     async def _check_budget(self) -> None:
@@ -255,8 +275,6 @@ class StoreRun:
     def _learn(self, rec: Rec) -> None:
         if rec.error_code == "REQUIRED_FIELD_MISSING" and rec.create_only_omitted:
             self.forget.append((rec.sobject, rec.key))
-        elif rec.error_code == "INVALID_FIELD_FOR_INSERT_UPDATE" and rec.retryable:
-            self.new_records.append((rec.sobject, rec.key, ""))
 
     async def _run_bulk(self, node: Node, call: str) -> None:
         (sobject, recs), = node.collections
@@ -490,9 +508,10 @@ class Deliverer:
                 [r["attempts"] for r in results], [float(r["delay_s"]) for r in results],
                 [r["sf_id"] for r in results], [r["code"] for r in results], [r["error"] for r in results], conn=tx)
         for run in runs:
-            if run.forget:
-                await self.db.execute("delete_sf_records", run.store_id, [f[0] for f in run.forget],
-                                      [f[1] for f in run.forget])
+            saved = {(o, k) for o, k, _ in run.new_records}
+            if forget := sorted(set(run.forget) - saved):
+                await self.db.execute("delete_sf_records", run.store_id, [f[0] for f in forget],
+                                      [f[1] for f in forget])
             if run.client is not None:
                 await self._save_budget(run.store_id, run.client)
 

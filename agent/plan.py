@@ -45,6 +45,7 @@ class Rec:
     fields: dict
     owner: int | None  # unit index whose own record this is; None = created from an order's embedded data
     needed_by: set[int] = field(default_factory=set)
+    create_only: dict = field(default_factory=dict)  # create-only fields (references), sent only on create
     create_only_omitted: bool = False
     # outcome
     ok: bool | None = None
@@ -136,11 +137,7 @@ class Plan:
         self._add(u, "Product2", k, self.mapping.fields(source, "Product2", doc, ctx), own)
         entry = self.mapping.fields(source, "PricebookEntry", doc, ctx)
         rec = self._add(u, "PricebookEntry", k, entry, own)
-        if not self._exists(u.store_id, "PricebookEntry", k):  # create-only references
-            rec.fields["Product2"] = {KEY_FIELD: k}
-            rec.fields["Pricebook2Id"] = self.pricebook_ids[u.store_id]
-        else:
-            rec.create_only_omitted = True
+        self._create_only(rec, u, {"Product2": {KEY_FIELD: k}, "Pricebook2Id": self.pricebook_ids[u.store_id]})
 
     def _buyer_key(self, u: Unit, doc: dict) -> str:
         cid = doc.get("customer_id") or 0
@@ -188,11 +185,11 @@ class Plan:
             ik = f"{k}:item:{line['id']}"
             item = self.mapping.fields("order_item", "OrderItem", line, self._ctx(u))
             rec = self._add(u, "OrderItem", ik, item, own=True)
-            if not self._exists(u.store_id, "OrderItem", ik):
-                rec.fields["Order"] = {KEY_FIELD: k}
-                rec.fields["PricebookEntry"] = {KEY_FIELD: pkey}
-            else:
-                rec.create_only_omitted = True
+            self._create_only(rec, u, {"Order": {KEY_FIELD: k}, "PricebookEntry": {KEY_FIELD: pkey}})
+
+    def _create_only(self, rec: Rec, u: Unit, fields: dict) -> None:
+        rec.create_only = fields
+        set_create_only(rec, not self._exists(u.store_id, rec.sobject, rec.key))
 
     # ---- output ----------------------------------------------------------------------------------
     def by_sobject(self) -> list[tuple[str, list[Rec]]]:
@@ -202,6 +199,16 @@ class Plan:
             if recs:
                 out.append((sobject, recs))
         return out
+
+
+def set_create_only(rec: Rec, send: bool) -> None:
+    """Send the create-only fields (the record is new) or leave them out (it exists: an update)."""
+    for name, value in rec.create_only.items():
+        if send:
+            rec.fields[name] = value
+        else:
+            rec.fields.pop(name, None)
+    rec.create_only_omitted = not send
 
 
 def _billing_email(doc: dict) -> str | None:

@@ -186,6 +186,45 @@ async def cmd_stores_remove(stores, args, settings) -> int:
     return 0
 
 
+# -- delivery (Salesforce) -----------------------------------------------------------------
+
+@_with_stores
+async def cmd_salesforce_check(stores, args, settings) -> int:
+    from agent.admin import check_salesforce
+
+    report = await check_salesforce(stores, settings, args.store)
+    if args.json:
+        _print(report, True)
+    else:
+        for sobject, fields in report["missing"].items():
+            print(f"{sobject}: missing {', '.join(fields)}")
+        for sobject, fields in report["not_writable"].items():
+            print(f"{sobject}: not writable by the integration user: {', '.join(fields)}")
+        for sobject in report["key_not_external_id"]:
+            print(f"{sobject}: Wooforce_Key__c must be an External ID (unique)")
+        print("the org has every field the mapping writes" if report["ok"] else
+              "create the fields above (Setup > Object Manager), or drop them from your mapping file")
+    return 0 if report["ok"] else 1
+
+
+@_with_stores
+async def cmd_outbox_replay(stores, args, settings) -> int:
+    from agent.admin import replay_dead
+
+    replayed = await replay_dead(stores.db, args.store, resource=args.resource, error_code=args.error_code,
+                                 resource_ids=args.id or None)
+    _print({"store_id": args.store, "replayed": len(replayed)}, args.json)
+    return 0
+
+
+@_with_stores
+async def cmd_outbox_dead(stores, args, settings) -> int:
+    from agent.admin import list_dead
+
+    _print(await list_dead(stores.db, args.store, resource=args.resource, limit=args.limit), args.json)
+    return 0
+
+
 # -- parser --------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -249,6 +288,28 @@ def build_parser() -> argparse.ArgumentParser:
         store_cmd(name, cmd_stores_status, f"{name} a store").set_defaults(status=status)
     rm = store_cmd("remove", cmd_stores_remove, "delete a store and everything stored for it")
     rm.add_argument("--yes", action="store_true")
+    sf_p = sub.add_parser("salesforce", help="Salesforce org checks")
+    sf_sub = sf_p.add_subparsers(dest="salesforce_command", required=True, metavar="ACTION")
+    chk = sf_sub.add_parser("check", help="list the fields the mapping writes that the org lacks (describe calls)")
+    chk.add_argument("--store", required=True)
+    chk.add_argument("--json", action="store_true")
+    chk.set_defaults(func=cmd_salesforce_check)
+
+    ob = sub.add_parser("outbox", help="dead letters: list and replay")
+    ob_sub = ob.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
+    rp = ob_sub.add_parser("replay", help="move dead letters back to pending (after fixing their cause)")
+    dl = ob_sub.add_parser("dead", help="list dead letters (newest first)")
+    for sp in (rp, dl):
+        sp.add_argument("--store", required=True)
+        sp.add_argument("--resource", choices=["order", "customer", "product"])
+        sp.add_argument("--json", action="store_true")
+    rp.add_argument("--error-code", help="only rows that failed with this Salesforce error code")
+    rp.add_argument("--id", type=int, action="append", help="only this WooCommerce id (repeatable)")
+    rp.set_defaults(func=cmd_outbox_replay)
+    dl.add_argument("--limit", type=int, default=100)
+    dl.set_defaults(func=cmd_outbox_dead)
+    from agent.cli_reconcile import add_commands  # backfill, sync, reconcile (issue 4)
+    add_commands(sub)
     return p
 
 

@@ -99,134 +99,6 @@ SELECT 1
 -- name: outbox_counts
 SELECT status, count(*) AS n FROM outbox GROUP BY status
 
--- delivery ---------------------------------------------------------------------------------
--- the agent: claim with a lease, complete record by record, attempts, Salesforce id map, budget, replay
-
--- name: claim_outbox
--- one statement: up to $2 rows that are due (pending/retrying) or whose lease expired (a crashed agent),
--- skipping rows other agents hold (SKIP LOCKED), stores without a Salesforce connection and stores paused
--- for their API budget; customers and products before orders, then oldest first.
--- $1 lease owner, $2 limit, $3 lease seconds
-WITH c AS (
-    SELECT o.store_id, o.destination, o.resource, o.resource_id
-    FROM outbox o
-    WHERE o.destination = 'salesforce'
-      AND ((o.status IN ('pending', 'retrying') AND o.available_at <= now())
-           OR (o.status = 'leased' AND o.lease_expires_at < now()))
-      AND EXISTS (SELECT 1 FROM stores s WHERE s.id = o.store_id AND s.status = 'active'
-                  AND s.sf_credentials IS NOT NULL)
-      AND NOT EXISTS (SELECT 1 FROM sf_budget b WHERE b.store_id = o.store_id AND b.paused
-                      AND b.paused_until > now())
-    ORDER BY (o.resource = 'order'), o.available_at
-    LIMIT $2
-    FOR UPDATE OF o SKIP LOCKED
-)
-UPDATE outbox o
-SET status = 'leased', lease_owner = $1, lease_expires_at = now() + make_interval(secs => $3::float8),
-    updated_at = now()
-FROM c, events e
-WHERE o.store_id = c.store_id AND o.destination = c.destination AND o.resource = c.resource
-  AND o.resource_id = c.resource_id AND e.id = o.head_event_id
-RETURNING o.store_id, o.resource, o.resource_id, o.head_event_id, o.head_version, o.head_seq, o.attempts,
-          o.sf_id, e.action, e.payload
-
--- name: complete_outbox
--- record-by-record outcome of one lease ($1 = owner). Marked delivered only if the head did not move
--- meanwhile (a newer event arrived while leased -> pending again, so it is delivered too). A row whose
--- lease was lost (expired and taken by another agent) is left alone.
-UPDATE outbox o SET
-    status = CASE
-        WHEN o.head_seq <> t.seq THEN 'pending'
-        WHEN t.outcome = 'paused' THEN 'pending'
-        ELSE t.outcome END,
-    attempts = CASE WHEN o.head_seq <> t.seq AND t.outcome IN ('delivered', 'dead') THEN 0 ELSE t.attempts END,
-    available_at = now() + make_interval(secs => t.delay_s),
-    lease_owner = NULL,
-    lease_expires_at = NULL,
-    delivered_event_id = CASE WHEN t.outcome = 'delivered' THEN t.event_id ELSE o.delivered_event_id END,
-    delivered_version  = CASE WHEN t.outcome = 'delivered' THEN t.version ELSE o.delivered_version END,
-    delivered_seq      = CASE WHEN t.outcome = 'delivered' THEN t.seq ELSE o.delivered_seq END,
-    delivered_at       = CASE WHEN t.outcome = 'delivered' THEN now() ELSE o.delivered_at END,
-    sf_id = COALESCE(t.sf_id, o.sf_id),
-    last_error_code = CASE WHEN t.outcome = 'delivered' THEN NULL ELSE COALESCE(t.error_code, o.last_error_code) END,
-    last_error      = CASE WHEN t.outcome = 'delivered' THEN NULL ELSE COALESCE(t.error, o.last_error) END,
-    updated_at = now()
-FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::text[], $8::timestamptz[],
-            $9::int[], $10::float8[], $11::text[], $12::text[], $13::text[])
-     AS t(store_id, resource, resource_id, outcome, seq, event_id, version, attempts, delay_s, sf_id,
-          error_code, error)
-WHERE o.store_id = t.store_id AND o.destination = 'salesforce' AND o.resource = t.resource
-  AND o.resource_id = t.resource_id AND o.status = 'leased' AND o.lease_owner = $1
-RETURNING o.store_id, o.resource, o.resource_id, o.status
-
--- name: extend_leases
-UPDATE outbox SET lease_expires_at = now() + make_interval(secs => $2::float8)
-WHERE status = 'leased' AND lease_owner = $1
-
--- name: release_leases
--- clean shutdown: hand the rows back without counting an attempt
-UPDATE outbox SET status = CASE WHEN attempts > 0 THEN 'retrying' ELSE 'pending' END,
-                  lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
-WHERE status = 'leased' AND lease_owner = $1
-
--- name: insert_attempts
-INSERT INTO attempts (id, store_id, destination, resource, resource_id, event_id, started_at, duration_ms, outcome,
-                      status_code, error_code, error, sf_id, request_summary)
-SELECT id, store_id, 'salesforce', resource, resource_id, event_id, started_at, duration_ms, outcome, status_code,
-       error_code, error, sf_id, request_summary::jsonb
-FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[], $7::int[], $8::text[],
-            $9::int[], $10::text[], $11::text[], $12::text[], $13::text[])
-     AS t(id, store_id, resource, resource_id, event_id, started_at, duration_ms, outcome, status_code, error_code,
-          error, sf_id, request_summary)
-
--- name: lookup_sf_records
--- which of these (sobject, Wooforce_Key__c) Salesforce already holds for store $1
-SELECT r.sobject, r.wooforce_key, r.sf_id
-FROM unnest($2::text[], $3::text[]) AS t(sobject, wooforce_key)
-JOIN salesforce_records r ON r.store_id = $1 AND r.sobject = t.sobject AND r.wooforce_key = t.wooforce_key
-
--- name: upsert_sf_records
-INSERT INTO salesforce_records AS r (store_id, sobject, wooforce_key, sf_id)
-SELECT store_id, sobject, wooforce_key, sf_id
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS t(store_id, sobject, wooforce_key, sf_id)
-ORDER BY store_id, sobject, wooforce_key
-ON CONFLICT (store_id, sobject, wooforce_key) DO UPDATE SET sf_id = EXCLUDED.sf_id, updated_at = now()
-WHERE r.sf_id IS DISTINCT FROM EXCLUDED.sf_id
-
--- name: upsert_sf_budget
-INSERT INTO sf_budget AS b (store_id, api_used, api_max, budget_share, paused, paused_until, checked_at)
-VALUES ($1, $2, $3, $4, $5, $6, now())
-ON CONFLICT (store_id) DO UPDATE SET api_used = EXCLUDED.api_used, api_max = EXCLUDED.api_max,
-    budget_share = EXCLUDED.budget_share, paused = EXCLUDED.paused, paused_until = EXCLUDED.paused_until,
-    checked_at = now()
-
--- name: get_sf_budget
-SELECT store_id, api_used, api_max, budget_share, paused, paused_until, checked_at FROM sf_budget WHERE store_id = $1
-
--- name: list_sf_budgets
-SELECT store_id, api_used, api_max, budget_share, paused, paused_until, checked_at FROM sf_budget ORDER BY store_id
-
--- name: list_dead
--- dead letters of store $1 (newest first), optionally one resource ($2)
-SELECT store_id, resource, resource_id, head_event_id, attempts, last_error_code, last_error, updated_at
-FROM outbox
-WHERE status = 'dead' AND store_id = $1 AND ($2::text IS NULL OR resource = $2)
-ORDER BY updated_at DESC
-LIMIT $3
-
--- name: replay_dead
--- dead letters back to pending (after the cause was fixed): store $1, optionally resource $2,
--- Salesforce error code $3, resource ids $4
-UPDATE outbox SET status = 'pending', attempts = 0, available_at = now(), updated_at = now()
-WHERE status = 'dead' AND store_id = $1 AND ($2::text IS NULL OR resource = $2)
-  AND ($3::text IS NULL OR last_error_code = $3) AND ($4::bigint[] IS NULL OR resource_id = ANY($4::bigint[]))
-RETURNING resource, resource_id
-
--- name: delete_sf_records
--- records deleted in Salesforce behind our back: recreated (with create-only fields) next time
-DELETE FROM salesforce_records r
-USING unnest($2::text[], $3::text[]) AS t(sobject, wooforce_key)
-WHERE r.store_id = $1 AND r.sobject = t.sobject AND r.wooforce_key = t.wooforce_key
 
 -- console ---------------------------------------------------------------------------------
 -- the support console, admin API and alerts (shared/console.py, shared/alerts.py)
@@ -668,3 +540,131 @@ SELECT id, store_id, started_at, duration_ms, outcome, requests, checked, missin
 FROM reconcile_runs
 WHERE ($1::text IS NULL OR store_id = $1) AND ($2::text IS NULL OR store_id = $2)
 ORDER BY started_at DESC LIMIT $3
+-- delivery ---------------------------------------------------------------------------------
+-- the agent: claim with a lease, complete record by record, attempts, Salesforce id map, budget, replay
+
+-- name: claim_outbox
+-- one statement: up to $2 rows that are due (pending/retrying) or whose lease expired (a crashed agent),
+-- skipping rows other agents hold (SKIP LOCKED), stores without a Salesforce connection and stores paused
+-- for their API budget; customers and products before orders, then oldest first.
+-- $1 lease owner, $2 limit, $3 lease seconds
+WITH c AS (
+    SELECT o.store_id, o.destination, o.resource, o.resource_id
+    FROM outbox o
+    WHERE o.destination = 'salesforce'
+      AND ((o.status IN ('pending', 'retrying') AND o.available_at <= now())
+           OR (o.status = 'leased' AND o.lease_expires_at < now()))
+      AND EXISTS (SELECT 1 FROM stores s WHERE s.id = o.store_id AND s.status = 'active'
+                  AND s.sf_credentials IS NOT NULL)
+      AND NOT EXISTS (SELECT 1 FROM sf_budget b WHERE b.store_id = o.store_id AND b.paused
+                      AND b.paused_until > now())
+    ORDER BY (o.resource = 'order'), o.available_at
+    LIMIT $2
+    FOR UPDATE OF o SKIP LOCKED
+)
+UPDATE outbox o
+SET status = 'leased', lease_owner = $1, lease_expires_at = now() + make_interval(secs => $3::float8),
+    updated_at = now()
+FROM c, events e
+WHERE o.store_id = c.store_id AND o.destination = c.destination AND o.resource = c.resource
+  AND o.resource_id = c.resource_id AND e.id = o.head_event_id
+RETURNING o.store_id, o.resource, o.resource_id, o.head_event_id, o.head_version, o.head_seq, o.attempts,
+          o.sf_id, e.action, e.payload
+
+-- name: complete_outbox
+-- record-by-record outcome of one lease ($1 = owner). Marked delivered only if the head did not move
+-- meanwhile (a newer event arrived while leased -> pending again, so it is delivered too). A row whose
+-- lease was lost (expired and taken by another agent) is left alone.
+UPDATE outbox o SET
+    status = CASE
+        WHEN o.head_seq <> t.seq THEN 'pending'
+        WHEN t.outcome = 'paused' THEN 'pending'
+        ELSE t.outcome END,
+    attempts = CASE WHEN o.head_seq <> t.seq AND t.outcome IN ('delivered', 'dead') THEN 0 ELSE t.attempts END,
+    available_at = now() + make_interval(secs => t.delay_s),
+    lease_owner = NULL,
+    lease_expires_at = NULL,
+    delivered_event_id = CASE WHEN t.outcome = 'delivered' THEN t.event_id ELSE o.delivered_event_id END,
+    delivered_version  = CASE WHEN t.outcome = 'delivered' THEN t.version ELSE o.delivered_version END,
+    delivered_seq      = CASE WHEN t.outcome = 'delivered' THEN t.seq ELSE o.delivered_seq END,
+    delivered_at       = CASE WHEN t.outcome = 'delivered' THEN now() ELSE o.delivered_at END,
+    sf_id = COALESCE(t.sf_id, o.sf_id),
+    last_error_code = CASE WHEN t.outcome = 'delivered' THEN NULL ELSE COALESCE(t.error_code, o.last_error_code) END,
+    last_error      = CASE WHEN t.outcome = 'delivered' THEN NULL ELSE COALESCE(t.error, o.last_error) END,
+    updated_at = now()
+FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::text[], $8::timestamptz[],
+            $9::int[], $10::float8[], $11::text[], $12::text[], $13::text[])
+     AS t(store_id, resource, resource_id, outcome, seq, event_id, version, attempts, delay_s, sf_id,
+          error_code, error)
+WHERE o.store_id = t.store_id AND o.destination = 'salesforce' AND o.resource = t.resource
+  AND o.resource_id = t.resource_id AND o.status = 'leased' AND o.lease_owner = $1
+RETURNING o.store_id, o.resource, o.resource_id, o.status
+
+-- name: extend_leases
+UPDATE outbox SET lease_expires_at = now() + make_interval(secs => $2::float8)
+WHERE status = 'leased' AND lease_owner = $1
+
+-- name: release_leases
+-- clean shutdown: hand the rows back without counting an attempt
+UPDATE outbox SET status = CASE WHEN attempts > 0 THEN 'retrying' ELSE 'pending' END,
+                  lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+WHERE status = 'leased' AND lease_owner = $1
+
+-- name: insert_attempts
+INSERT INTO attempts (id, store_id, destination, resource, resource_id, event_id, started_at, duration_ms, outcome,
+                      status_code, error_code, error, sf_id, request_summary)
+SELECT id, store_id, 'salesforce', resource, resource_id, event_id, started_at, duration_ms, outcome, status_code,
+       error_code, error, sf_id, request_summary::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[], $7::int[], $8::text[],
+            $9::int[], $10::text[], $11::text[], $12::text[], $13::text[])
+     AS t(id, store_id, resource, resource_id, event_id, started_at, duration_ms, outcome, status_code, error_code,
+          error, sf_id, request_summary)
+
+-- name: lookup_sf_records
+-- which of these (sobject, Wooforce_Key__c) Salesforce already holds for store $1
+SELECT r.sobject, r.wooforce_key, r.sf_id
+FROM unnest($2::text[], $3::text[]) AS t(sobject, wooforce_key)
+JOIN salesforce_records r ON r.store_id = $1 AND r.sobject = t.sobject AND r.wooforce_key = t.wooforce_key
+
+-- name: upsert_sf_records
+INSERT INTO salesforce_records AS r (store_id, sobject, wooforce_key, sf_id)
+SELECT store_id, sobject, wooforce_key, sf_id
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS t(store_id, sobject, wooforce_key, sf_id)
+ORDER BY store_id, sobject, wooforce_key
+ON CONFLICT (store_id, sobject, wooforce_key) DO UPDATE SET sf_id = EXCLUDED.sf_id, updated_at = now()
+WHERE r.sf_id IS DISTINCT FROM EXCLUDED.sf_id
+
+-- name: upsert_sf_budget
+INSERT INTO sf_budget AS b (store_id, api_used, api_max, budget_share, paused, paused_until, checked_at)
+VALUES ($1, $2, $3, $4, $5, $6, now())
+ON CONFLICT (store_id) DO UPDATE SET api_used = EXCLUDED.api_used, api_max = EXCLUDED.api_max,
+    budget_share = EXCLUDED.budget_share, paused = EXCLUDED.paused, paused_until = EXCLUDED.paused_until,
+    checked_at = now()
+
+-- name: get_sf_budget
+SELECT store_id, api_used, api_max, budget_share, paused, paused_until, checked_at FROM sf_budget WHERE store_id = $1
+
+-- name: list_sf_budgets
+SELECT store_id, api_used, api_max, budget_share, paused, paused_until, checked_at FROM sf_budget ORDER BY store_id
+
+-- name: list_dead
+-- dead letters of store $1 (newest first), optionally one resource ($2)
+SELECT store_id, resource, resource_id, head_event_id, attempts, last_error_code, last_error, updated_at
+FROM outbox
+WHERE status = 'dead' AND store_id = $1 AND ($2::text IS NULL OR resource = $2)
+ORDER BY updated_at DESC
+LIMIT $3
+
+-- name: replay_dead
+-- dead letters back to pending (after the cause was fixed): store $1, optionally resource $2,
+-- Salesforce error code $3, resource ids $4
+UPDATE outbox SET status = 'pending', attempts = 0, available_at = now(), updated_at = now()
+WHERE status = 'dead' AND store_id = $1 AND ($2::text IS NULL OR resource = $2)
+  AND ($3::text IS NULL OR last_error_code = $3) AND ($4::bigint[] IS NULL OR resource_id = ANY($4::bigint[]))
+RETURNING resource, resource_id
+
+-- name: delete_sf_records
+-- records deleted in Salesforce behind our back: recreated (with create-only fields) next time
+DELETE FROM salesforce_records r
+USING unnest($2::text[], $3::text[]) AS t(sobject, wooforce_key)
+WHERE r.store_id = $1 AND r.sobject = t.sobject AND r.wooforce_key = t.wooforce_key

@@ -10,6 +10,12 @@ from shared.outbox import OutboxManager
 BASE = datetime(2026, 11, 22, 12, 0, 0, tzinfo=timezone.utc)
 
 
+def email_hash_key(email: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
 def ts(minutes: float = 0) -> str:
     return (BASE + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S")
 

@@ -1,0 +1,55 @@
+"""Owner/operator tasks around delivery: dead-letter replay and the Salesforce org check.
+
+``replay_dead`` is what the console's replay button and ``wooforce outbox replay`` call.
+"""
+from __future__ import annotations
+
+import asyncio
+
+from agent.mapping import KEY_FIELD, load_mapping
+from agent.salesforce import SalesforceClient
+from shared.db import Database
+from shared.errors import NotFound
+from shared.settings import Settings
+from shared.stores import StoreManager
+
+
+async def replay_dead(db: Database, store_id: str, *, resource: str | None = None, error_code: str | None = None,
+                      resource_ids: list[int] | None = None) -> list[tuple[str, int]]:
+    """Move a store's dead letters (optionally filtered) back to pending; returns (resource, id) replayed."""
+    rows = await db.fetch("replay_dead", store_id, resource, error_code, resource_ids)
+    return [(r["resource"], r["resource_id"]) for r in rows]
+
+
+async def list_dead(db: Database, store_id: str, *, resource: str | None = None, limit: int = 100) -> list[dict]:
+    return [dict(r) for r in await db.fetch("list_dead", store_id, resource, limit)]
+
+
+async def check_salesforce(stores: StoreManager, settings: Settings, store_id: str) -> dict:
+    """Describe every sObject the mapping writes; report the fields the org lacks (or that cannot be written),
+    and whether ``Wooforce_Key__c`` is an external id. Costs one API call per sObject."""
+    store = await stores.get(store_id)
+    conn = store["sf_credentials"]
+    if not conn:
+        raise NotFound(f"store {store_id} has no Salesforce connection (wooforce stores set-salesforce)")
+    mapping = load_mapping(settings.mapping_file, conn.get("mapping_file"))
+    client = SalesforceClient(conn, api_version=settings.sf_api_version, timeout_s=settings.sf_timeout_s)
+    report: dict = {"store_id": store_id, "missing": {}, "not_writable": {}, "key_not_external_id": []}
+    try:
+        for sobject, fields in sorted(mapping.sobject_fields().items()):
+            described = await asyncio.to_thread(client.describe, sobject)
+            have = {f["name"].lower(): f for f in described["fields"]}
+            missing = sorted(f for f in fields if f.lower() not in have)
+            locked = sorted(f for f in fields if f.lower() in have and not have[f.lower()]["createable"])
+            if missing:
+                report["missing"][sobject] = missing
+            if locked:
+                report["not_writable"][sobject] = locked
+            key = have.get(KEY_FIELD.lower())
+            if key is not None and not key.get("externalId"):
+                report["key_not_external_id"].append(sobject)
+    finally:
+        client.close()
+    report["ok"] = not (report["missing"] or report["not_writable"] or report["key_not_external_id"])
+    report["api_calls"] = client.calls
+    return report
