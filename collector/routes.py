@@ -4,6 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from collector import health, ingest
+from collector.console import setup_console
 
 
 def setup_routes(app: web.Application) -> None:
@@ -14,3 +15,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)
+    setup_console(app)  # /console (support console) and /api/v1 (admin API)

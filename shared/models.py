@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from shared import ids
+from shared.pii import email_hash_of
 
 RESOURCES = ("order", "customer", "product")
 ACTIONS = ("created", "updated", "trashed", "restored", "deleted")
@@ -89,6 +90,7 @@ class NewEvent:
     sender_id: str | None = None
     occurred_at: datetime | None = None
     id: str = field(default_factory=lambda: ids.new_id("event"))
+    email_sha256: bytes | None = None  # sha256 of the customer's email (console search); never the email itself
 
 
 def _loc(loc: tuple) -> str:
@@ -142,7 +144,7 @@ def events_from_body(body: Any, *, store_id: str, max_events: int, source: str =
         out.append(NewEvent(
             store_id=store_id, source=source, resource=ev.resource, action=ev.action, resource_id=ev.resource_id,
             version=version, payload_json=payload_text(ev.data, f"{where}.data"), dedup_key=f"id:{ev.id}",
-            sender_id=ev.id, occurred_at=ev.occurred_at,
+            sender_id=ev.id, occurred_at=ev.occurred_at, email_sha256=email_hash_of(ev.resource, ev.data),
         ))
     return out
 
@@ -182,4 +184,5 @@ def event_from_wc_webhook(topic: str, body: Any, *, store_id: str, delivery_id: 
     return NewEvent(
         store_id=store_id, source=source, resource=resource, action=action, resource_id=rid, version=version,
         payload_json=payload_text(body, "body"), dedup_key=dedup, sender_id=delivery_id, occurred_at=None,
+        email_sha256=email_hash_of(resource, body),
     )

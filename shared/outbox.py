@@ -34,6 +34,11 @@ class OutboxManager:
              e.occurred_at, e.version, e.payload_json) for e in events
         )))
         inserted = {r["id"] for r in await self.db.fetch("ingest_events", *cols, conn=conn)}
+        emails = sorted({(e.email_sha256, e.store_id, e.resource, e.resource_id)
+                         for e in events if e.email_sha256 and e.id in inserted})
+        if emails:  # customer-email lookup for the console: only the hash is stored
+            h, s, r, i = zip(*emails)
+            await self.db.execute("insert_entity_emails", list(s), list(h), list(r), list(i), conn=conn)
         existing: dict[tuple[str, str], str] = {}
         if len(inserted) < len(events):
             missing = [e for e in events if e.id not in inserted]

@@ -1,0 +1,1 @@
+"""The admin API: JSON under ``/api/v1``, documented by ``collector/openapi.yaml``."""

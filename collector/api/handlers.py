@@ -1,0 +1,208 @@
+"""Admin API handlers (``/api/v1/...``): thin JSON wrappers over :mod:`shared.console`.
+
+Authenticated by ``Authorization: Bearer wf_...`` (scripts) or the console's session cookie, in which case
+every state-changing request must carry the session's ``X-CSRF-Token``.
+"""
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from importlib import resources
+
+import orjson
+from aiohttp import web
+
+from collector import keys
+from collector.errors import ApiError
+from collector.webauth import (CSRF_HEADER, SAFE_METHODS, bearer_principal, client_ip, manager, principal,
+                               session_principal)
+from shared.console import AuthFailed, Forbidden, InvalidInput, OutboxFilter, Principal, csrf_ok, _parse_time
+from shared.errors import NotFound
+from shared import alerts
+
+
+def _default(obj):
+    if isinstance(obj, Decimal):
+        return float(obj)
+    if isinstance(obj, (bytes, memoryview)):
+        return bytes(obj).hex()
+    raise TypeError
+
+
+def json_response(body, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(body, default=_default), status=status, content_type="application/json")
+
+
+@web.middleware
+async def api_auth(request: web.Request, handler):
+    if request.path == "/api/v1/openapi.yaml":
+        return await handler(request)
+    try:
+        p = await bearer_principal(request)
+    except web.HTTPUnauthorized as exc:
+        raise ApiError(401, "unauthorized", exc.reason) from None
+    if p is None:
+        p = await session_principal(request)
+        if p is not None and request.method not in SAFE_METHODS and not csrf_ok(p.csrf_token,
+                                                                                 request.headers.get(CSRF_HEADER)):
+            raise ApiError(403, "csrf_failed", f"missing or wrong {CSRF_HEADER} header")
+    if p is None:
+        raise ApiError(401, "unauthorized", "sign in or send Authorization: Bearer wf_...")
+    request["principal"] = p
+    try:
+        return await handler(request)
+    except Forbidden as exc:
+        raise ApiError(403, exc.code, exc.message) from None
+    except NotFound as exc:
+        raise ApiError(404, "not_found", exc.message) from None
+    except (InvalidInput, AuthFailed) as exc:
+        raise ApiError(422, exc.code, exc.message) from None
+
+
+async def _json(request: web.Request) -> dict:
+    if not request.can_read_body:
+        return {}
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "invalid_json", f"body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "body must be a JSON object")
+    return body
+
+
+def _entity(request: web.Request) -> tuple[str, str, int, str]:
+    m = request.match_info
+    try:
+        rid = int(m["resource_id"])
+    except ValueError:
+        raise ApiError(404, "not_found", "resource id must be a number") from None
+    return m["store_id"], m["resource"], rid, request.query.get("destination", "salesforce")
+
+
+async def openapi(request: web.Request) -> web.Response:
+    text = resources.files("collector").joinpath("openapi.yaml").read_text()
+    return web.Response(text=text, content_type="application/yaml")
+
+
+async def me(request: web.Request) -> web.Response:
+    p = principal(request)
+    return json_response({"email": p.email, "role": p.role, "store_id": p.store_id, "via": p.via})
+
+
+async def dashboard(request: web.Request) -> web.Response:
+    hours = int(request.query.get("hours", "24")) if request.query.get("hours", "24").isdigit() else 24
+    return json_response(await manager(request).dashboard(principal(request), request.query.get("store") or None,
+                                                          hours=max(1, min(hours, 24 * 31))))
+
+
+async def outbox_list(request: web.Request) -> web.Response:
+    f = OutboxFilter.parse(request.query)
+    limit = request.query.get("limit", "")
+    settings = request.config_dict[keys.SETTINGS]
+    rows, cursor = await manager(request).outbox_page(principal(request), f, cursor=request.query.get("cursor"),
+                                                      limit=int(limit) if limit.isdigit() else settings.console_page_size)
+    return json_response({"items": rows, "next_cursor": cursor})
+
+
+async def outbox_show(request: web.Request) -> web.Response:
+    store_id, resource, rid, dest = _entity(request)
+    return json_response(await manager(request).entity(principal(request), store_id, resource, rid, dest))
+
+
+async def outbox_replay(request: web.Request) -> web.Response:
+    store_id, resource, rid, dest = _entity(request)
+    return json_response(await manager(request).replay_entity(principal(request), store_id, resource, rid, dest,
+                                                              ip=client_ip(request)))
+
+
+async def outbox_sync(request: web.Request) -> web.Response:
+    store_id, resource, rid, dest = _entity(request)
+    return json_response(await manager(request).sync_entity(principal(request), store_id, resource, rid, dest,
+                                                            ip=client_ip(request)))
+
+
+async def replay_preview(request: web.Request) -> web.Response:
+    body = await _json(request)
+    f = OutboxFilter.parse(body.get("filter") or {})
+    count = await manager(request).replay_count(principal(request), f)
+    return json_response({"count": count, "filter": f.describe()})
+
+
+def launch_replay(request: web.Request, p: Principal, f: OutboxFilter, replay: dict) -> None:
+    """Run a bulk replay in the background (tracked, so shutdown waits for it)."""
+    tasks = request.config_dict[keys.BACKGROUND]
+    task = asyncio.create_task(manager(request).run_replay(p, replay["id"], f, replay["started_at"]))
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+async def replay_start(request: web.Request) -> web.Response:
+    """Start a bulk replay. ``expected_count`` (optional): refuse if the filter now matches a different number."""
+    body = await _json(request)
+    p = principal(request)
+    f = OutboxFilter.parse(body.get("filter") or {})
+    m = manager(request)
+    expected = body.get("expected_count")
+    if expected is not None:
+        count = await m.replay_count(p, f)
+        if count != expected:
+            raise ApiError(409, "count_changed", f"the filter now matches {count} rows, not {expected}")
+    replay = await m.start_replay(p, f, ip=client_ip(request))
+    launch_replay(request, p, f, replay)
+    return json_response(replay, status=202)
+
+
+async def replay_get(request: web.Request) -> web.Response:
+    return json_response(await manager(request).get_replay(principal(request), request.match_info["replay_id"]))
+
+
+async def store_resync(request: web.Request) -> web.Response:
+    body = await _json(request)
+    since = _parse_time(body.get("since"), "since") if body.get("since") else None
+    res = await manager(request).resync_store(principal(request), request.match_info["store_id"], since,
+                                              body.get("resources"), ip=client_ip(request))
+    return json_response(res, status=202)
+
+
+async def erasure(request: web.Request) -> web.Response:
+    body = await _json(request)
+    email = body.get("email")
+    if not isinstance(email, str) or "@" not in email:
+        raise ApiError(422, "invalid_input", "email is required")
+    res = await manager(request).erase_customer(principal(request), email, store_id=body.get("store_id"),
+                                                salesforce=bool(body.get("salesforce")), ip=client_ip(request))
+    return json_response(res)
+
+
+async def audit(request: web.Request) -> web.Response:
+    before = request.query.get("before_id", "")
+    rows = await manager(request).audit_entries(principal(request), action=request.query.get("action") or None,
+                                                before_id=int(before) if before.isdigit() else None)
+    return json_response({"items": rows})
+
+
+async def alert_list(request: web.Request) -> web.Response:
+    p = principal(request)
+    rows = await alerts.list_alerts(request.config_dict[keys.DB], request.query.get("status") or None)
+    return json_response({"items": [r for r in rows if not p.store_id or r["store_id"] == p.store_id]})
+
+
+def create_api_app() -> web.Application:
+    app = web.Application(middlewares=[api_auth])
+    r = app.router
+    r.add_get("/openapi.yaml", openapi)
+    r.add_get("/me", me)
+    r.add_get("/dashboard", dashboard)
+    r.add_get("/outbox", outbox_list)
+    r.add_get("/outbox/{store_id}/{resource}/{resource_id}", outbox_show)
+    r.add_post("/outbox/{store_id}/{resource}/{resource_id}/replay", outbox_replay)
+    r.add_post("/outbox/{store_id}/{resource}/{resource_id}/sync", outbox_sync)
+    r.add_post("/replays/preview", replay_preview)
+    r.add_post("/replays", replay_start)
+    r.add_get("/replays/{replay_id}", replay_get)
+    r.add_post("/stores/{store_id}/resync", store_resync)
+    r.add_post("/erasures", erasure)
+    r.add_get("/audit", audit)
+    r.add_get("/alerts", alert_list)
+    return app

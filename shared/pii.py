@@ -1,0 +1,76 @@
+"""Customer personal data in WooCommerce payloads: the hashed email lookup, masking for display, erasure.
+
+The console never shows these fields in lists; the entity timeline masks them; a GDPR erasure overwrites them.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+# keys whose values are personal data wherever they appear in a WooCommerce REST v3 body
+PII_KEYS = frozenset({
+    "email", "billing_email", "first_name", "last_name", "company", "address_1", "address_2", "city", "state",
+    "postcode", "phone", "username", "customer_ip_address", "customer_user_agent", "customer_note", "avatar_url",
+    "Email", "FirstName", "LastName", "Phone", "BillingStreet", "BillingCity", "BillingPostalCode",
+    "ShippingStreet", "ShippingCity", "ShippingPostalCode", "Name", "PersonEmail",
+})
+ERASED = "[erased]"
+MASKED = "•••"
+
+
+def email_sha256(email: str) -> bytes:
+    """The lookup key of a customer email: sha256 of the trimmed, lower-cased address."""
+    return hashlib.sha256(email.strip().lower().encode()).digest()
+
+
+def customer_email(resource: str, data: dict) -> str | None:
+    """The customer's email in a WooCommerce body (customer: ``email``; order: ``billing.email``)."""
+    if resource == "customer":
+        value = data.get("email")
+    elif resource == "order":
+        billing = data.get("billing")
+        value = billing.get("email") if isinstance(billing, dict) else None
+    else:
+        return None
+    return value if isinstance(value, str) and "@" in value else None
+
+
+def email_hash_of(resource: str, data: dict) -> bytes | None:
+    email = customer_email(resource, data)
+    return email_sha256(email) if email else None
+
+
+def _replace(obj: Any, value: str, meta_too: bool) -> Any:
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            if k in PII_KEYS and v not in (None, ""):
+                out[k] = value
+            elif meta_too and k == "meta_data" and isinstance(v, list):
+                # plugin meta can hold anything: keep the keys, drop the values
+                out[k] = [{**m, "value": value} if isinstance(m, dict) and "value" in m else m for m in v]
+            else:
+                out[k] = _replace(v, value, meta_too)
+        return out
+    if isinstance(obj, list):
+        return [_replace(v, value, meta_too) for v in obj]
+    return obj
+
+
+def mask(obj: Any) -> Any:
+    """A copy for display, with personal data replaced by •••."""
+    return _replace(obj, MASKED, False)
+
+
+def erase(obj: Any) -> Any:
+    """A copy with personal data (and meta_data values) replaced by ``[erased]``."""
+    return _replace(obj, ERASED, True)
+
+
+_EMAIL = re.compile(r"[^\s@\"'<>(),;:]+@[^\s@\"'<>(),;:]+\.[A-Za-z]{2,}")
+
+
+def mask_text(text: str | None) -> str | None:
+    """Free text (Salesforce error messages quote field values) with email addresses masked."""
+    return _EMAIL.sub(MASKED, text) if text else text
