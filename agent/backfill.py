@@ -9,6 +9,7 @@ The agent picks up ``requested`` jobs (the plugin's Resync button) with :func:`p
 """
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -105,6 +106,10 @@ class Backfill:
         except WooforceError as exc:
             await self.db.execute("job_finish", job_id, self.owner, "failed", exc.message)
             log.bind(outcome="failed").error("backfill failed: {}", exc.message)
+            raise
+        except BaseException:  # Ctrl-C, cancellation, a bug: hand the job back at once, resumable
+            await asyncio.shield(self.db.execute("job_postpone", job_id, self.owner, "interrupted", 0))
+            log.bind(outcome="interrupted").warning("backfill interrupted; run it again to continue")
             raise
         finally:
             if client is not None:
