@@ -96,6 +96,9 @@ async def run_agent(settings: Settings, *, once: bool = False) -> int:
         # --- reconciler and backfills (issue 4): one job per store + the requested-jobs poller ---
         from agent.reconcile import register_jobs as register_reconciler
         register_reconciler(scheduler, settings=settings, db=db)
+        # --- console (issue 6): alerts and payload retention ---
+        from shared.alerts import register_jobs as register_alerts
+        register_alerts(scheduler, settings=settings, db=db)
         scheduler.start()
         logger.bind(action="agent.started", owner=deliverer.owner).info("agent running")
         await stop.wait()

@@ -144,3 +144,19 @@ async def purge_payloads(db: Database, settings: Settings, *, batch: int = 5000)
     logger.bind(action="retention.purged", rows=total, duration_ms=round((time.perf_counter() - t0) * 1000, 1)).info(
         "delivered payloads purged")
     return total
+
+
+def register_jobs(scheduler, *, db: Database, settings: Settings) -> None:
+    """Add alert evaluation (every ``ALERT_INTERVAL_S``) and payload retention (hourly) to the agent's scheduler."""
+    from shared.errors import WooforceError
+
+    async def guarded(fn, action: str) -> None:
+        try:
+            await fn(db, settings)
+        except WooforceError as exc:  # e.g. database unavailable: the next run tries again
+            logger.bind(action=action).warning(f"{type(exc).__name__}: {exc}")
+
+    scheduler.add_job(guarded, "interval", seconds=settings.alert_interval_s, args=[evaluate_alerts, "alerts.failed"],
+                      id="alerts")
+    if settings.retention_delivered_payload_days:
+        scheduler.add_job(guarded, "interval", seconds=3600, args=[purge_payloads, "retention.failed"], id="retention")

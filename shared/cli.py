@@ -295,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--json", action="store_true")
     chk.set_defaults(func=cmd_salesforce_check)
 
-    ob = sub.add_parser("outbox", help="dead letters: list and replay")
+    ob = sub.add_parser("outbox", help="browse, show and replay outbox rows")
     ob_sub = ob.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
     rp = ob_sub.add_parser("replay", help="move dead letters back to pending (after fixing their cause)")
     dl = ob_sub.add_parser("dead", help="list dead letters (newest first)")
@@ -308,6 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.set_defaults(func=cmd_outbox_replay)
     dl.add_argument("--limit", type=int, default=100)
     dl.set_defaults(func=cmd_outbox_dead)
+    from shared.console_cli import add_commands as add_console_commands  # operators, tokens, outbox list|show, erase
+    add_console_commands(sub, ob_sub)
     from agent.cli_reconcile import add_commands  # backfill, sync, reconcile (issue 4)
     add_commands(sub)
     return p

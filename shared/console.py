@@ -488,17 +488,20 @@ class ConsoleManager:
             ents = await self.db.fetch("console_entities_by_email", h, scope, conn=tx)
             cols = ([e["store_id"] for e in ents], [e["resource"] for e in ents], [e["resource_id"] for e in ents])
             events = await self.db.fetch("console_events_for_erase", *cols, conn=tx)
+            values = {email.strip()}
+            for e in events:
+                pii.pii_values(e["payload"], values)
             ev_ids, ev_payloads = [], []
             for e in events:
                 ev_ids.append(e["id"])
-                ev_payloads.append(orjson.dumps(pii.erase(e["payload"])).decode())
+                ev_payloads.append(orjson.dumps(pii.erase(e["payload"], values)).decode())
             if ev_ids:
                 await self.db.execute("console_erase_events", ev_ids, ev_payloads, conn=tx)
             attempts = await self.db.fetch("console_attempts_for_erase", *cols, conn=tx)
             if attempts:
                 await self.db.execute(
                     "console_erase_attempts", [a["id"] for a in attempts],
-                    [orjson.dumps(pii.erase(a["request_summary"] or {})).decode() for a in attempts],
+                    [orjson.dumps(pii.erase(a["request_summary"] or {}, values)).decode() for a in attempts],
                     [pii.ERASED if a["error"] else None for a in attempts], conn=tx)
             await self.db.execute("console_erase_outbox_errors", *cols, conn=tx)
             await self.db.execute("console_delete_entity_emails", h, scope, conn=tx)

@@ -41,20 +41,51 @@ def email_hash_of(resource: str, data: dict) -> bytes | None:
     return email_sha256(email) if email else None
 
 
-def _replace(obj: Any, value: str, meta_too: bool) -> Any:
+# Salesforce-side names (mapping custom fields such as BillingEmail__c) are caught by pattern
+_PII_KEY = re.compile(r"e-?mail|phone|mobile|first_?name|last_?name|street|address|postal|postcode|zip|city", re.I)
+
+
+def is_pii_key(key: str) -> bool:
+    return key in PII_KEYS or bool(_PII_KEY.search(key))
+
+
+def pii_values(obj: Any, out: set[str] | None = None) -> set[str]:
+    """Every personal value (3+ characters) found under a personal key: used to scrub free text and values
+    stored under other names (what was sent to Salesforce, error messages)."""
+    out = set() if out is None else out
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if is_pii_key(k) and isinstance(v, str) and len(v.strip()) >= 3:
+                out.add(v.strip())
+            else:
+                pii_values(v, out)
+    elif isinstance(obj, list):
+        for v in obj:
+            pii_values(v, out)
+    return out
+
+
+def scrub_text(text: str, values: set[str]) -> str:
+    low = text.lower()
+    return ERASED if any(v.lower() in low for v in values) else text
+
+
+def _replace(obj: Any, value: str, meta_too: bool, values: frozenset = frozenset()) -> Any:
+    if isinstance(obj, str) and values:
+        return scrub_text(obj, values)
     if isinstance(obj, dict):
         out = {}
         for k, v in obj.items():
-            if k in PII_KEYS and v not in (None, ""):
+            if is_pii_key(k) and v not in (None, "") and not isinstance(v, (dict, list)):
                 out[k] = value
             elif meta_too and k == "meta_data" and isinstance(v, list):
                 # plugin meta can hold anything: keep the keys, drop the values
                 out[k] = [{**m, "value": value} if isinstance(m, dict) and "value" in m else m for m in v]
             else:
-                out[k] = _replace(v, value, meta_too)
+                out[k] = _replace(v, value, meta_too, values)
         return out
     if isinstance(obj, list):
-        return [_replace(v, value, meta_too) for v in obj]
+        return [_replace(v, value, meta_too, values) for v in obj]
     return obj
 
 
@@ -63,9 +94,10 @@ def mask(obj: Any) -> Any:
     return _replace(obj, MASKED, False)
 
 
-def erase(obj: Any) -> Any:
-    """A copy with personal data (and meta_data values) replaced by ``[erased]``."""
-    return _replace(obj, ERASED, True)
+def erase(obj: Any, values: set[str] | frozenset = frozenset()) -> Any:
+    """A copy with personal data (and meta_data values, and any string containing one of ``values``)
+    replaced by ``[erased]``."""
+    return _replace(obj, ERASED, True, frozenset(values))
 
 
 _EMAIL = re.compile(r"[^\s@\"'<>(),;:]+@[^\s@\"'<>(),;:]+\.[A-Za-z]{2,}")

@@ -1,0 +1,238 @@
+"""The console's commands: ``wooforce operators``, ``tokens``, ``outbox list|show`` (added to the delivery's
+``outbox`` group), ``erase``, ``audit``, ``alerts``, ``retention`` (registered by ``shared/cli.py``).
+
+They call the same manager as the console pages and the admin API, acting as the local ``cli`` admin; every
+write is audited (actor ``cli``).
+"""
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from shared.console import CLI, ROLES, ConsoleManager, OutboxFilter
+
+
+def _run(fn):
+    """Open the database (migrating like the other commands), run ``fn(manager, args, settings)``."""
+    def run(settings, args) -> int:
+        import asyncio
+
+        from shared.cli import _open_db
+
+        async def main() -> int:
+            db = await _open_db(settings)
+            try:
+                return await fn(ConsoleManager(db, replay_batch=settings.console_replay_batch), args, settings)
+            finally:
+                await db.close()
+
+        return asyncio.run(main())
+
+    return run
+
+
+def _out(obj, as_json: bool) -> None:
+    from shared.cli import _print
+
+    _print(obj, as_json)
+
+
+def _password(args) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("password (10+ characters): ")
+    if getpass.getpass("again: ") != first:
+        raise SystemExit("wooforce: the passwords differ")
+    return first
+
+
+@_run
+async def cmd_operators_add(m: ConsoleManager, args, settings) -> int:
+    row = await m.add_operator(CLI, args.email, _password(args), args.role, args.store)
+    _out({"operator_id": row["id"], "email": row["email"], "role": row["role"], "store_id": row["store_id"]}, args.json)
+    return 0
+
+
+@_run
+async def cmd_operators_list(m: ConsoleManager, args, settings) -> int:
+    _out(await m.list_operators(CLI), args.json)
+    return 0
+
+
+@_run
+async def cmd_tokens_create(m: ConsoleManager, args, settings) -> int:
+    token, row = await m.create_token(CLI, args.email, args.name, args.expires_days)
+    _out({"token_id": row["id"], "token": token, "expires_at": row["expires_at"]}, args.json)
+    if not args.json:
+        print("\nKeep the token: it is shown only now (only its hash is stored).", file=sys.stderr)
+    return 0
+
+
+@_run
+async def cmd_tokens_list(m: ConsoleManager, args, settings) -> int:
+    _out(await m.list_tokens(CLI), args.json)
+    return 0
+
+
+@_run
+async def cmd_tokens_revoke(m: ConsoleManager, args, settings) -> int:
+    await m.revoke_token(CLI, args.token_id)
+    print(f"{args.token_id} revoked")
+    return 0
+
+
+def _filter(args) -> OutboxFilter:
+    return OutboxFilter.parse({"store": args.store, "resource": args.resource, "status": args.status,
+                               "error_code": args.error_code, "since": args.since, "until": args.until, "q": args.q})
+
+
+@_run
+async def cmd_outbox_list(m: ConsoleManager, args, settings) -> int:
+    rows, cursor = await m.outbox_page(CLI, _filter(args), cursor=args.cursor, limit=args.limit)
+    keep = ("store_id", "resource", "resource_id", "status", "attempts", "last_error_code", "sf_id", "updated_at")
+    _out([{k: r[k] for k in keep} for r in rows] if not args.json else {"items": rows, "next_cursor": cursor},
+         args.json)
+    if cursor and not args.json:
+        print(f"\nmore: --cursor {cursor}", file=sys.stderr)
+    return 0
+
+
+@_run
+async def cmd_outbox_show(m: ConsoleManager, args, settings) -> int:
+    data = await m.entity(CLI, args.store_id, args.resource, args.resource_id)
+    if args.json:
+        _out(data, True)
+        return 0
+    o = data["outbox"] or {}
+    for k in ("status", "attempts", "sf_id", "available_at", "delivered_at", "last_error_code", "last_error"):
+        print(f"{k}: {o.get(k)}")
+    print("timeline:")
+    for t in data["timeline"]:
+        if t["kind"] == "event":
+            changed = ", ".join(d["path"] for d in (t["diff"] or [])[:8])
+            print(f"  {t['at']:%Y-%m-%d %H:%M:%S} event {t['id']} {t['action']} source={t['source']}"
+                  + (f" changed: {changed}" if changed else ""))
+        else:
+            print(f"  {t['at']:%Y-%m-%d %H:%M:%S} attempt {t['outcome']} http={t['status_code']} "
+                  f"sf_id={t['sf_id']} {t['error_code'] or ''}")
+    return 0
+
+
+@_run
+async def cmd_outbox_replay_filtered(m: ConsoleManager, args, settings) -> int:
+    f = _filter(args)
+    count = await m.replay_count(CLI, f)
+    if not args.yes:
+        print(f"{count} entities would go back to pending; run again with --yes to replay them", file=sys.stderr)
+        return 2 if count else 0
+    replay = await m.start_replay(CLI, f)
+    done = await m.run_replay(CLI, replay["id"], f, replay["started_at"])
+    _out({"replay_id": replay["id"], "replayed": done}, args.json)
+    return 0
+
+
+@_run
+async def cmd_erase(m: ConsoleManager, args, settings) -> int:
+    if not args.yes:
+        print("refusing to erase personal data without --yes", file=sys.stderr)
+        return 2
+    _out(await m.erase_customer(CLI, args.email, store_id=args.store, salesforce=args.salesforce), args.json)
+    return 0
+
+
+@_run
+async def cmd_audit(m: ConsoleManager, args, settings) -> int:
+    _out(await m.audit_entries(CLI, action=args.action, limit=args.limit), args.json)
+    return 0
+
+
+@_run
+async def cmd_alerts_evaluate(m: ConsoleManager, args, settings) -> int:
+    from shared.alerts import evaluate_alerts
+
+    _out(await evaluate_alerts(m.db, settings), args.json)
+    return 0
+
+
+@_run
+async def cmd_alerts_list(m: ConsoleManager, args, settings) -> int:
+    from shared.alerts import list_alerts
+
+    _out(await list_alerts(m.db, args.status), args.json)
+    return 0
+
+
+@_run
+async def cmd_retention_purge(m: ConsoleManager, args, settings) -> int:
+    from shared.alerts import purge_payloads
+
+    _out({"purged": await purge_payloads(m.db, settings)}, args.json)
+    return 0
+
+
+def _filters(sp: argparse.ArgumentParser, *, store_required: bool = False) -> None:
+    sp.add_argument("--store", required=store_required)
+    sp.add_argument("--resource", choices=["order", "customer", "product"])
+    sp.add_argument("--status", choices=["pending", "leased", "delivered", "retrying", "dead"])
+    sp.add_argument("--error-code")
+    sp.add_argument("--since", help="updated at or after (ISO date/time)")
+    sp.add_argument("--until", help="updated before (ISO date/time)")
+    sp.add_argument("--q", help="WooCommerce id, Salesforce Id or customer email")
+
+
+def add_commands(sub, outbox_sub) -> None:
+    """Register the console's commands on the top-level parser and the existing ``outbox`` group."""
+    def cmd(parent, name: str, func, help_: str) -> argparse.ArgumentParser:
+        sp = parent.add_parser(name, help=help_)
+        sp.add_argument("--json", action="store_true", help="machine-readable output")
+        sp.set_defaults(func=func)
+        return sp
+
+    ops = sub.add_parser("operators", help="console operator accounts").add_subparsers(
+        dest="operators_command", required=True, metavar="ACTION")
+    add = cmd(ops, "add", cmd_operators_add, "add an operator (asks for the password)")
+    add.add_argument("--email", required=True)
+    add.add_argument("--role", required=True, choices=list(ROLES))
+    add.add_argument("--store", help="limit to this store (the store's own staff)")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    cmd(ops, "list", cmd_operators_list, "list operators")
+
+    tok = sub.add_parser("tokens", help="API tokens for scripts").add_subparsers(
+        dest="tokens_command", required=True, metavar="ACTION")
+    tc = cmd(tok, "create", cmd_tokens_create, "create an API token acting as an operator (shown once)")
+    tc.add_argument("--email", required=True, help="the operator the token acts as (its role and store)")
+    tc.add_argument("--name", required=True)
+    tc.add_argument("--expires-days", type=int)
+    cmd(tok, "list", cmd_tokens_list, "list API tokens")
+    cmd(tok, "revoke", cmd_tokens_revoke, "revoke an API token").add_argument("token_id")
+
+    ol = cmd(outbox_sub, "list", cmd_outbox_list, "browse the outbox (filters, newest first, keyset pages)")
+    _filters(ol)
+    ol.add_argument("--limit", type=int, default=50)
+    ol.add_argument("--cursor")
+    osh = cmd(outbox_sub, "show", cmd_outbox_show, "one entity: status, events, attempts, diffs")
+    osh.add_argument("store_id")
+    osh.add_argument("resource", choices=["order", "customer", "product"])
+    osh.add_argument("resource_id", type=int)
+    orf = cmd(outbox_sub, "replay-filtered", cmd_outbox_replay_filtered,
+              "replay every dead/retrying/delivered row matching the filters (audited; --yes to do it)")
+    _filters(orf)
+    orf.add_argument("--yes", action="store_true")
+
+    er = cmd(sub, "erase", cmd_erase, "erase one customer's personal data (GDPR; audited)")
+    er.add_argument("--email", required=True)
+    er.add_argument("--store")
+    er.add_argument("--salesforce", action="store_true", help="also in Salesforce (not available yet: reported)")
+    er.add_argument("--yes", action="store_true")
+
+    au = cmd(sub, "audit", cmd_audit, "show the audit log (newest first)")
+    au.add_argument("--action")
+    au.add_argument("--limit", type=int, default=50)
+
+    al = sub.add_parser("alerts", help="alerts").add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
+    cmd(al, "evaluate", cmd_alerts_evaluate, "evaluate alerts once and notify")
+    cmd(al, "list", cmd_alerts_list, "alert state").add_argument("--status", choices=["firing", "resolved"])
+    ret = sub.add_parser("retention", help="data retention").add_subparsers(
+        dest="retention_command", required=True, metavar="ACTION")
+    cmd(ret, "purge", cmd_retention_purge, "purge delivered payloads older than RETENTION_DELIVERED_PAYLOAD_DAYS")
