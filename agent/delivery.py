@@ -161,7 +161,11 @@ class StoreRun:
         nodes = build_nodes(plan, self.settings.sf_bulk_threshold_records)
         await asyncio.gather(*(self._run_node(n, i) for i, n in enumerate(nodes)))
         await self._second_round(plan)
-        return [self._outcome(u) for u in self.units]
+        needs: dict[int, list[Rec]] = {}
+        for r in plan.records.values():
+            for i in r.needed_by:
+                needs.setdefault(i, []).append(r)
+        return [self._outcome(u, needs.get(u.index, [])) for u in self.units]
 
     async def _second_round(self, plan: Plan) -> None:
         """Our map of what exists was wrong (a lost answer, a record deleted in Salesforce): fix the create-only
@@ -294,8 +298,7 @@ class StoreRun:
                 self._learn(rec)
 
     # ---- outcome -------------------------------------------------------------------------------------
-    def _outcome(self, u: Unit) -> dict:
-        recs = [r for r in self.plan.records.values() if u.index in r.needed_by]
+    def _outcome(self, u: Unit, recs: list[Rec]) -> dict:
         if not recs:
             return self._result(u, "skipped", error=u.skip_reason)
         own = [r for r in recs if r.owner == u.index]

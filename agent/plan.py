@@ -94,8 +94,6 @@ class Plan:
         self.units.append(unit)
         build = {"customer": self._customer, "product": self._product, "order": self._order}[unit.resource]
         build(unit)
-        if not any(unit.index in r.needed_by for r in self.records.values()) and unit.skip_reason is None:
-            unit.skip_reason = "nothing to write"
 
     def _customer(self, u: Unit) -> None:
         k = key(u.store_id, "customer", u.resource_id)
