@@ -182,7 +182,7 @@ class Reconciler:
     async def _referenced_customers(self, client: WooClient, store_id: str, cids: set[int], report: RunReport) -> None:
         if not cids:
             return
-        known = await W.heads(self.db, store_id, "customer", sorted(cids))
+        known = await W.heads(self.db, store_id, "customer", sorted(cids), payload=False)
         events = []
         for cid in sorted(cids - set(known)):
             report.checked["customer.referenced"] += 1
@@ -215,7 +215,7 @@ class Reconciler:
         if not records:
             return
         rids = [int(r["id"]) for r in records]
-        hs = await W.heads(self.db, store_id, "customer", rids, payload=True)
+        hs = await W.heads(self.db, store_id, "customer", rids)
         stored = {r["customer_id"]: r for r in await self.db.fetch("reconcile_fingerprints", store_id, rids)}
         events, fps = [], []
         for record in records:

@@ -27,6 +27,7 @@ class Head:
     version: datetime
     action: str | None
     payload: Any = None
+    stub: bool = False  # the head is a trash/delete webhook's bare {"id": N}
 
 
 def version_of(record: dict[str, Any]) -> datetime | None:
@@ -61,12 +62,13 @@ def manual_event(store_id: str, resource: str, record: dict[str, Any]) -> NewEve
     return ev
 
 
-async def heads(db: Database, store_id: str, resource: str, rids: list[int], *, payload: bool = False) -> dict[int, Head]:
+async def heads(db: Database, store_id: str, resource: str, rids: list[int], *, payload: bool = True) -> dict[int, Head]:
     if not rids:
         return {}
     rows = await db.fetch("reconcile_heads_payload" if payload else "reconcile_heads", store_id, resource,
                           sorted(set(rids)))
-    return {r["resource_id"]: Head(r["head_version"], r["action"], r["payload"] if payload else None) for r in rows}
+    return {r["resource_id"]: Head(r["head_version"], r["action"], r["payload"] if payload else None, r["stub"])
+            for r in rows}
 
 
 def is_news(head: Head | None, version: datetime | None) -> bool:
@@ -160,12 +162,26 @@ def decide(store_id: str, source: str, resource: str, record: dict[str, Any], he
         return make_event(store_id, source, resource, action, record)
     state = "trashed" if record.get("status") == "trash" else "live"
     head_state = head.action if head.action in ("trashed", "deleted") else "live"
-    if state != head_state:
-        # e.g. restored by a REST status change (no webhook) or a missed trash: the state decides, and the
-        # event must outrank the head even at the same version
+    if state != head_state or (state == "trashed" and head.stub):
+        # e.g. restored by a REST status change (no webhook), a missed trash, or a trash webhook that carried
+        # only {"id": N} (the record itself never reached the outbox): the state decides, and the event must
+        # outrank the head even at the same version
         v = max(version or head.version, head.version)
+        suffix = f"{action}:full" if state == head_state else action
         return make_event(store_id, source, resource, action, record, version=v,
-                          key=f"{dedup_key(resource, int(record['id']), v)}:{action}")
+                          key=f"{dedup_key(resource, int(record['id']), v)}:{suffix}")
     if is_news(head, version):
         return make_event(store_id, source, resource, action, record)
+    if version is not None and version == head.version and head.payload is not None and not head.stub:
+        # WooCommerce dates have one-second resolution: two changes within a second share a version (and a
+        # webhook dedup key), so the later one is only visible in the content
+        fp = content_fingerprint(record)
+        if fp != content_fingerprint(payload_dict(head.payload)):
+            return make_event(store_id, source, resource, action, record, version=version,
+                              key=f"{dedup_key(resource, int(record['id']), version)}:fp:{fp}")
     return None
+
+
+def content_fingerprint(record: dict[str, Any]) -> str:
+    data = {k: v for k, v in record.items() if k != "_links"}
+    return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]

@@ -448,13 +448,14 @@ ON CONFLICT (store_id, track) DO UPDATE SET
     updated_at = now()
 
 -- name: reconcile_heads
--- the newest version the outbox has seen of each entity, and what it was (updated/trashed/deleted ...)
-SELECT o.resource_id, o.head_version, e.action
+-- the newest version the outbox has seen of each entity, and what it was (updated/trashed/deleted ...);
+-- stub: a trash/delete webhook's bare {"id": N}, without the record
+SELECT o.resource_id, o.head_version, e.action, (e.payload->>'status') IS NULL AS stub
 FROM outbox o LEFT JOIN events e ON e.id = o.head_event_id
 WHERE o.store_id = $1 AND o.destination = 'salesforce' AND o.resource = $2 AND o.resource_id = ANY($3::bigint[])
 
 -- name: reconcile_heads_payload
-SELECT o.resource_id, o.head_version, e.action, e.payload
+SELECT o.resource_id, o.head_version, e.action, (e.payload->>'status') IS NULL AS stub, e.payload
 FROM outbox o LEFT JOIN events e ON e.id = o.head_event_id
 WHERE o.store_id = $1 AND o.destination = 'salesforce' AND o.resource = $2 AND o.resource_id = ANY($3::bigint[])
 

@@ -133,3 +133,32 @@ async def test_variation_changes_are_found_under_their_parent(db, shop, make_rec
         payload = await conn.fetchval("SELECT e.payload FROM outbox o JOIN events e ON e.id = o.head_event_id "
                                       "WHERE o.store_id = $1 AND o.resource_id = $2", shop.store_id, v.id)
     assert payload["type"] == "variation" and payload["parent_id"] == parent.id and payload["regular_price"] == "6.00"
+
+
+async def test_two_changes_in_one_second_and_a_bare_trash_webhook(db, shop, make_reconciler):
+    """WooCommerce dates have 1 s resolution: the webhook of the first change has the same version (and dedup
+    key) as the second; and a trash webhook carries only {"id"}. The content decides."""
+    from datetime import datetime, timezone
+
+    from shared.models import event_from_wc_webhook
+    from shared.outbox import OutboxManager
+
+    store, now = shop.store, datetime.now(timezone.utc)
+    store.clock.freeze()
+    a, b = add_orders(store, 2, at=store.clock.now())
+    first = store.render(store.orders[a])  # its webhook arrives...
+    store.update_order(a, {"status": "completed"})  # ...then a second change in the same second
+    store.trash_order(b)
+    hooks = [event_from_wc_webhook("order.updated", first, store_id=shop.store_id, delivery_id="d1", received_at=now),
+             event_from_wc_webhook("order.deleted", {"id": b}, store_id=shop.store_id, delivery_id="d2",
+                                   received_at=now)]
+    await OutboxManager(db).ingest(hooks)
+    report = await make_reconciler().run_store(shop.store_id)
+    async with db.connection() as conn:
+        rows = {r["resource_id"]: r for r in await conn.fetch(
+            "SELECT o.resource_id, e.action, e.payload FROM outbox o JOIN events e ON e.id = o.head_event_id "
+            "WHERE o.store_id = $1", shop.store_id)}
+    assert rows[a]["payload"]["status"] == "completed"
+    assert rows[b]["action"] == "trashed" and rows[b]["payload"]["status"] == "trash"
+    assert sorted(report.missing_ids["order"]) == [a, b]
+    assert sum((await make_reconciler().run_store(shop.store_id)).missing.values()) == 0  # and only once
