@@ -92,6 +92,28 @@ class Settings(BaseSettings):
                                         "backfills")
     job_lease_s: float = Field(300.0, ge=5, le=86_400, description="a running backfill's lease, renewed per page")
 
+    # --- console, admin API, alerts, retention ------------------------------------------
+    console_session_ttl_s: int = Field(8 * 3600, ge=60, le=30 * 86_400, description="console sign-in lifetime")
+    console_cookie_secure: bool = Field(False, description="mark the session cookie Secure (set when TLS is in front)")
+    console_page_size: int = Field(50, ge=1, le=500, description="outbox browser rows per page")
+    console_replay_batch: int = Field(500, ge=1, le=50_000, description="rows per transaction of a bulk replay")
+    alert_interval_s: float = Field(60.0, ge=1, le=3600, description="how often the agent evaluates alerts")
+    alert_repeat_s: int = Field(3600, ge=0, le=7 * 86_400, description="a firing alert is re-notified at most this often")
+    alert_lag_threshold_s: int = Field(900, ge=1, description="alert when an entity waits longer than this for delivery")
+    alert_api_budget_share: float = Field(0.9, gt=0, le=1, description="alert when this share of the daily "
+                                          "Salesforce API allocation is used")
+    alert_webhook_url: str | None = Field(None, description="Slack-compatible incoming webhook ({\"text\": ...})")
+    alert_smtp_host: str | None = Field(None, description="SMTP server for alert emails (unset = no email)")
+    alert_smtp_port: int = Field(25, ge=1, le=65535)
+    alert_smtp_starttls: bool = False
+    alert_smtp_username: str | None = None
+    alert_smtp_password: SecretStr | None = None
+    alert_smtp_timeout_s: float = Field(10.0, gt=0, le=120)
+    alert_email_from: str = "wooforce@localhost"
+    alert_email_to: list[str] = Field(default_factory=list, description="recipients (JSON list)")
+    retention_delivered_payload_days: int = Field(0, ge=0, le=36_500, description="purge payloads of delivered "
+                                                  "events older than this; 0 = keep forever")
+
     # --- logging -----------------------------------------------------------------------
     log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_dir: Path | None = Field(None, description="default: data_dir/logs")
