@@ -38,7 +38,7 @@ class DeliverJob:
         self.deliverer, self.stop = deliverer, stop
         self.task: asyncio.Task | None = None
 
-    async def __call__(self) -> None:
+    async def run(self) -> None:
         if self.stop.is_set():
             return
         self.task = asyncio.current_task()
@@ -59,14 +59,15 @@ class DeliverJob:
             "INFO" if stats.claimed else "DEBUG", "delivery run")
 
     async def shutdown(self, grace_s: float) -> None:
+        """Give the running batch ``grace_s`` to finish, else cancel it; hand back any lease still held."""
         task = self.task
-        if task is None or task.done():
-            return
-        done, _ = await asyncio.wait({task}, timeout=grace_s)
-        if not done:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            released = await self.deliverer.release()
+        if task is not None and not task.done():
+            done, _ = await asyncio.wait({task}, timeout=grace_s)
+            if not done:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        released = await self.deliverer.release()
+        if released:
             logger.bind(action="agent.leases_released", count=released).warning(
                 "current batch abandoned at shutdown; leases released")
 
@@ -83,14 +84,14 @@ async def run_agent(settings: Settings, *, once: bool = False) -> int:
         stop = asyncio.Event()
         job = DeliverJob(deliverer, stop)
         if once:
-            await job()
+            await job.run()
             await outbox_report(db)
             return 0
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         scheduler = AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
-        scheduler.add_job(job, "interval", seconds=settings.agent_poll_interval_s, id="deliver",
+        scheduler.add_job(job.run, "interval", seconds=settings.agent_poll_interval_s, id="deliver",
                           next_run_time=_now())
         scheduler.add_job(outbox_report, "interval", seconds=60, args=[db], id="outbox_report")
         # --- reconciler and backfills (issue 4): one job per store + the requested-jobs poller ---
@@ -102,8 +103,9 @@ async def run_agent(settings: Settings, *, once: bool = False) -> int:
         scheduler.start()
         logger.bind(action="agent.started", owner=deliverer.owner).info("agent running")
         await stop.wait()
-        scheduler.shutdown(wait=False)
+        scheduler.pause()  # no new runs; shutting the scheduler down now would cancel the running batch at once
         await job.shutdown(settings.agent_shutdown_grace_s)
+        scheduler.shutdown(wait=False)
         logger.bind(action="agent.stopped").info("agent stopped cleanly")
         return 0
     finally:

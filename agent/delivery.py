@@ -27,7 +27,7 @@ from prometheus_client import Gauge
 
 from agent.mapping import KEY_FIELD, Mapping, load_mapping
 from agent.plan import LEVELS, PRIMARY, STANDARD_PRICEBOOK_KEY, Plan, Rec, Unit, set_create_only
-from agent.salesforce import RETRYABLE_CODES, SalesforceClient
+from agent.salesforce import RETRYABLE_CODES, SalesforceClient, in_thread
 from shared import ids
 from shared.db import Database
 from shared.errors import PermanentError, RetryableError, SalesforcePermanent, SalesforceRetryable
@@ -156,8 +156,8 @@ class StoreRun:
                     for u in self.units]
         known = await self._known(mapping, pricebook)
         plan = self.plan = Plan(mapping, known, {self.store_id: pricebook})
-        for u in self.units:
-            plan.add_unit(u)
+        for u in sorted(self.units, key=lambda u: u.resource != "order"):
+            plan.add_unit(u)  # orders first: an entity's own row then amends any copy an order made of it
         nodes = build_nodes(plan, self.settings.sf_bulk_threshold_records)
         await asyncio.gather(*(self._run_node(n, i) for i, n in enumerate(nodes)))
         await self._second_round(plan)
@@ -219,7 +219,7 @@ class StoreRun:
         async with self.sem:
             before = self.client.calls
             try:
-                return await asyncio.to_thread(fn, *args)
+                return await in_thread(fn, *args)
             finally:
                 self.calls += self.client.calls - before
 

@@ -75,13 +75,14 @@ class Plan:
         self.asked.add((sobject, k))
         return (store_id, sobject, k) in self.known
 
-    def _add(self, unit: Unit, sobject: str, k: str, fields: dict, own: bool) -> Rec:
+    def _add(self, unit: Unit, sobject: str, k: str, fields: dict, own: bool, partial: bool = False) -> Rec:
         fields = {"attributes": {"type": sobject}, **fields, KEY_FIELD: k}
         rec = self.records.get((sobject, k))
         if rec is None:
             rec = self.records[(sobject, k)] = Rec(sobject, k, fields, unit.index if own else None)
         elif own and rec.owner is None:
-            rec.fields, rec.owner = fields, unit.index  # the entity's own data beats an order's copy
+            # the entity's own data beats an order's copy (a partial change, e.g. deactivate, amends it)
+            rec.fields, rec.owner = ({**rec.fields, **fields} if partial else fields), unit.index
         elif not own and rec.owner is None:
             rec.fields = fields  # two orders of one guest: the later-claimed copy
         rec.needed_by.add(unit.index)
@@ -121,12 +122,11 @@ class Plan:
         doc = u.payload
         if u.action in ("trashed", "deleted") and not doc.get("name"):
             # a delete carries only {"id"}: deactivate what Salesforce has
-            if not self._exists(u.store_id, "Product2", k):
+            if not self._exists(u.store_id, "Product2", k) and ("Product2", k) not in self.records:
                 u.skip_reason = "product deleted: not in Salesforce"
                 return
-            self._add(u, "Product2", k, {"IsActive": False}, own=True)
-            if self._exists(u.store_id, "PricebookEntry", k):
-                self._add(u, "PricebookEntry", k, {"IsActive": False}, own=True)
+            # Product2 only: its price book entry stays usable by order lines (see mapping.toml)
+            self._add(u, "Product2", k, {"IsActive": False}, own=True, partial=True)
             return
         self._product_records(u, k, "product", doc, own=True)
 

@@ -7,6 +7,7 @@ again once, transparently. Every response's ``Sforce-Limit-Info`` updates :attr:
 """
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import time
@@ -196,6 +197,32 @@ class SalesforceClient:
 
     def collection_path(self, sobject: str, ext_field: str) -> str:
         return f"/services/data/v{self.api_version}/composite/sobjects/{sobject}/{ext_field}"
+
+
+async def in_thread(fn, *args) -> Any:
+    """Run blocking ``fn`` in a daemon thread: like ``asyncio.to_thread``, but a call hanging in the network
+    cannot hold up the process's exit after a shutdown abandoned it (executor threads are joined at exit)."""
+    loop = asyncio.get_running_loop()
+    fut = loop.create_future()
+
+    def settle(ok: bool, value: Any) -> None:
+        if not fut.done():
+            fut.set_result(value) if ok else fut.set_exception(value)
+
+    def run() -> None:
+        try:
+            result = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+            ok, result = False, exc
+        else:
+            ok = True
+        try:
+            loop.call_soon_threadsafe(settle, ok, result)
+        except RuntimeError:
+            pass  # the loop is gone: the caller abandoned this call at shutdown
+
+    threading.Thread(target=run, name="salesforce-call", daemon=True).start()
+    return await fut
 
 
 def _json(r: requests.Response) -> Any:

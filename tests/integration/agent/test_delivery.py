@@ -187,7 +187,9 @@ async def test_trash_and_delete_are_mapped(db, sf_store, sf_emu, outbox, make_de
     stats = await d.drain()
     assert stats.outcomes["delivered"] == 4 and stats.outcomes["skipped"] == 1
     assert by_key(sf_emu, "Product2")["product:1"]["IsActive"] is False
-    assert by_key(sf_emu, "PricebookEntry")["product:1"]["IsActive"] is False
+    assert by_key(sf_emu, "PricebookEntry")["product:1"]["IsActive"] is True  # old orders may still use it
+    await outbox.put(sf_store, "order", woo.order(3, products=(1,)))  # a late order of the retired product
+    assert (await d.drain()).outcomes["delivered"] == 1
     orders = by_key(sf_emu, "Order")
     assert (orders["order:1"]["Woo_Status__c"], orders["order:2"]["Woo_Status__c"]) == ("trash", "deleted")
     contact, account = by_key(sf_emu, "Contact")["customer:1"], by_key(sf_emu, "Account")["customer:1"]
