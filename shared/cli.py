@@ -105,9 +105,12 @@ def cmd_keygen(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    print("`wooforce demo` arrives with the demo issue; for now run `wooforce collector` and `wooforce agent`.",
-          file=sys.stderr)
-    return 2
+    from emulators.demo import DemoOptions, run
+
+    opts = DemoOptions(duration_s=None if args.duration == 0 else args.duration, changes_per_s=args.changes_per_s,
+                       drop_share=args.drop_share, seed=args.seed, port=args.port, orders=args.orders,
+                       products=args.products, customers=args.customers)
+    return run(settings, opts)
 
 
 # -- stores --------------------------------------------------------------------------------
@@ -245,7 +248,16 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_migrate)
 
     sub.add_parser("keygen", help="print a new master key for WOOFORCE_MASTER_KEY").set_defaults(func=cmd_keygen)
-    sub.add_parser("demo", help="run everything locally against emulators").set_defaults(func=cmd_demo)
+    d = sub.add_parser("demo", help="run everything locally against emulators; report on Ctrl-C or --duration")
+    d.add_argument("--duration", type=float, default=60, help="seconds of traffic before the report (0: until Ctrl-C)")
+    d.add_argument("--changes-per-s", type=float, default=5.0, help="store changes per second")
+    d.add_argument("--drop-share", type=float, default=0.3, help="share of webhooks the store drops")
+    d.add_argument("--seed", type=int, default=7)
+    d.add_argument("--port", type=int, default=8080, help="collector port (a free one if taken)")
+    d.add_argument("--orders", type=int, default=40, help="orders in the store's history")
+    d.add_argument("--products", type=int, default=15)
+    d.add_argument("--customers", type=int, default=25)
+    d.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("stores", help="manage stores (tenants)")
     ssub = s.add_subparsers(dest="stores_command", required=True, metavar="ACTION")
@@ -321,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         from shared.logs import setup_logging
 
-        setup_logging(settings, args.command, to_files=args.command in ("collector", "agent", "demo"))
+        setup_logging(settings, args.command, to_files=args.command in ("collector", "agent"))
         return args.func(settings, args)
     except ConfigError as exc:
         print(f"wooforce: {exc.message}", file=sys.stderr)

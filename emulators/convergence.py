@@ -1,0 +1,123 @@
+"""Compare a WooCommerce emulator store with a Salesforce emulator org: does Salesforce hold the store's truth?
+
+Used by ``wooforce demo`` for its reconciliation report and by tests. Records are matched on the
+``Wooforce_Key__c`` external id (``{store}:{resource}:{id}``) that the default mapping writes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+
+@dataclass
+class ObjectReport:
+    name: str
+    store: int = 0
+    salesforce: int = 0
+    mismatches: list[str] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class ConvergenceReport:
+    objects: list[ObjectReport]
+    duplicates: list[str]
+
+    @property
+    def mismatch_count(self) -> int:
+        return sum(len(o.mismatches) for o in self.objects) + len(self.duplicates)
+
+    @property
+    def converged(self) -> bool:
+        return self.mismatch_count == 0
+
+
+def _dec(value) -> Decimal | None:
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def _by_key(records: list[dict], store_id: str, duplicates: list[str], sobject: str) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    prefix = f"{store_id}:"
+    for r in records:
+        key = r.get("Wooforce_Key__c") or ""
+        if not key.startswith(prefix):
+            continue
+        short = key[len(prefix):]
+        if short in out:
+            duplicates.append(f"{sobject} {short}")
+        out[short] = r
+    return out
+
+
+def compare(store, sf_records, store_id: str, *, deleted_order_status: str = "deleted",
+            customer_on_delete: str = "keep") -> ConvergenceReport:
+    """``store``: the WooCommerce emulator's store; ``sf_records(sobject)``: the org's records of that object."""
+    dup: list[str] = []
+    reports: list[ObjectReport] = []
+
+    # orders -> Order (status, total, modification time)
+    orders = _by_key(sf_records("Order"), store_id, dup, "Order")
+    live = {k: o for k, o in orders.items() if o.get("Woo_Status__c") != deleted_order_status}
+    rep = ObjectReport("orders", store=len(store.orders), salesforce=len(live))
+    for oid, rec in store.orders.items():
+        o, d = live.get(f"order:{oid}"), rec.doc
+        if o is None:
+            rep.mismatches.append(f"order {oid} missing")
+            continue
+        if o.get("Woo_Status__c") != d["status"]:
+            rep.mismatches.append(f"order {oid} status {o.get('Woo_Status__c')} != {d['status']}")
+        if _dec(o.get("Woo_Total__c")) != _dec(d["total"]):
+            rep.mismatches.append(f"order {oid} total {o.get('Woo_Total__c')} != {d['total']}")
+    for key in set(live) - {f"order:{i}" for i in store.orders}:
+        rep.mismatches.append(f"{key} is in Salesforce but not in the store")
+    reports.append(rep)
+
+    # products and variations -> Product2 (name, SKU, active, stock)
+    products = _by_key(sf_records("Product2"), store_id, dup, "Product2")
+    catalogue = {**store.products, **getattr(store, "variations", {})}
+    rep = ObjectReport("products", store=len(catalogue),
+                       salesforce=sum(1 for k in products if k.startswith("product:")))
+    for pid, rec in catalogue.items():
+        # compare with what the REST API serves (a variation's own doc has only its attribute as name)
+        p, d = products.get(f"product:{pid}"), store.render(rec, as_product=True)
+        if p is None:
+            rep.mismatches.append(f"product {pid} missing")
+            continue
+        if p.get("Name") != d.get("name"):
+            rep.mismatches.append(f"product {pid} name {p.get('Name')!r} != {d.get('name')!r}")
+        if (p.get("ProductCode") or None) != (d.get("sku") or None):
+            rep.mismatches.append(f"product {pid} SKU differs")
+        active = rec.status == "publish"
+        if bool(p.get("IsActive")) != active:
+            rep.mismatches.append(f"product {pid} IsActive {p.get('IsActive')} != {active}")
+    gone = {k for k, p in products.items() if k.startswith("product:") and p.get("IsActive")} - {
+        f"product:{i}" for i in catalogue}
+    rep.mismatches.extend(f"{k} deleted in the store but active in Salesforce" for k in sorted(gone))
+    reports.append(rep)
+
+    # customers -> Contact (email, city)
+    contacts = _by_key(sf_records("Contact"), store_id, dup, "Contact")
+    current = {f"customer:{i}": r for i, r in store.customers.items() if r.doc.get("role") == "customer"}
+    known = {k: c for k, c in contacts.items() if k.startswith("customer:")}
+    rep = ObjectReport("customers", store=len(current), salesforce=sum(1 for k in known if k in current))
+    for key, rec in current.items():
+        c = known.get(key)
+        if c is None:
+            rep.mismatches.append(f"{key} missing")
+        elif (c.get("Email") or "") != (rec.doc.get("email") or ""):
+            rep.mismatches.append(f"{key} email differs")
+    retained = set(known) - set(current)
+    if retained:
+        if customer_on_delete == "erase":
+            rep.mismatches.extend(f"{k} deleted in the store but not erased" for k in sorted(retained)
+                                  if known[k].get("LastName") != "Erased")
+        rep.note = f"{len(retained)} deleted customer(s) kept in Salesforce (customer_on_delete={customer_on_delete})"
+    guests = sum(1 for k in contacts if k.startswith("guest:"))
+    if guests:
+        rep.note = (rep.note + "; " if rep.note else "") + f"{guests} guest buyer contact(s)"
+    reports.append(rep)
+    return ConvergenceReport(reports, dup)
