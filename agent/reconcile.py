@@ -260,24 +260,45 @@ class Reconciler:
             params = {"include": ",".join(map(str, chunk)), "per_page": s.wc_per_page, **extra}
             found = {int(r["id"]): r for r in (await client.list(path, params)).records}
             missing = [rid for rid in chunk if rid not in found]
+            alive: set[int] = set()
+            if missing and resource == "product":
+                alive = await self._live_variations(client, store_id, missing, found)
+                missing = [rid for rid in missing if rid not in alive]
             if missing and resource != "customer":
                 trash = await client.list(path, {**params, "include": ",".join(map(str, missing)), "status": "trash"})
                 found.update({int(r["id"]): r for r in trash.records})
                 missing = [rid for rid in missing if rid not in found]
-            for rid in missing:  # not listed: a variation, another status, or gone for good
+            for rid in missing:  # not listed: another status, or gone for good (rare: one request each)
                 record = await client.get(f"{path}/{rid}")
                 if record is None:
                     events.append(W.deleted_event(store_id, "reconciler", resource, rid))
-                else:
+                elif record.get("type") != "variation":
                     found[rid] = record
             hs = await W.heads(self.db, store_id, resource, list(found))
-            events.extend(e for r in found.values() if (e := W.decide(store_id, "reconciler", resource, r, hs.get(int(r["id"])))))
+            events.extend(e for r in found.values()
+                          if (e := W.decide(store_id, "reconciler", resource, r, hs.get(int(r["id"])))))
         await self._enqueue(events, report)
         if len(known) < budget:
             position, sweeps = 0, sweeps + (1 if known or position else 0)
         else:
             position = known[-1]
         await self.db.execute("reconcile_save_track", store_id, f"{resource}_ids", None, position, sweeps)
+
+    async def _live_variations(self, client: WooClient, store_id: str, missing: list[int],
+                               found: dict[int, dict[str, Any]]) -> set[int]:
+        """Variations are never in ``/products`` lists: those still listed in their parent's ``variations``
+        exist (their changes come through the parent in the modified listing). One request for the parents
+        not already at hand."""
+        hs = await W.heads(self.db, store_id, "product", missing)
+        parent_of = {rid: int(W.payload_dict(h.payload).get("parent_id") or 0) for rid, h in hs.items()}
+        parent_of = {rid: p for rid, p in parent_of.items() if p}
+        wanted = sorted(set(parent_of.values()) - set(found))
+        parents = dict(found)
+        if wanted:
+            got = await client.list("products", {"include": ",".join(map(str, wanted)),
+                                                 "per_page": self.settings.wc_per_page})
+            parents.update({int(r["id"]): r for r in got.records})
+        return {rid for rid, p in parent_of.items() if rid in (parents.get(p) or {}).get("variations", [])}
 
     # ------------------------------------------------------------------ every store
 
