@@ -296,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     sf.add_argument("--private-key-file", dest="sf_private_key_file")
     sf.add_argument("--login-url", dest="sf_login_url")
     sf.add_argument("--ca-file", dest="sf_ca_file", help="CA bundle to trust (the local emulator's)")
+    sf.add_argument("--mapping-file", dest="sf_mapping_file", help="this store's TOML mapping overrides")
     for name, status in (("disable", "disabled"), ("enable", "active")):
         store_cmd(name, cmd_stores_status, f"{name} a store").set_defaults(status=status)
     rm = store_cmd("remove", cmd_stores_remove, "delete a store and everything stored for it")
