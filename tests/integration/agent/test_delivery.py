@@ -218,3 +218,22 @@ async def test_salesforce_check_lists_missing_fields(db, stores, sf_store, sf_em
     sf_emu.remove_field("Order", "Woo_Tax_Total__c")
     report = await check_salesforce(stores, settings, sf_store)
     assert report["missing"] == {"Order": ["Woo_Tax_Total__c"]} and not report["ok"]
+
+
+async def test_jwt_bearer_connection(db, stores, store, sf_emu, outbox, deliverer, tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = tmp_path / "sf.key"
+    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+    sf_emu.register_jwt_app("jwt-app", key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo), "sync@shop.example")
+    await stores.set_salesforce(store.id, {"instance_url": sf_emu.url, "auth": "jwt", "client_id": "jwt-app",
+                                           "username": "sync@shop.example", "private_key_file": str(pem),
+                                           "login_url": sf_emu.url, "ca_file": str(sf_emu.ca_path)})
+    await outbox.put(store.id, "customer", woo.customer(1))
+    assert (await deliverer.drain()).outcomes["delivered"] == 1
+    user = next(u for u in sf_emu.records("User") if u["Username"] == "sync@shop.example")
+    assert by_key(sf_emu, "Account")["customer:1"]["CreatedById"] == user["Id"]
