@@ -237,3 +237,22 @@ async def test_jwt_bearer_connection(db, stores, store, sf_emu, outbox, delivere
     assert (await deliverer.drain()).outcomes["delivered"] == 1
     user = next(u for u in sf_emu.records("User") if u["Username"] == "sync@shop.example")
     assert by_key(sf_emu, "Account")["customer:1"]["CreatedById"] == user["Id"]
+
+
+@pytest.mark.parametrize("fault, code", [
+    (dict(kind="request_limit"), "REQUEST_LIMIT_EXCEEDED"),
+    (dict(kind="timeout", hang_s=5), "TIMEOUT"),
+    (dict(kind="unavailable"), "SERVER_UNAVAILABLE"),
+])
+async def test_request_level_failures_are_retryable(db, sf_store, sf_emu, outbox, make_deliverer, fault, code):
+    d = make_deliverer(sf_timeout_s=0.5)
+    await outbox.put(sf_store, "customer", woo.customer(1))
+    await d.drain()  # connect (limits, price book) while Salesforce is fine
+    await outbox.put(sf_store, "customer", woo.customer(2))
+    kind = fault.pop("kind")
+    sf_emu.faults.add(kind, path_contains="/composite", times=1, **fault)
+    stats = await d.drain(max_batches=1)
+    assert stats.outcomes["retrying"] == 1
+    row = next(r for r in await rows(db) if r["resource_id"] == 2)
+    assert (row["status"], row["last_error_code"]) == ("retrying", code)
+    assert (await d.drain()).outcomes["delivered"] == 1
