@@ -85,7 +85,7 @@ def add_commands(sub) -> None:
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=_with_stores(cmd_backfill))
 
-    s = sub.add_parser("sync", help="re-send one entity now (fetched from WooCommerce), e.g. `sync --store S order 123`")
+    s = sub.add_parser("sync", help="re-send one entity now (fetched from WooCommerce): `sync --store S order 123`")
     s.add_argument("--store", required=True)
     s.add_argument("resource", choices=sorted(SYNC_RESOURCES))
     s.add_argument("id", type=int)

@@ -158,7 +158,8 @@ class Reconciler:
                 if resource == "product":
                     records = records + await self._changed_variations(client, store_id, records, since, report)
                 hs = await W.heads(self.db, store_id, resource, [int(r["id"]) for r in records])
-                events = [e for r in records if (e := W.decide(store_id, "reconciler", resource, r, hs.get(int(r["id"]))))]
+                events = [e for r in records
+                          if (e := W.decide(store_id, "reconciler", resource, r, hs.get(int(r["id"]))))]
                 await self._enqueue(events, report)
                 for r in records:
                     v = W.version_of(r)
@@ -314,7 +315,8 @@ class Reconciler:
 # ---------------------------------------------------------------------- scheduling
 
 
-def register_jobs(scheduler: Any, *, settings: Settings, db: Database, stores: StoreManager | None = None) -> Reconciler:
+def register_jobs(scheduler: Any, *, settings: Settings, db: Database,
+                  stores: StoreManager | None = None) -> Reconciler:
     """Add the reconciler (one job per store, refreshed every minute) and the backfill poller to ``scheduler``
     (an APScheduler 3 ``AsyncIOScheduler``)."""
     from agent import backfill

@@ -62,7 +62,8 @@ def manual_event(store_id: str, resource: str, record: dict[str, Any]) -> NewEve
     return ev
 
 
-async def heads(db: Database, store_id: str, resource: str, rids: list[int], *, payload: bool = True) -> dict[int, Head]:
+async def heads(db: Database, store_id: str, resource: str, rids: list[int], *,
+                payload: bool = True) -> dict[int, Head]:
     if not rids:
         return {}
     rows = await db.fetch("reconcile_heads_payload" if payload else "reconcile_heads", store_id, resource,
