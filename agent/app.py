@@ -100,11 +100,16 @@ async def run_agent(settings: Settings, *, once: bool = False) -> int:
         # --- console (issue 6): alerts and payload retention ---
         from shared.alerts import register_jobs as register_alerts
         register_alerts(scheduler, settings=settings, db=db)
+        # --- two-way sync (issue 8): Salesforce poll and WooCommerce writes ---
+        from agent.twoway import register_jobs as register_twoway
+        twoway = register_twoway(scheduler, settings=settings, db=db, stores=stores, deliverer=deliverer)
         scheduler.start()
         logger.bind(action="agent.started", owner=deliverer.owner).info("agent running")
         await stop.wait()
         scheduler.pause()  # no new runs; shutting the scheduler down now would cancel the running batch at once
         await job.shutdown(settings.agent_shutdown_grace_s)
+        if twoway is not None:
+            await twoway.shutdown()
         scheduler.shutdown(wait=False)
         logger.bind(action="agent.stopped").info("agent stopped cleanly")
         return 0

@@ -25,6 +25,7 @@ from typing import Any
 from loguru import logger
 from prometheus_client import Gauge
 
+from agent import ownership
 from agent.mapping import KEY_FIELD, Mapping, load_mapping
 from agent.plan import LEVELS, PRIMARY, STANDARD_PRICEBOOK_KEY, Plan, Rec, Unit, set_create_only
 from agent.salesforce import RETRYABLE_CODES, SalesforceClient, in_thread
@@ -135,6 +136,7 @@ class StoreRun:
         self.forget: list[tuple[str, str]] = []
         self.calls = 0
         self.plan: Plan | None = None
+        self.twoway: ownership.DeliveryHook | None = None  # two-way sync: echoes, field ownership (issue 8)
 
     async def run(self) -> list[dict]:
         try:
@@ -156,8 +158,12 @@ class StoreRun:
                     for u in self.units]
         known = await self._known(mapping, pricebook)
         plan = self.plan = Plan(mapping, known, {self.store_id: pricebook})
+        self.twoway = await ownership.before_plan(self.agent.db, self.store_id, mapping, self.units, self)
         for u in sorted(self.units, key=lambda u: u.resource != "order"):
-            plan.add_unit(u)  # orders first: an entity's own row then amends any copy an order made of it
+            if u.skip_reason is None:  # two-way: an echo of Wooforce's own WooCommerce write is not sent back
+                plan.add_unit(u)  # orders first: an entity's own row then amends any copy an order made of it
+        if self.twoway is not None:
+            self.twoway.filter(plan)
         nodes = build_nodes(plan, self.settings.sf_bulk_threshold_records)
         await asyncio.gather(*(self._run_node(n, i) for i, n in enumerate(nodes)))
         await self._second_round(plan)
@@ -463,6 +469,7 @@ class Deliverer:
             heartbeat.cancel()
         duration_ms = int((time.perf_counter() - t0) * 1000)
         await self._record(results, runs, started, duration_ms)
+        await ownership.after_delivery(runs, results)
         stats = BatchStats(claimed=len(units), outcomes=Counter(r["outcome"] for r in results),
                            api_calls=sum(r.calls for r in runs),
                            records=sum(len(r.plan.records) for r in runs if r.plan))

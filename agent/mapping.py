@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -184,6 +184,7 @@ def _spec(where: str, raw: Any) -> Spec | None:
 class Mapping:
     options: dict
     tables: dict[tuple[str, str], dict[str, Spec]]
+    twoway: dict = field(default_factory=dict)  # raw [twoway] section: field ownership (agent/ownership.py)
 
     def sobject_fields(self) -> dict[str, set[str]]:
         """Every Salesforce field the mapping writes, per sObject (plus Wooforce_Key__c)."""
@@ -246,6 +247,7 @@ def load_mapping(*overrides: Path | str | None) -> Mapping:
         if path:
             raw = _merge(raw, _read(path))
     options = raw.pop("options", {})
+    twoway = raw.pop("twoway", {})
     if options.get("customer_on_delete", "keep") not in ("keep", "erase"):
         raise ConfigError("mapping options.customer_on_delete must be \"keep\" or \"erase\"")
     tables: dict[tuple[str, str], dict[str, Spec]] = {}
@@ -261,4 +263,8 @@ def load_mapping(*overrides: Path | str | None) -> Mapping:
                 if spec is not None:
                     specs[name] = spec
             tables[(source, sobject)] = specs
-    return Mapping(options, tables)
+    mapping = Mapping(options, tables, twoway)
+    from agent.ownership import load_twoway  # validates the ownership declarations (ConfigError)
+
+    load_twoway(mapping)
+    return mapping

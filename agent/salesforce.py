@@ -80,6 +80,7 @@ class SalesforceClient:
         self.budget = Budget(budget_share)
         self.calls = 0  # API calls this client made (OAuth not counted, like Salesforce)
         self._token: str | None = None
+        self.user_id: str | None = None  # the integration user (from the token's identity URL)
         self._login_lock = threading.Lock()
         self.http = requests.Session()
         self.http.trust_env = False  # REQUESTS_CA_BUNDLE / proxies from the environment must not apply
@@ -119,6 +120,8 @@ class SalesforceClient:
                 raise SalesforceRetryable(f"Salesforce login: {r.status_code}", code="SERVER_UNAVAILABLE")
             raise SalesforcePermanent(f"Salesforce login refused: {code}: {msg}", code="auth_failed")
         self._token = body["access_token"]
+        # the identity URL ends with the integration user's Id (two-way sync skips that user's changes)
+        self.user_id = str(body.get("id") or "").rstrip("/").rsplit("/", 1)[-1] or None
         if body.get("instance_url"):
             self.instance_url = body["instance_url"].rstrip("/")
 

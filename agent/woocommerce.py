@@ -125,6 +125,11 @@ class WooClient:
         status, _, body = await self._request("GET", path, params or {}, allow_404=True)
         return None if status == 404 else body
 
+    async def put(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Update one record (``PUT orders/{id}``, ``customers/{id}``): the record as WooCommerce saved it."""
+        _, _, saved = await self._request("PUT", path, {}, body=body)
+        return saved
+
     # ------------------------------------------------------------------ transport
 
     def _prepare(self, method: str, url: str, params: dict[str, str]) -> tuple[dict[str, str], aiohttp.BasicAuth | None]:
@@ -138,7 +143,8 @@ class WooClient:
         raise WooCommerceAuthError(f"unknown WooCommerce auth mode {self.auth!r} (use one of {', '.join(AUTH_MODES)})",
                                    code="woocommerce_auth_mode")
 
-    async def _request(self, method: str, path: str, params: dict[str, Any], *, allow_404: bool = False):
+    async def _request(self, method: str, path: str, params: dict[str, Any], *, allow_404: bool = False,
+                       body: Any = None):
         assert self.session is not None, "use `async with WooClient(...)` or pass a session"
         url = f"{self.base_url}{API_PREFIX}/{path.lstrip('/')}"
         plain = {k: ("true" if v is True else "false" if v is False else str(v)) for k, v in params.items()}
@@ -148,7 +154,7 @@ class WooClient:
             query, basic = self._prepare(method, url, plain)  # OAuth nonces must be fresh per attempt
             self.requests += 1
             try:
-                async with self.session.request(method, url, params=query, auth=basic, ssl=self.ssl,
+                async with self.session.request(method, url, params=query, auth=basic, ssl=self.ssl, json=body,
                                                 timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as resp:
                     raw = await resp.read()
                     status, headers = resp.status, resp.headers

@@ -30,6 +30,7 @@ ROLES = {"viewer": 1, "operator": 2, "admin": 3}
 STATUSES = ("pending", "leased", "delivered", "retrying", "dead")
 DESTINATIONS = ("salesforce", "woocommerce")
 TOKEN_PREFIX = "wf_"
+LAG_SAMPLE = 5000  # lag percentiles over the newest deliveries of the window (bounded cost on any table size)
 _hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile (64 MiB, t=3)
 # verified against when the email is unknown, so a wrong email costs as long as a wrong password
 _DUMMY_HASH = _hasher.hash("not a password")
@@ -101,6 +102,8 @@ class OutboxFilter:
     resource_id: int | None = field(default=None, init=False)
     sf_id: str | None = field(default=None, init=False)
     email_sha256: bytes | None = field(default=None, init=False)
+    entity_ids: list[int] | None = field(default=None, init=False)    # resolved from email_sha256
+    entity_keys: list[str] | None = field(default=None, init=False)   # "store/resource/id"
 
     FIELDS = ("destination", "store_id", "resource", "status", "error_code", "since", "until", "q")
 
@@ -149,7 +152,7 @@ class OutboxFilter:
 
     def sql_args(self, scope: str | None) -> tuple:
         return (scope, self.destination, self.store_id, self.resource, self.status, self.error_code, self.since,
-                self.until, self.resource_id, self.sf_id, self.email_sha256)
+                self.until, self.resource_id, self.sf_id, self.entity_ids)
 
 
 def _parse_time(value: str | None, name: str) -> datetime | None:
@@ -323,15 +326,23 @@ class ConsoleManager:
             await self.audit(p, "token.revoke", target=token_id, ip=ip, conn=tx)
 
     # -- outbox browser and timeline ------------------------------------------------------------
+    async def _resolve(self, f: OutboxFilter, scope: str | None) -> None:
+        """Customer-email search: the entities behind the hash, looked up first (a handful of rows)."""
+        if f.email_sha256 is not None and f.entity_keys is None:
+            rows = await self.db.fetch("console_entities_by_email", f.email_sha256, scope or f.store_id)
+            f.entity_ids = sorted({r["resource_id"] for r in rows})
+            f.entity_keys = [f"{r['store_id']}/{r['resource']}/{r['resource_id']}" for r in rows]
+
     async def outbox_page(self, p: Principal, f: OutboxFilter, *, cursor: str | None = None,
                           limit: int = 50) -> tuple[list[dict], str | None]:
         """One page, newest first, and the cursor of the next page (None at the end). No PII in the rows."""
         scope = self.scope(p, f.store_id)
         limit = max(1, min(limit, 500))
+        await self._resolve(f, scope)
         async with self.db.transaction() as tx:
             await self.db.execute("console_custom_plans", conn=tx)
             rows = [dict(r) for r in await self.db.fetch("console_outbox_page", *f.sql_args(scope),
-                                                          *decode_cursor(cursor), limit + 1, conn=tx)]
+                                                          *decode_cursor(cursor), limit + 1, f.entity_keys, conn=tx)]
         more = len(rows) > limit
         rows = rows[:limit]
         return rows, encode_cursor(rows[-1]) if more else None
@@ -404,9 +415,10 @@ class ConsoleManager:
     async def replay_count(self, p: Principal, f: OutboxFilter) -> int:
         """How many rows a bulk replay of this filter would move back to pending (shown for confirmation)."""
         scope = self.scope(p, f.store_id)
+        await self._resolve(f, scope)
         async with self.db.transaction() as tx:
             await self.db.execute("console_custom_plans", conn=tx)
-            return await self.db.fetchval("console_replayable_count", *f.sql_args(scope), conn=tx)
+            return await self.db.fetchval("console_replayable_count", *f.sql_args(scope), f.entity_keys, conn=tx)
 
     async def start_replay(self, p: Principal, f: OutboxFilter, ip: str | None = None) -> dict:
         """Record a bulk replay (audited) and return it; run it with :meth:`run_replay`."""
@@ -424,13 +436,14 @@ class ConsoleManager:
         """Replay in batches (one transaction each), updating progress; returns the rows replayed."""
         t0 = time.perf_counter()
         scope = self.scope(p, f.store_id)
+        await self._resolve(f, scope)
         done = 0
         try:
             while True:
                 async with self.db.transaction() as tx:
                     await self.db.execute("console_custom_plans", conn=tx)
                     rows = await self.db.fetch("console_replay_batch", *f.sql_args(scope), started_at,
-                                               self.replay_batch, conn=tx)
+                                               self.replay_batch, f.entity_keys, conn=tx)
                     await self.db.execute("console_replay_progress", replay_id, len(rows), conn=tx)
                 done += len(rows)
                 if len(rows) < self.replay_batch:
@@ -531,20 +544,22 @@ class ConsoleManager:
         counts: dict[str, dict[str, int]] = {}
         for r in await self.db.fetch("console_dash_counts", scope, store_id):
             counts.setdefault(r["store_id"], {})[r["status"]] = r["n"]
+        for r in await self.db.fetch("console_dash_delivered", scope, store_id, hours):  # "delivered" = in the window
+            counts.setdefault(r["store_id"], {})["delivered"] = r["n"]
         total = {s: sum(c.get(s, 0) for c in counts.values()) for s in STATUSES}
         for s in stores:
             c = counts.get(s["id"], {})
             s["counts"] = {k: c.get(k, 0) for k in STATUSES}
             s["backlog"] = c.get("pending", 0) + c.get("leased", 0) + c.get("retrying", 0)
-        lag = await self.db.fetchrow("console_dash_lag", scope, store_id, hours)
+        lag = await self.db.fetchrow("console_dash_lag", scope, store_id, hours, LAG_SAMPLE)
         pct = lag["p"] or [None] * 4
         outcomes = [dict(r) for r in await self.db.fetch("console_dash_outcomes", scope, store_id, hours)]
         return {
             "stores": stores,
             "totals": total,
             "backlog": total["pending"] + total["leased"] + total["retrying"],
-            "lag": {"delivered": lag["n"], "p50_s": pct[0], "p90_s": pct[1], "p95_s": pct[2], "p99_s": pct[3],
-                    "window_h": hours},
+            "lag": {"sample": lag["n"], "p50_s": pct[0], "p90_s": pct[1], "p95_s": pct[2], "p99_s": pct[3],
+                    "window_h": hours, "delivered": total["delivered"]},
             "outcomes": outcomes,
             "budget": await self._optional("sf_budget", "console_dash_budget", scope, store_id),
             "reconcile_runs": await self._optional("reconcile_runs", "console_dash_reconcile", scope, store_id, 10),

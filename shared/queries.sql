@@ -105,7 +105,9 @@ SELECT status, count(*) AS n FROM outbox GROUP BY status
 -- Outbox filter parameters, shared by console_outbox_page / _count / replay_batch:
 -- $1 scope store (an operator limited to one store), $2 destination, $3 store, $4 resource, $5 status,
 -- $6 Salesforce error code, $7 updated since, $8 updated before, $9 WooCommerce id, $10 Salesforce Id,
--- $11 sha256 of the customer email. NULL = no filter (run with plan_cache_mode = force_custom_plan).
+-- $11 + the last parameter: WooCommerce ids and "store/resource/id" keys of the entities found by the customer's
+-- email hash (resolved first: a sub-select under "IS NULL OR" could not become a join).
+-- NULL = no filter (run with plan_cache_mode = force_custom_plan: the NULL tests fold away per call).
 
 -- name: console_custom_plans
 SET LOCAL plan_cache_mode = force_custom_plan
@@ -121,8 +123,8 @@ WHERE o.destination = $2
   AND ($6::text IS NULL OR o.last_error_code = $6)
   AND ($7::timestamptz IS NULL OR o.updated_at >= $7) AND ($8::timestamptz IS NULL OR o.updated_at < $8)
   AND ($9::bigint IS NULL OR o.resource_id = $9) AND ($10::text IS NULL OR o.sf_id = $10)
-  AND ($11::bytea IS NULL OR (o.store_id, o.resource, o.resource_id) IN (
-        SELECT m.store_id, m.resource, m.resource_id FROM entity_emails m WHERE m.email_sha256 = $11))
+  AND ($11::bigint[] IS NULL OR (o.resource_id = ANY($11::bigint[])
+       AND o.store_id || '/' || o.resource || '/' || o.resource_id = ANY($17::text[])))
   AND ($12::timestamptz IS NULL OR (o.updated_at <= $12
        AND (o.updated_at, o.store_id, o.resource, o.resource_id) < ($12, $13::text, $14::text, $15::bigint)))
 ORDER BY o.updated_at DESC, o.store_id DESC, o.resource DESC, o.resource_id DESC
@@ -137,8 +139,8 @@ WHERE o.destination = $2 AND o.status IN ('dead', 'retrying', 'delivered')
   AND ($6::text IS NULL OR o.last_error_code = $6)
   AND ($7::timestamptz IS NULL OR o.updated_at >= $7) AND ($8::timestamptz IS NULL OR o.updated_at < $8)
   AND ($9::bigint IS NULL OR o.resource_id = $9) AND ($10::text IS NULL OR o.sf_id = $10)
-  AND ($11::bytea IS NULL OR (o.store_id, o.resource, o.resource_id) IN (
-        SELECT m.store_id, m.resource, m.resource_id FROM entity_emails m WHERE m.email_sha256 = $11))
+  AND ($11::bigint[] IS NULL OR (o.resource_id = ANY($11::bigint[])
+       AND o.store_id || '/' || o.resource || '/' || o.resource_id = ANY($12::text[])))
 
 -- name: console_replay_batch
 -- one batch of a bulk replay: back to pending with attempts reset. Pending and leased rows are not touched;
@@ -151,8 +153,8 @@ WITH b AS (
       AND ($6::text IS NULL OR o.last_error_code = $6)
       AND ($7::timestamptz IS NULL OR o.updated_at >= $7) AND ($8::timestamptz IS NULL OR o.updated_at < $8)
       AND ($9::bigint IS NULL OR o.resource_id = $9) AND ($10::text IS NULL OR o.sf_id = $10)
-      AND ($11::bytea IS NULL OR (o.store_id, o.resource, o.resource_id) IN (
-            SELECT m.store_id, m.resource, m.resource_id FROM entity_emails m WHERE m.email_sha256 = $11))
+      AND ($11::bigint[] IS NULL OR (o.resource_id = ANY($11::bigint[])
+           AND o.store_id || '/' || o.resource || '/' || o.resource_id = ANY($14::text[])))
     ORDER BY o.store_id, o.resource, o.resource_id
     LIMIT $13
     FOR UPDATE OF o SKIP LOCKED
@@ -204,18 +206,33 @@ SELECT id, name, status, keys_status, keys_error, keys_checked_at, last_event_at
 FROM stores WHERE ($1::text IS NULL OR id = $1) AND ($2::text IS NULL OR id = $2) ORDER BY name
 
 -- name: console_dash_counts
+-- everything not delivered (the backlog and dead letters: a small share of the table, via outbox_console_status)
 SELECT store_id, status, count(*) AS n FROM outbox
-WHERE ($1::text IS NULL OR store_id = $1) AND ($2::text IS NULL OR store_id = $2)
+WHERE status IN ('pending', 'leased', 'retrying', 'dead')
+  AND ($1::text IS NULL OR store_id = $1) AND ($2::text IS NULL OR store_id = $2)
 GROUP BY store_id, status
 
+-- name: console_dash_delivered
+-- delivered in the last $3 hours, per store (via outbox_console_delivered)
+SELECT store_id, count(*) AS n FROM outbox
+WHERE delivered_at > now() - make_interval(hours => $3)
+  AND ($1::text IS NULL OR store_id = $1) AND ($2::text IS NULL OR store_id = $2)
+GROUP BY store_id
+
 -- name: console_dash_lag
--- event received -> delivered, for rows delivered in the last $3 hours
+-- event received -> delivered: percentiles over the $4 most recent deliveries of the last $3 hours
+-- (a bounded sample: the newest deliveries by index, one events lookup each, whatever the table size)
+WITH d AS (
+    SELECT o.delivered_at, o.delivered_event_id FROM outbox o
+    WHERE o.delivered_at > now() - make_interval(hours => $3)
+      AND ($1::text IS NULL OR o.store_id = $1) AND ($2::text IS NULL OR o.store_id = $2)
+    ORDER BY o.delivered_at DESC
+    LIMIT $4
+)
 SELECT count(*) AS n,
        percentile_cont(ARRAY[0.5, 0.9, 0.95, 0.99]) WITHIN GROUP (
-           ORDER BY extract(epoch FROM o.delivered_at - e.received_at)) AS p
-FROM outbox o JOIN events e ON e.id = o.delivered_event_id
-WHERE o.delivered_at > now() - make_interval(hours => $3)
-  AND ($1::text IS NULL OR o.store_id = $1) AND ($2::text IS NULL OR o.store_id = $2)
+           ORDER BY extract(epoch FROM d.delivered_at - e.received_at)) AS p
+FROM d JOIN events e ON e.id = d.delivered_event_id
 
 -- name: console_dash_outcomes
 -- delivery outcomes per hour over the last $3 hours (the chart)

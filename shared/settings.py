@@ -92,6 +92,21 @@ class Settings(BaseSettings):
                                         "backfills")
     job_lease_s: float = Field(300.0, ge=5, le=86_400, description="a running backfill's lease, renewed per page")
 
+    # --- agent: two-way sync (Salesforce -> WooCommerce) --------------------------------------
+    twoway_enabled: bool = Field(True, description="poll Salesforce for changes to fields Salesforce owns (or both "
+                                 "own) and write them to WooCommerce; stores need both connections")
+    sf_poll_interval_s: float = Field(30.0, gt=0, le=86_400, description="how often each store's Salesforce "
+                                      "records are polled (one Composite call checks every mapped object)")
+    sf_poll_overlap_s: float = Field(60.0, ge=0, le=86_400, description="SystemModstamp > cursor minus this: "
+                                     "absorbs transactions committed late with an earlier modstamp")
+    sf_poll_initial_lookback_s: float = Field(3600.0, ge=0, description="a store's first poll looks this far back")
+    sf_poll_batch_size: int = Field(2000, ge=200, le=2000, description="SOQL rows per page (Sforce-Query-Options "
+                                    "batchSize); more rows are paged with nextRecordsUrl")
+    wc_write_interval_s: float = Field(2.0, gt=0, le=3600, description="how often the agent writes pending "
+                                       "Salesforce changes to WooCommerce")
+    wc_write_batch: int = Field(200, ge=1, le=10_000, description="WooCommerce writes claimed per batch")
+    wc_write_concurrency: int = Field(4, ge=1, le=32, description="concurrent WooCommerce writes per batch")
+
     # --- console, admin API, alerts, retention ------------------------------------------
     console_session_ttl_s: int = Field(8 * 3600, ge=60, le=30 * 86_400, description="console sign-in lifetime")
     console_cookie_secure: bool = Field(False, description="mark the session cookie Secure (set when TLS is in front)")

@@ -192,7 +192,7 @@ async def replay_create(request: web.Request) -> web.Response:
 async def replay_show(request: web.Request) -> web.Response:
     r = await manager(request).get_replay(principal(request), request.match_info["replay_id"])
     return _render(request, "replay.html", {"r": r, "outbox_url": "/console/outbox?" + urlencode(
-        {k: v for k, v in r["filter"].items() if k != "q" or "@" not in str(v)})})
+        {k: v for k, v in r["filter"].items() if k != "q" or not str(v).startswith("email:")})})
 
 
 async def resync(request: web.Request) -> web.Response:

@@ -42,7 +42,8 @@ def stats(org: OrgState, faults: Faults) -> dict:
             "by_endpoint": by_endpoint, "composite_subrequests": sub, "unauthorized": org.stats["unauthorized"],
             "limit_exceeded": org.stats["limit_exceeded"], "oauth_tokens": org.stats["oauth.token"],
             "oauth_failures": org.stats["oauth.token_failed"], "faults": [f.to_dict() for f in faults.active],
-            "record_counts": {n: len(r) for n, r in org.records.items()}}
+            "record_counts": {n: len(r) for n, r in org.records.items()},
+            "record_writes": {k[len("writes."):]: v for k, v in sorted(org.stats.items()) if k.startswith("writes.")}}
 
 
 def _user_id(org: OrgState, user: str | None) -> str:

@@ -225,6 +225,7 @@ def save(org: OrgState, ctx: Ctx, o: SObject, parsed: Parsed, existing: dict | N
         merged.update(LastModifiedDate=now, LastModifiedById=ctx.user_id, SystemModstamp=now)
     _derive(org, o, merged, creating)
     org.put(o.name, merged)
+    org.stats[f"writes.{o.name}"] += 1  # record writes (inserts + updates) per sObject, for tests and benches
     if o.name == "OrderItem":
         _rollup_order(org, merged["OrderId"])
     return merged["Id"]

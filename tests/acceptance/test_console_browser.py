@@ -78,6 +78,8 @@ async def test_support_person_replays_dead_letters_after_fixing_the_rule(db, set
     await server.start_server()
     page = await browser.new_page()
     try:
+        from playwright.async_api import expect
+
         base = str(server.make_url("")).rstrip("/")
         # sign in
         await page.goto(base + "/console/")
@@ -114,7 +116,8 @@ async def test_support_person_replays_dead_letters_after_fixing_the_rule(db, set
         await page.screenshot(path=ARTIFACTS / "4-replay-confirm.png", full_page=True)
         await page.click("#confirm-replay")
         await page.wait_for_url(re.compile(r".*/console/replays/rpl_.*"))
-        await page.wait_for_function("document.querySelector('#replay-status').textContent === 'done'")
+        # the page refreshes itself while the replay runs (no script: the console's CSP forbids eval)
+        await expect(page.locator("#replay-status")).to_have_text("done", timeout=15_000)
         assert await page.text_content("#replay-progress") == "1 / 1"
         await page.screenshot(path=ARTIFACTS / "5-replay-done.png", full_page=True)
 

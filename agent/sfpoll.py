@@ -1,0 +1,240 @@
+"""Detect changes made in Salesforce to the fields Salesforce owns (or both own) and queue them for WooCommerce.
+
+One poll of one store: a single Composite request carrying one SOQL query per mapped sObject
+(``SystemModstamp > cursor - overlap`` on the store's own records, ``ORDER BY SystemModstamp, Id``); pages beyond
+the first (``nextRecordsUrl``) go, for every sObject at once, into the next Composite request. Each call counts
+against the store's API budget (the delivery engine's client and ``sf_budget``); a store over its budget share is
+not polled.
+
+A row is a change only where an owned field differs from what Wooforce last wrote or saw (``twoway_state``):
+our own upserts come back with ``LastModifiedById`` = the integration user and equal values, and are skipped
+(counted as ``own``). A human change becomes an event (``source='salesforce'``) heading the entity's outbox row
+for ``destination='woocommerce'``, written by :mod:`agent.wcwrite`. When WooCommerce changed a ``both`` field
+too (a newer version not yet in Salesforce), the newer change wins and the loser is recorded.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
+
+from loguru import logger
+
+from agent import ownership as O
+from agent.salesforce import in_thread
+from shared import ids
+from shared.db import Database
+from shared.errors import PermanentError, RetryableError
+from shared.settings import Settings
+
+
+@dataclass
+class PollReport:
+    store_id: str
+    api_calls: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    own: int = 0          # rows whose owned fields equal what Wooforce wrote (incl. the integration user's)
+    unchanged: int = 0    # other rows without a change to an owned field
+    changes: int = 0      # events queued for WooCommerce
+    conflicts: int = 0
+    error: str | None = None
+    skipped: str | None = None
+    duration_ms: int = 0
+
+
+def soql_datetime(dt: datetime) -> str:
+    dt = dt.astimezone(timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def build_soql_keys(obj: O.TwoWayObject, keys: list[str]) -> str:
+    """The current values of these records (Wooforce keys are [a-z0-9_:] only)."""
+    cols = ["Id", "Wooforce_Key__c", "SystemModstamp", "LastModifiedById"] + [f.sf for f in obj.back]
+    quoted = ", ".join("'" + k.replace("\\", "").replace("'", "") + "'" for k in keys)
+    return f"SELECT {', '.join(dict.fromkeys(cols))} FROM {obj.sobject} WHERE Wooforce_Key__c IN ({quoted})"
+
+
+def build_soql(obj: O.TwoWayObject, store_id: str, since: datetime) -> str:
+    cols = ["Id", "Wooforce_Key__c", "SystemModstamp", "LastModifiedById"] + [f.sf for f in obj.back]
+    return (f"SELECT {', '.join(dict.fromkeys(cols))} FROM {obj.sobject} "
+            f"WHERE SystemModstamp > {soql_datetime(since)} "
+            f"AND Wooforce_Key__c LIKE '{store_id}:{obj.resource}:%' ORDER BY SystemModstamp, Id")
+
+
+class Poller:
+    """Polls Salesforce for every two-way store; shares the delivery engine's clients (token, budget)."""
+
+    def __init__(self, db: Database, deliverer, settings: Settings):
+        self.db, self.deliverer, self.settings = db, deliverer, settings
+
+    async def run(self) -> list[PollReport]:
+        stores = [r["id"] for r in await self.db.fetch("twoway_poll_stores")]
+        return [await self.poll_store(sid) for sid in stores]
+
+    async def poll_store(self, store_id: str) -> PollReport:
+        t0 = time.perf_counter()
+        rep = PollReport(store_id)
+        client = None
+        try:
+            client = await self.deliverer.client(store_id)
+            mapping = await self.deliverer.mapping(store_id)
+            tw = O.load_twoway(mapping)
+            objects = [o for o in tw.objects.values() if o.back]
+            if not objects:
+                rep.skipped = "no field flows back"
+                return rep
+            budget = await self.db.fetchrow("get_sf_budget", store_id)
+            if client.budget.over() or (budget and budget["paused"] and budget["paused_until"]
+                                        and budget["paused_until"] > datetime.now(timezone.utc)):
+                rep.skipped = "API budget share reached"
+                return rep
+            await self._poll(store_id, client, tw, objects, rep)
+        except (PermanentError, RetryableError) as exc:
+            rep.error = f"{exc.code}: {exc.message[:300]}"
+            if isinstance(exc, PermanentError) and client is None:
+                self.deliverer.drop_client(store_id)
+        finally:
+            rep.duration_ms = int((time.perf_counter() - t0) * 1000)
+            if client is not None and rep.api_calls:
+                await self.deliverer._save_budget(store_id, client)
+            logger.bind(action="sfpoll.run", store_id=store_id, duration_ms=rep.duration_ms, api_calls=rep.api_calls,
+                        rows=sum(rep.rows.values()), own=rep.own, changes=rep.changes, conflicts=rep.conflicts,
+                        error=rep.error, skipped=rep.skipped).log(
+                "WARNING" if rep.error else ("INFO" if rep.changes else "DEBUG"), "Salesforce poll")
+        return rep
+
+    async def _poll(self, store_id: str, client, tw: O.TwoWay, objects: list[O.TwoWayObject], rep: PollReport) -> None:
+        s = self.settings
+        cursors = {r["sobject"]: r["cursor_at"] for r in await self.db.fetch("twoway_poll_cursors", store_id)}
+        now = datetime.now(timezone.utc)
+        headers = {"Sforce-Query-Options": f"batchSize={s.sf_poll_batch_size}"}
+        subs, by_ref = [], {}
+        for obj in objects:
+            cur = cursors.get(obj.sobject)
+            since = (cur - timedelta(seconds=s.sf_poll_overlap_s)) if cur else \
+                now - timedelta(seconds=s.sf_poll_initial_lookback_s)
+            url = f"/services/data/v{client.api_version}/query?q=" + quote(build_soql(obj, store_id, since))
+            subs.append({"method": "GET", "url": url, "referenceId": obj.resource, "httpHeaders": headers})
+            by_ref[obj.resource] = obj
+        newest: dict[str, datetime] = {}
+        changes: dict[str, int] = {}
+        errors = []
+        while subs:
+            before = client.calls
+            try:
+                items = await in_thread(client.composite, subs)
+            finally:
+                rep.api_calls += client.calls - before
+            nxt = []
+            for sub, item in zip(subs, items):
+                obj = by_ref[sub["referenceId"]]
+                body, status = item.get("body"), item.get("httpStatusCode") or 0
+                if status >= 300 or not isinstance(body, dict):
+                    errors.append(f"{obj.sobject}: {json.dumps(body)[:300]}")
+                    newest.pop(obj.sobject, None)
+                    by_ref.pop(obj.resource, None)  # stop paging it; the cursor stays where it was
+                    continue
+                rows = body.get("records") or []
+                rep.rows[obj.sobject] = rep.rows.get(obj.sobject, 0) + len(rows)
+                changes[obj.sobject] = changes.get(obj.sobject, 0) + await process_rows(
+                    self.db, store_id, tw, obj, rows, client.user_id, rep)
+                for r in rows:
+                    ts = O.parse_ts(r.get("SystemModstamp"))
+                    if ts and (obj.sobject not in newest or ts > newest[obj.sobject]):
+                        newest[obj.sobject] = ts
+                if body.get("nextRecordsUrl") and obj.resource in by_ref:
+                    nxt.append({"method": "GET", "url": body["nextRecordsUrl"], "referenceId": obj.resource})
+            subs = nxt
+        rep.error = "; ".join(errors) or None
+        done = [o.sobject for o in objects if o.resource in by_ref]
+        if done:
+            await self.db.execute("twoway_save_poll", store_id, done, [newest.get(o) for o in done], rep.api_calls,
+                                  [rep.rows.get(o, 0) for o in done], [changes.get(o, 0) for o in done], rep.error)
+
+
+
+async def process_rows(db: Database, store_id: str, tw: O.TwoWay, obj: O.TwoWayObject, rows: list[dict],
+                       integration_user: str | None, rep: PollReport | None = None) -> int:
+    """Decide what each Salesforce row means (own echo, nothing new, a change to write, a conflict) and record
+    it in one transaction: state patches, conflicts, events for the WooCommerce destination. Returns the events."""
+    rep = rep or PollReport(store_id)
+    prefix = f"{store_id}:{obj.resource}:"
+    mine: dict[int, dict] = {}
+    for r in rows:
+        k = r.get("Wooforce_Key__c") or ""
+        if k.startswith(prefix) and k[len(prefix):].isdigit():
+            mine[int(k[len(prefix):])] = r  # ordered by SystemModstamp: the newest row of an entity wins
+    if not mine:
+        return 0
+    rids = sorted(mine)
+    states = await O.load_states(db, store_id, obj.resource, rids)
+    heads = await O.load_heads(db, store_id, obj.resource, rids)
+    ch = O.Changes()
+    events = []
+    for rid in rids:
+        row = mine[rid]
+        if _decide(tw, obj, rid, row, states.get(rid), heads.get(rid), ch):
+            t = O.parse_ts(row["SystemModstamp"])
+            payload = {"sobject": obj.sobject, "sf_id": row.get("Id"), "modstamp": O.iso(t),
+                       "last_modified_by": row.get("LastModifiedById"),
+                       "fields": {f.sf: tw.sf_canon(f, row.get(f.sf)) for f in obj.back}}
+            events.append((ids.new_id("event"), store_id, row.get("Id"),
+                           f"sf:{obj.sobject}:{row.get('Id')}:{O.iso(t)}", obj.resource, rid, t,
+                           json.dumps(payload)))
+        elif row.get("LastModifiedById") == integration_user or _all_equal(tw, obj, row, states.get(rid)):
+            rep.own += 1
+        else:
+            rep.unchanged += 1
+    rep.conflicts += len(ch.conflicts)
+    async with db.transaction() as tx:
+        if events:
+            cols = list(zip(*events))
+            await db.fetch("twoway_ingest_sf_events", *[list(c) for c in cols], conn=tx)
+        if not ch.empty():
+            await ch.save(db, store_id, conn=tx)
+    rep.changes += len(events)
+    return len(events)
+
+
+def _all_equal(tw: O.TwoWay, obj: O.TwoWayObject, row: dict, st: O.State | None) -> bool:
+    return st is not None and all(tw.sf_canon(f, row.get(f.sf)) == st.fields.get(f.sf, {}).get("v")
+                                  for f in obj.back)
+
+
+def _decide(tw: O.TwoWay, obj: O.TwoWayObject, rid: int, row: dict, st: O.State | None, head: O.Head | None,
+            ch: O.Changes) -> bool:
+    """Record what this row means for the entity's state; True if WooCommerce needs a write."""
+    t = O.parse_ts(row.get("SystemModstamp"))
+    fields = st.fields if st else {}
+    write = False
+    for f in obj.back:
+        s = tw.sf_canon(f, row.get(f.sf))
+        fs = fields.get(f.sf, {})
+        w_head = O.wc_value(head.doc, f.wc) if head else None
+        v = fs["v"] if "v" in fs else w_head
+        pending = fs.get("sf_pending")
+        lost = fs.get("sf_lost")
+        if s == v:
+            if pending is not None:  # changed and changed back before it was written
+                ch.patch(obj.resource, rid, f.sf, sf_pending=None, sf_at=t)
+                write = True
+            if lost is not None:
+                ch.patch(obj.resource, rid, f.sf, sf_lost=None)
+            continue
+        if (pending is not None and s == pending) or (lost is not None and s == lost):
+            continue  # seen before (the overlap window brings rows again)
+        if head is not None and w_head == s:
+            ch.patch(obj.resource, rid, f.sf, v=s, sf_pending=None)  # already equal on both sides
+            continue
+        if f.owner == "both" and O.wc_changed(head, fs, w_head):
+            # WooCommerce changed it too, in a version Salesforce has not received yet
+            if head.version > t:
+                ch.conflicts.append(O.Conflict(obj.resource, rid, f.sf, "woocommerce", w_head, head.version, s, t))
+                ch.patch(obj.resource, rid, f.sf, sf_lost=s, sf_at=t)
+                continue
+            ch.conflicts.append(O.Conflict(obj.resource, rid, f.sf, "salesforce", s, t, w_head, head.version))
+        ch.patch(obj.resource, rid, f.sf, sf_pending=s, sf_at=t)
+        write = True
+    return write
