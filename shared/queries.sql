@@ -686,3 +686,158 @@ RETURNING resource, resource_id
 DELETE FROM salesforce_records r
 USING unnest($2::text[], $3::text[]) AS t(sobject, wooforce_key)
 WHERE r.store_id = $1 AND r.sobject = t.sobject AND r.wooforce_key = t.wooforce_key
+
+-- twoway ---------------------------------------------------------------------------------
+-- Salesforce -> WooCommerce (agent/sfpoll.py, agent/wcwrite.py, agent/ownership.py; migration 0005)
+
+-- name: twoway_poll_stores
+-- stores the poller serves: active, with both a Salesforce connection and WooCommerce REST keys
+SELECT id FROM stores
+WHERE status = 'active' AND sf_credentials IS NOT NULL AND wc_url IS NOT NULL AND wc_credentials IS NOT NULL
+ORDER BY id
+
+-- name: twoway_poll_cursors
+SELECT sobject, cursor_at FROM sf_poll_state WHERE store_id = $1
+
+-- name: twoway_save_poll
+-- $1 store, $2 sObjects, $3 new cursors (NULL keeps the old one), $4 API calls, $5 rows, $6 changes, $7 error
+INSERT INTO sf_poll_state AS p (store_id, sobject, cursor_at, last_run_at, last_api_calls, last_rows, last_changes,
+                                last_error)
+SELECT $1, t.sobject, t.cursor_at, now(), $4, t.rows, t.changes, $7
+FROM unnest($2::text[], $3::timestamptz[], $5::int[], $6::int[]) AS t(sobject, cursor_at, rows, changes)
+ON CONFLICT (store_id, sobject) DO UPDATE SET
+    cursor_at = GREATEST(p.cursor_at, EXCLUDED.cursor_at), last_run_at = now(),
+    last_api_calls = EXCLUDED.last_api_calls, last_rows = EXCLUDED.last_rows,
+    last_changes = EXCLUDED.last_changes, last_error = EXCLUDED.last_error, updated_at = now()
+
+-- name: twoway_states
+SELECT resource_id, fields, wc_written_version, wc_written
+FROM twoway_state WHERE store_id = $1 AND resource = $2 AND resource_id = ANY($3::bigint[])
+
+-- name: twoway_patch_states
+-- merge per field: {"Field": {"v": ...}} patches only the keys it names. $5 / $6: what our PUT wrote
+-- (NULL keeps the previous record)
+INSERT INTO twoway_state AS s (store_id, resource, resource_id, fields, wc_written_version, wc_written)
+SELECT $1, $2, t.resource_id, t.patch, t.written_version, t.written
+FROM unnest($3::bigint[], $4::jsonb[], $5::timestamptz[], $6::jsonb[])
+     AS t(resource_id, patch, written_version, written)
+ORDER BY t.resource_id
+ON CONFLICT (store_id, resource, resource_id) DO UPDATE SET
+    fields = (SELECT COALESCE(jsonb_object_agg(k, COALESCE(s.fields -> k, '{}'::jsonb)
+                                                 || COALESCE(EXCLUDED.fields -> k, '{}'::jsonb)), '{}'::jsonb)
+              FROM (SELECT jsonb_object_keys(s.fields) UNION SELECT jsonb_object_keys(EXCLUDED.fields)) AS f(k)),
+    wc_written_version = COALESCE(EXCLUDED.wc_written_version, s.wc_written_version),
+    wc_written = COALESCE(EXCLUDED.wc_written, s.wc_written),
+    updated_at = now()
+
+-- name: twoway_wc_heads
+-- the newest WooCommerce version of these entities the outbox holds (destination salesforce)
+SELECT o.resource_id, o.head_version, e.action, e.payload
+FROM outbox o JOIN events e ON e.id = o.head_event_id
+WHERE o.store_id = $1 AND o.destination = 'salesforce' AND o.resource = $2 AND o.resource_id = ANY($3::bigint[])
+
+-- name: twoway_insert_conflicts
+INSERT INTO twoway_conflicts (store_id, resource, resource_id, field, winner, winner_value, winner_at, loser_value,
+                              loser_at)
+SELECT $1, t.resource, t.resource_id, t.field, t.winner, t.winner_value, t.winner_at, t.loser_value, t.loser_at
+FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::text[],
+            $9::timestamptz[]) AS t(resource, resource_id, field, winner, winner_value, winner_at, loser_value, loser_at)
+ON CONFLICT (store_id, resource, resource_id, field, winner, winner_at, loser_at) DO NOTHING
+
+-- name: twoway_entity_conflicts
+SELECT id, field, winner, winner_value, winner_at, loser_value, loser_at, detected_at
+FROM twoway_conflicts WHERE store_id = $1 AND resource = $2 AND resource_id = $3
+ORDER BY detected_at DESC, id DESC LIMIT $4
+
+-- name: twoway_ingest_sf_events
+-- Salesforce changes to write to WooCommerce: events (source salesforce) and the entity's outbox head for
+-- destination woocommerce, with ingest_events' rules (newest version wins; a leased or retrying row keeps its
+-- lease / schedule). Returns the new events' ids.
+WITH ins AS (
+    INSERT INTO events (id, store_id, source, sender_id, dedup_key, resource, action, resource_id, occurred_at,
+                        version, payload)
+    SELECT id, store_id, 'salesforce', sender_id, dedup_key, resource, 'updated', resource_id, version, version,
+           payload::json
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::timestamptz[],
+                $8::text[]) AS t(id, store_id, sender_id, dedup_key, resource, resource_id, version, payload)
+    ORDER BY store_id, dedup_key
+    ON CONFLICT (store_id, dedup_key) DO NOTHING
+    RETURNING id, seq, store_id, resource, resource_id, version
+), heads AS (
+    SELECT DISTINCT ON (store_id, resource, resource_id) store_id, resource, resource_id, id, version, seq
+    FROM ins ORDER BY store_id, resource, resource_id, version DESC, seq DESC
+), upsert AS (
+    INSERT INTO outbox AS o (store_id, destination, resource, resource_id, head_event_id, head_version, head_seq)
+    SELECT store_id, 'woocommerce', resource, resource_id, id, version, seq FROM heads
+    ORDER BY store_id, resource, resource_id
+    ON CONFLICT (store_id, destination, resource, resource_id) DO UPDATE SET
+        head_event_id = EXCLUDED.head_event_id,
+        head_version  = EXCLUDED.head_version,
+        head_seq      = EXCLUDED.head_seq,
+        status        = CASE WHEN o.status IN ('leased', 'retrying') THEN o.status ELSE 'pending' END,
+        attempts      = CASE WHEN o.status IN ('leased', 'retrying') THEN o.attempts ELSE 0 END,
+        available_at  = CASE WHEN o.status IN ('leased', 'retrying') THEN o.available_at ELSE now() END,
+        updated_at    = now()
+    WHERE (EXCLUDED.head_version, EXCLUDED.head_seq) > (o.head_version, o.head_seq)
+)
+SELECT id FROM ins
+
+-- name: twoway_claim_wc
+-- claim_outbox for destination woocommerce: stores with WooCommerce keys; $1 owner, $2 limit, $3 lease seconds
+WITH c AS (
+    SELECT o.store_id, o.destination, o.resource, o.resource_id
+    FROM outbox o
+    WHERE o.destination = 'woocommerce'
+      AND ((o.status IN ('pending', 'retrying') AND o.available_at <= now())
+           OR (o.status = 'leased' AND o.lease_expires_at < now()))
+      AND EXISTS (SELECT 1 FROM stores s WHERE s.id = o.store_id AND s.status = 'active'
+                  AND s.wc_url IS NOT NULL AND s.wc_credentials IS NOT NULL)
+    ORDER BY o.available_at
+    LIMIT $2
+    FOR UPDATE OF o SKIP LOCKED
+)
+UPDATE outbox o
+SET status = 'leased', lease_owner = $1, lease_expires_at = now() + make_interval(secs => $3::float8),
+    updated_at = now()
+FROM c, events e
+WHERE o.store_id = c.store_id AND o.destination = c.destination AND o.resource = c.resource
+  AND o.resource_id = c.resource_id AND e.id = o.head_event_id
+RETURNING o.store_id, o.resource, o.resource_id, o.head_event_id, o.head_version, o.head_seq, o.attempts,
+          e.payload
+
+-- name: twoway_complete_wc
+-- complete_outbox for destination woocommerce (same rules)
+UPDATE outbox o SET
+    status = CASE WHEN o.head_seq <> t.seq THEN 'pending' ELSE t.outcome END,
+    attempts = CASE WHEN o.head_seq <> t.seq AND t.outcome IN ('delivered', 'dead') THEN 0 ELSE t.attempts END,
+    available_at = now() + make_interval(secs => t.delay_s),
+    lease_owner = NULL,
+    lease_expires_at = NULL,
+    delivered_event_id = CASE WHEN t.outcome = 'delivered' THEN t.event_id ELSE o.delivered_event_id END,
+    delivered_version  = CASE WHEN t.outcome = 'delivered' THEN t.version ELSE o.delivered_version END,
+    delivered_seq      = CASE WHEN t.outcome = 'delivered' THEN t.seq ELSE o.delivered_seq END,
+    delivered_at       = CASE WHEN t.outcome = 'delivered' THEN now() ELSE o.delivered_at END,
+    last_error_code = CASE WHEN t.outcome = 'delivered' THEN NULL ELSE COALESCE(t.error_code, o.last_error_code) END,
+    last_error      = CASE WHEN t.outcome = 'delivered' THEN NULL ELSE COALESCE(t.error, o.last_error) END,
+    updated_at = now()
+FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::text[], $8::timestamptz[],
+            $9::int[], $10::float8[], $11::text[], $12::text[])
+     AS t(store_id, resource, resource_id, outcome, seq, event_id, version, attempts, delay_s, error_code, error)
+WHERE o.store_id = t.store_id AND o.destination = 'woocommerce' AND o.resource = t.resource
+  AND o.resource_id = t.resource_id AND o.status = 'leased' AND o.lease_owner = $1
+RETURNING o.store_id, o.resource, o.resource_id, o.status
+
+-- name: twoway_insert_attempts
+INSERT INTO attempts (id, store_id, destination, resource, resource_id, event_id, started_at, duration_ms, outcome,
+                      status_code, error_code, error, request_summary)
+SELECT id, store_id, 'woocommerce', resource, resource_id, event_id, started_at, duration_ms, outcome, status_code,
+       error_code, error, request_summary::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[], $7::int[], $8::text[],
+            $9::int[], $10::text[], $11::text[], $12::text[])
+     AS t(id, store_id, resource, resource_id, event_id, started_at, duration_ms, outcome, status_code, error_code,
+          error, request_summary)
+
+-- name: twoway_release_leases
+UPDATE outbox SET status = CASE WHEN attempts > 0 THEN 'retrying' ELSE 'pending' END,
+                  lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+WHERE destination = 'woocommerce' AND status = 'leased' AND lease_owner = $1
