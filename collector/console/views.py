@@ -6,6 +6,7 @@ CSRF token (form field ``csrf_token`` or header ``X-CSRF-Token``). The work is d
 from __future__ import annotations
 
 import secrets
+import time
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -79,6 +80,28 @@ async def login_form(request: web.Request) -> web.Response:
     return resp
 
 
+LOGIN_MAX_FAILURES = 5        # per email (20 per client address: offices share one) ...
+LOGIN_WINDOW_S = 15 * 60      # ... within this window, then sign-in is refused until it passes
+_failures: dict[str, list[float]] = {}
+
+
+def _throttled(keys_: list[str]) -> bool:
+    now = time.monotonic()
+    for k in keys_:
+        recent = [t for t in _failures.get(k, []) if now - t < LOGIN_WINDOW_S]
+        _failures[k] = recent
+        if len(recent) >= LOGIN_MAX_FAILURES * (4 if k.startswith("ip:") else 1):
+            return True
+    return False
+
+
+def _failed(keys_: list[str]) -> None:
+    if len(_failures) > 100_000:
+        _failures.clear()
+    for k in keys_:
+        _failures.setdefault(k, []).append(time.monotonic())
+
+
 async def login(request: web.Request) -> web.Response:
     form = await request.post()
     nxt = str(form.get("next") or "/console/")
@@ -87,9 +110,14 @@ async def login(request: web.Request) -> web.Response:
     if not csrf_ok(request.cookies.get(LOGIN_CSRF_COOKIE), str(form.get("csrf_token") or "")):
         return _error_page(request, 403, "The sign-in form expired. Reload and try again.")
     m = manager(request)
+    throttle_keys = ["email:" + str(form.get("email", "")).strip().lower(), f"ip:{client_ip(request)}"]
+    if _throttled(throttle_keys):
+        logger.bind(action="console.login_throttled").warning("sign-in throttled")
+        return _error_page(request, 429, "Too many failed sign-ins: try again in a few minutes.")
     try:
         p = await m.authenticate(str(form.get("email", "")), str(form.get("password", "")))
     except AuthFailed:
+        _failed(throttle_keys)
         logger.bind(action="console.login_failed").info("sign-in refused")
         token = secrets.token_urlsafe(24)
         resp = _render(request, "login.html", {"login_csrf": token, "next": nxt, "error": "Wrong email or password."},

@@ -189,3 +189,35 @@ async def test_every_write_is_audited(client, console, db, store):
     assert all("jane@example.com" not in str(r) for r in rows)  # the erasure is audited by hash, not email
     listed = await (await client.get("/api/v1/audit", headers=h)).json()
     assert [i["action"] for i in listed["items"]][0] == "gdpr.erase"
+
+
+async def test_repeated_failed_sign_ins_are_throttled(client, console):
+    from collector.console import views
+
+    views._failures.clear()
+    await add_operator(console, "ann@example.com", "viewer")
+    for _ in range(views.LOGIN_MAX_FAILURES):
+        page = await client.get("/console/login")
+        r = await client.post("/console/login", data={"email": "ann@example.com", "password": "wrong password!",
+                                                      "csrf_token": csrf_of(await page.text())})
+        assert r.status == 401
+    page = await client.get("/console/login")
+    r = await client.post("/console/login", data={"email": "ann@example.com", "password": PASSWORD,
+                                                  "csrf_token": csrf_of(await page.text())}, allow_redirects=False)
+    assert r.status == 429  # even the right password, until the window passes
+    views._failures.clear()
+
+
+async def test_viewer_token_cannot_write_through_the_api(client, console, db, store):
+    await add_operator(console, "viewer@example.com", "viewer")
+    token, _ = await console.create_token(CLI, "viewer@example.com", "read only")
+    await seed_orders(db, store.id, [1], status="dead", error_code="X")
+    h = {"Authorization": f"Bearer {token}"}
+    assert (await client.get("/api/v1/outbox", headers=h)).status == 200
+    for path, body in ((f"/api/v1/outbox/{store.id}/order/1/replay", None), ("/api/v1/replays", {"filter": {}}),
+                       (f"/api/v1/stores/{store.id}/resync", {}), ("/api/v1/erasures", {"email": "a@b.co"})):
+        r = await client.post(path, headers=h, json=body)
+        assert r.status == 403, path
+        assert (await r.json())["error"]["code"] == "forbidden"
+    assert (await client.get("/api/v1/audit", headers=h)).status == 403
+    assert (await outbox_row(db, store.id, 1))["status"] == "dead"
