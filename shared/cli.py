@@ -216,6 +216,9 @@ async def cmd_outbox_replay(stores, args, settings) -> int:
 
     replayed = await replay_dead(stores.db, args.store, resource=args.resource, error_code=args.error_code,
                                  resource_ids=args.id or None)
+    from shared.console import CLI, ConsoleManager  # every write is audited (console issue)
+    await ConsoleManager(stores.db).audit(CLI, "outbox.replay_dead", store_id=args.store, target=args.store, params={
+        "resource": args.resource, "error_code": args.error_code, "ids": args.id}, result={"replayed": len(replayed)})
     _print({"store_id": args.store, "replayed": len(replayed)}, args.json)
     return 0
 

@@ -102,9 +102,13 @@ async def test_cli_operators_tokens_outbox_and_erase(cli, db, store):
     done = cli("outbox", "replay-filtered", "--store", store.id, "--error-code", "FIELD_CUSTOM_VALIDATION_EXCEPTION",
                "--yes", "--json")
     assert done.returncode == 0 and json.loads(done.stdout)["replayed"] == 2
+    await seed_orders(db, store.id, [9], status="dead", error_code="X")
+    dead = cli("outbox", "replay", "--store", store.id, "--json")  # the delivery's command, audited too
+    assert dead.returncode == 0 and json.loads(dead.stdout)["replayed"] == 1
     assert cli("erase", "--email", "jane@example.com").returncode == 2  # needs --yes
     er = cli("erase", "--email", "jane@example.com", "--yes", "--json")
-    assert er.returncode == 0 and json.loads(er.stdout)["events"] == 2
+    assert er.returncode == 0 and json.loads(er.stdout)["events"] == 3
     audit = json.loads(cli("audit", "--json").stdout)
-    assert [a["action"] for a in audit] == ["gdpr.erase", "outbox.replay_bulk", "token.create", "operator.add"]
+    assert [a["action"] for a in audit] == ["gdpr.erase", "outbox.replay_dead", "outbox.replay_bulk", "token.create",
+                                            "operator.add"]
     assert all(a["actor"] == "cli" for a in audit)
