@@ -200,6 +200,27 @@ def diff(old: Any, new: Any) -> list[dict[str, Any]]:
     return [{"path": k, "old": a.get(k), "new": b.get(k)} for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
 
 
+_MAPPING: list = []
+
+
+def salesforce_fields(store_id: str, resource: str, action: str, payload: Any) -> dict | None:
+    """What the agent sends to Salesforce for one event version, per sObject (the default mapping, applied the
+    way the agent applies it); ``None`` where it cannot be computed (no agent installed, erased/purged payload)."""
+    if not isinstance(payload, dict) or payload.get("purged") or action == "deleted":
+        return None
+    try:
+        from agent.mapping import Ctx, load_mapping
+
+        if not _MAPPING:
+            _MAPPING.append(load_mapping())
+        m = _MAPPING[0]
+        ctx = Ctx(store_id, resource, action, m.options)
+        return {sobject: m.fields(source, sobject, payload, ctx) for (source, sobject) in m.tables if source == resource}
+    except Exception as exc:  # a payload the mapping cannot read: the timeline shows the raw diff only
+        logger.bind(action="console.mapping_failed").debug(f"{type(exc).__name__}: {exc}")
+        return None
+
+
 # -- the manager ------------------------------------------------------------------------------
 
 class ConsoleManager:
@@ -358,13 +379,18 @@ class ConsoleManager:
         attempts = [dict(r) for r in await self.db.fetch("console_entity_attempts", store_id, resource, resource_id,
                                                          limit)]
         events.reverse()  # oldest first for the diffs
-        prev = None
+        prev = prev_sent = None
         for e in events:
             payload = e.pop("payload")
             masked = pii.mask(payload) if isinstance(payload, (dict, list)) else payload
             e["diff"] = diff(prev, masked) if prev is not None else None
             e["payload"] = masked
             prev = masked
+            sent = salesforce_fields(store_id, resource, e["action"], payload)
+            sent = pii.mask(sent, pii.pii_values(payload)) if sent is not None else None
+            e["salesforce"] = sent
+            e["salesforce_diff"] = diff(prev_sent, sent) if prev_sent is not None and sent is not None else None
+            prev_sent = sent if sent is not None else prev_sent
         events.reverse()
         attempts.reverse()
         prev = None
@@ -378,13 +404,21 @@ class ConsoleManager:
             a["diff"] = diff(prev, summary) if prev is not None else None
             prev = summary
         attempts.reverse()
+        # two-way sync (migration 0005): fields both sides changed; the newer change won, the loser is shown
+        conflicts = [dict(r) for r in await self.db.fetch("twoway_entity_conflicts", store_id, resource, resource_id,
+                                                          limit)]
+        for c in conflicts:
+            if pii.is_pii_key(c["field"]):
+                c["winner_value"] = c["loser_value"] = pii.MASKED
         timeline = sorted([{"kind": "event", "at": e["received_at"], **e} for e in events] +
-                          [{"kind": "attempt", "at": a["started_at"], **a} for a in attempts],
+                          [{"kind": "attempt", "at": a["started_at"], **a} for a in attempts] +
+                          [{"kind": "conflict", "at": c["detected_at"], **c} for c in conflicts],
                           key=lambda x: x["at"], reverse=True)
         outbox = dict(row) if row else None
         if outbox:
             outbox["last_error"] = pii.mask_text(outbox["last_error"])
-        return {"outbox": outbox, "events": events, "attempts": attempts, "timeline": timeline}
+        return {"outbox": outbox, "events": events, "attempts": attempts, "conflicts": conflicts,
+                "timeline": timeline}
 
     # -- writes: replay, sync, resync ----------------------------------------------------------
     async def replay_entity(self, p: Principal, store_id: str, resource: str, resource_id: int,

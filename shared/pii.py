@@ -65,14 +65,14 @@ def pii_values(obj: Any, out: set[str] | None = None) -> set[str]:
     return out
 
 
-def scrub_text(text: str, values: set[str]) -> str:
+def scrub_text(text: str, values: set[str] | frozenset, replacement: str = ERASED) -> str:
     low = text.lower()
-    return ERASED if any(v.lower() in low for v in values) else text
+    return replacement if any(v.lower() in low for v in values) else text
 
 
 def _replace(obj: Any, value: str, meta_too: bool, values: frozenset = frozenset()) -> Any:
     if isinstance(obj, str) and values:
-        return scrub_text(obj, values)
+        return scrub_text(obj, values, value)
     if isinstance(obj, dict):
         out = {}
         for k, v in obj.items():
@@ -89,9 +89,9 @@ def _replace(obj: Any, value: str, meta_too: bool, values: frozenset = frozenset
     return obj
 
 
-def mask(obj: Any) -> Any:
-    """A copy for display, with personal data replaced by •••."""
-    return _replace(obj, MASKED, False)
+def mask(obj: Any, values: set[str] | frozenset = frozenset()) -> Any:
+    """A copy for display, with personal data (and strings containing one of ``values``) replaced by •••."""
+    return _replace(obj, MASKED, False, frozenset(values))
 
 
 def erase(obj: Any, values: set[str] | frozenset = frozenset()) -> Any:

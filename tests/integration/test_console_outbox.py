@@ -98,6 +98,9 @@ async def test_timeline_shows_events_attempts_sf_id_and_a_masked_diff(client, co
     assert {"path": "status", "old": "pending", "new": "processing"} in newest["diff"]
     assert newest["payload"]["billing"]["email"] == "•••"
     assert data["attempts"][0]["diff"] == [{"path": "Status", "old": "Draft", "new": "Activated"}]
+    # what the agent sends to Salesforce for each version (its mapping), diffed, personal data masked
+    assert {"path": "Order.Woo_Status__c", "old": "pending", "new": "processing"} in newest["salesforce_diff"]
+    assert "jane@example.com" not in str(newest["salesforce"]) and "Jane" not in str(newest["salesforce"])
     await sign_in(client, "ann@example.com")
     html = await (await client.get(f"/console/outbox/{store.id}/order/9")).text()
     assert "801000000000009AAA" in html and "source <b>plugin</b>" in html and "processing" in html
