@@ -5,8 +5,9 @@ A two-way field is a Salesforce field of the record standing for a WooCommerce o
 compared in one canonical form (stripped text, ``None`` for empty; order statuses as WooCommerce statuses).
 
 ``twoway_state.fields`` keeps per field: ``v`` (the value both sides agree on, or that Wooforce wrote),
-``wc_at`` (WooCommerce version of its last change there), ``sf_at`` / ``sf_pending`` (a human change in
-Salesforce not yet written to WooCommerce), ``sf_lost`` (a Salesforce value that lost a conflict).
+``wc_at`` (WooCommerce version of its last change there), ``wc_synced`` (the version our last PUT produced),
+``sf_at`` / ``sf_pending`` (a human change in Salesforce not yet written to WooCommerce), ``sf_lost`` (a
+Salesforce value that lost a conflict).
 
 Hooks of the WooCommerce -> Salesforce delivery (:class:`DeliveryHook`): an echo of Wooforce's own WooCommerce
 write (same ``date_modified`` as our PUT returned, same values) is skipped; a ``both`` field WooCommerce did not
@@ -217,8 +218,8 @@ def wc_changed(head: "Head | None", fs: dict, w_head: str | None) -> bool:
     version the field was last synced at) differs from the agreed value."""
     if head is None or "v" not in fs or w_head == fs["v"] or head.action == "deleted":
         return False
-    synced_at = parse_ts(fs.get("wc_at"))
-    return synced_at is None or head.version > synced_at
+    known = [t for t in (parse_ts(fs.get("wc_at")), parse_ts(fs.get("wc_synced"))) if t is not None]
+    return not known or head.version > max(known)
 
 
 # ---- state ----------------------------------------------------------------------------------------------

@@ -155,7 +155,7 @@ class WooWriter:
         written = {f.sf: O.wc_value(saved, f.wc) for f in obj.back}
         for sf_field in values:
             ch.patch(resource, rid, sf_field, v=written.get(sf_field), sf_pending=None, **(
-                {"wc_at": version} if version is not None else {}))
+                {"wc_synced": version} if version is not None else {}))
         if version is not None:
             ch.written[(resource, rid)] = (version, written)
         summary["date_modified_gmt"] = (saved or {}).get("date_modified_gmt")

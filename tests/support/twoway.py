@@ -4,6 +4,7 @@ Salesforce poller, WooCommerce writer) driven step by step."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
 from aiohttp.test_utils import TestServer
 
@@ -30,6 +31,7 @@ class Rig:
     server: TestServer
     orders: list[int] = field(default_factory=list)
     customers: list[int] = field(default_factory=list)
+    _sf_clock: object = None
 
     # ---- counters -----------------------------------------------------------------------------------
     def wc_puts(self) -> int:
@@ -46,8 +48,9 @@ class Rig:
 
     # ---- steps --------------------------------------------------------------------------------------
     def tick(self, seconds: int = 1) -> None:
-        """Advance the store clock: WooCommerce dates have one-second resolution, and the collector deduplicates
-        webhooks by (entity, date_modified); edits of one entity a test makes within a second would merge."""
+        """Advance both systems' clocks (they share the offset): WooCommerce dates have one-second resolution and
+        the collector deduplicates webhooks by (entity, date_modified), so edits of one entity a test makes within a
+        second would merge; and "newest change wins" compares the two systems' times."""
         self.wc.store.clock.offset_s += seconds
 
     async def webhooks(self) -> None:
@@ -75,6 +78,8 @@ class Rig:
         await self.deliver()
 
     async def close(self) -> None:
+        self.sf.state.clock = self._sf_clock
+        self.sf.state._last_now = datetime(1970, 1, 1, tzinfo=timezone.utc)  # the next test's org is reset anyway
         self.deliverer.close()
         await self.writer.close()
         await self.server.close()
@@ -97,6 +102,9 @@ async def make_rig(db, stores, settings, sf_emu, wc: WooCommerceEmulator, *, ord
     deliverer = Deliverer(db, stores, s)
     rig = Rig(db, wc, sf_emu, store_id, deliverer, Poller(db, deliverer, s),
               WooWriter(db, stores, s, deliverer.mapping, owner=deliverer.owner + ":wc"), server)
+    # one clock for both emulators: the store's offset (tick) moves Salesforce's SystemModstamp too
+    rig._sf_clock = sf_emu.state.clock
+    sf_emu.state.clock = lambda: datetime.now(timezone.utc) + timedelta(seconds=wc.store.clock.offset_s)
     st = wc.store
     product = st.create_product({"name": "Widget", "type": "simple", "regular_price": "10.00", "sku": "W-1"})
     for n in range(customers):
