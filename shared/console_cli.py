@@ -137,7 +137,16 @@ async def cmd_erase(m: ConsoleManager, args, settings) -> int:
     if not args.yes:
         print("refusing to erase personal data without --yes", file=sys.stderr)
         return 2
-    _out(await m.erase_customer(CLI, args.email, store_id=args.store, salesforce=args.salesforce), args.json)
+    eraser = None
+    if args.salesforce:
+        from agent.erase import erase_in_salesforce
+        from shared.crypto import Vault
+        from shared.stores import StoreManager
+
+        stores = StoreManager(m.db, Vault.from_settings(settings))
+        eraser = lambda entities, email: erase_in_salesforce(m.db, stores, settings, entities, email)  # noqa: E731
+    _out(await m.erase_customer(CLI, args.email, store_id=args.store, salesforce=args.salesforce,
+                                salesforce_eraser=eraser), args.json)
     return 0
 
 
@@ -223,7 +232,7 @@ def add_commands(sub, outbox_sub) -> None:
     er = cmd(sub, "erase", cmd_erase, "erase one customer's personal data (GDPR; audited)")
     er.add_argument("--email", required=True)
     er.add_argument("--store")
-    er.add_argument("--salesforce", action="store_true", help="also in Salesforce (not available yet: reported)")
+    er.add_argument("--salesforce", action="store_true", help="also blank the records Wooforce wrote to Salesforce")
     er.add_argument("--yes", action="store_true")
 
     au = cmd(sub, "audit", cmd_audit, "show the audit log (newest first)")

@@ -165,13 +165,25 @@ async def store_resync(request: web.Request) -> web.Response:
     return json_response(res, status=202)
 
 
+def salesforce_eraser(request: web.Request):
+    """The delivery's Salesforce erasure bound to this app's database, stores and settings (None without agent)."""
+    try:
+        from agent.erase import erase_in_salesforce
+    except ImportError:
+        return None
+    cfg = request.config_dict
+    return lambda entities, email: erase_in_salesforce(cfg[keys.DB], cfg[keys.STORES], cfg[keys.SETTINGS],
+                                                       entities, email)
+
+
 async def erasure(request: web.Request) -> web.Response:
     body = await _json(request)
     email = body.get("email")
     if not isinstance(email, str) or "@" not in email:
         raise ApiError(422, "invalid_input", "email is required")
     res = await manager(request).erase_customer(principal(request), email, store_id=body.get("store_id"),
-                                                salesforce=bool(body.get("salesforce")), ip=client_ip(request))
+                                                salesforce=bool(body.get("salesforce")), ip=client_ip(request),
+                                                salesforce_eraser=salesforce_eraser(request))
     return json_response(res)
 
 

@@ -16,7 +16,7 @@ from aiohttp import web
 from loguru import logger
 
 from collector import keys
-from collector.api.handlers import launch_replay
+from collector.api.handlers import launch_replay, salesforce_eraser
 from collector.console.charts import outcomes_chart
 from collector.webauth import (CSRF_HEADER, LOGIN_CSRF_COOKIE, SAFE_METHODS, SESSION_COOKIE, client_ip, manager,
                                principal, security_headers, session_principal, set_session_cookie)
@@ -242,7 +242,8 @@ async def erase(request: web.Request) -> web.Response:
     if "@" not in email:
         raise InvalidInput("enter the customer's email address")
     res = await manager(request).erase_customer(principal(request), email, store_id=str(form.get("store") or "") or None,
-                                                salesforce=form.get("salesforce") == "on", ip=client_ip(request))
+                                                salesforce=form.get("salesforce") == "on", ip=client_ip(request),
+                                                salesforce_eraser=salesforce_eraser(request))
     return _render(request, "erase.html", {"result": res})
 
 
