@@ -112,6 +112,8 @@ class WooWriter:
         t = O.parse_ts(p.get("modstamp"))
         st = (await O.load_states(self.db, store_id, resource, [rid])).get(rid)
         head = (await O.load_heads(self.db, store_id, resource, [rid])).get(rid)
+        if head is not None and head.action in ("trashed", "deleted"):
+            return self._result(row, "skipped", error=f"not written: the store {head.action} this {resource}")
         ch = O.Changes()
         values: dict[str, str | None] = {}
         for f in obj.back:

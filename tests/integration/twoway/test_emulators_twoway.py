@@ -37,13 +37,16 @@ def test_salesforce_soql_filters_on_modstamp_and_last_modified_by_with_order_and
     assert [r["SystemModstamp"] for r in rows] == sorted((r["SystemModstamp"] for r in rows), reverse=True)
     body, _, _ = query(sf_emu, f"SELECT Id FROM Account WHERE LastModifiedById = '{uid}'")
     assert body["totalSize"] == 0  # every record here was written by the admin user
-    body, s, headers = query(sf_emu, f"SELECT Id FROM Account WHERE SystemModstamp > {since} ORDER BY SystemModstamp",
-                             batch=200)
-    seen = [r["Id"] for r in body["records"]]
+    body, s, headers = query(sf_emu, f"SELECT Id, SystemModstamp FROM Account WHERE SystemModstamp > {since} "
+                                     f"ORDER BY SystemModstamp, Id", batch=200)
+    pages, rows = 1, list(body["records"])
     while not body["done"]:
         body = s.get(sf_emu.url + body["nextRecordsUrl"], headers=headers, timeout=10).json()
-        seen += [r["Id"] for r in body["records"]]
-    assert len(seen) == len(set(seen)) == 450 and set(seen[-3:]) == set(edited)  # edited last: newest modstamps
+        rows += body["records"]
+        pages += 1
+    ids_seen = [r["Id"] for r in rows]
+    assert pages == 3 and len(ids_seen) == len(set(ids_seen)) == 450
+    assert [r["SystemModstamp"] for r in rows] == sorted(r["SystemModstamp"] for r in rows)
 
 
 async def test_woocommerce_put_bumps_date_modified_and_fires_the_webhook(rig):

@@ -117,3 +117,16 @@ async def test_one_composite_call_per_poll_and_paging_by_next_records_url(rig, d
         state = await conn.fetch("SELECT sobject, cursor_at, last_api_calls FROM sf_poll_state WHERE store_id = $1",
                                  rig.store_id)
     assert {r["sobject"] for r in state} == {"Order", "Account"} and all(r["cursor_at"] for r in state)
+
+
+async def test_a_change_to_an_order_the_store_trashed_does_not_restore_it(rig, db):
+    oid = rig.orders[2]
+    rig.tick()
+    rig.wc.store.trash_order(oid)
+    await rig.deliver()
+    rig.tick()
+    rig.sf.edit_as_user("Order", rig.sf_record("Order", "order", oid)["Id"], {"Woo_Tracking_Number__c": "1Z1"})
+    puts = rig.wc_puts()
+    await rig.poll()
+    assert await rig.write() == {"skipped": 1}
+    assert rig.wc_puts() == puts and rig.wc.store.get_order(oid).status == "trash"
