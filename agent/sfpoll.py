@@ -78,6 +78,11 @@ class Poller:
         rep = PollReport(store_id)
         client = None
         try:
+            store = await self.deliverer.stores.get(store_id)
+            creds = store.get("wc_credentials") or {}
+            if not (creds.get("consumer_key") and creds.get("consumer_secret")):
+                rep.skipped = "no WooCommerce REST keys to write with"
+                return rep
             client = await self.deliverer.client(store_id)
             mapping = await self.deliverer.mapping(store_id)
             tw = O.load_twoway(mapping)

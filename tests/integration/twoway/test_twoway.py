@@ -130,3 +130,13 @@ async def test_a_change_to_an_order_the_store_trashed_does_not_restore_it(rig, d
     await rig.poll()
     assert await rig.write() == {"skipped": 1}
     assert rig.wc_puts() == puts and rig.wc.store.get_order(oid).status == "trash"
+
+
+async def test_a_store_without_woocommerce_rest_keys_is_not_polled(rig, stores, sf_emu):
+    row, _ = await stores.add("Webhooks only", wc_url="https://shop.example", wc_credentials={"webhook_secret": "s"})
+    from tests.support.agent_fixtures import sf_connection
+
+    await stores.set_salesforce(row["id"], sf_connection(sf_emu))
+    before = sf_emu.stats()["api_usage"]
+    rep = await rig.poller.poll_store(row["id"])
+    assert rep.skipped and rep.api_calls == 0 and sf_emu.stats()["api_usage"] == before
