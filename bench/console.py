@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
+import atexit
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -106,7 +107,10 @@ async def run(args) -> dict:
     from shared.stores import StoreManager
 
     tmp = Path(tempfile.mkdtemp(prefix="wf-console-", dir="/tmp"))
-    dsn = args.database_url or await asyncio.to_thread(embedded_pg.start, tmp)
+    # ~3 GB of data: the embedded server deletes its data directory at exit (registered first, runs last)
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    dsn = args.database_url or await asyncio.to_thread(
+        lambda: embedded_pg.start(tmp, cleanup_mode="delete"))
     settings = Settings(_env_file=None, data_dir=tmp, database_url=dsn, log_level="WARNING",
                         master_key=Fernet.generate_key().decode(), store_cache_ttl_s=0)
     db = await Database(dsn, min_size=2, max_size=10, statement_timeout_ms=1_800_000).open()  # the fill is long
