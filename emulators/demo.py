@@ -272,6 +272,8 @@ class Demo:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(5)
+            if not kill:
+                self.console.print(f"stopped {name} (pid {p.pid}, exit code {p.returncode})")
 
     async def _report(self, report, settled: bool) -> int:
         c = await self._counts()

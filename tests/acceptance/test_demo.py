@@ -3,6 +3,7 @@ Ctrl-C stops it cleanly, and the reconciliation report shows Salesforce matching
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -42,8 +43,7 @@ def test_demo_until_ctrl_c_reports_a_converged_store():
     assert "mismatches: 0" in text and "Salesforce matches the store." in text
     dropped = int(text.split("webhooks dropped by the store:")[1].split()[0])
     assert dropped > 0  # the reconciler, not the webhooks, closed the gaps
-    # the collector and agent were stopped (the embedded Postgres stops when its last user exits)
-    leftover = subprocess.run(["pgrep", "-f", f"WOOFORCE_DATA_DIR={tmp_path}|shared.cli (collector|agent)"],
-                              capture_output=True, text=True).stdout.split()
-    assert all("postgres" in Path(f"/proc/{p}/cmdline").read_text() for p in leftover
-               if Path(f"/proc/{p}/cmdline").exists()), leftover
+    # the collector and agent were stopped cleanly (SIGTERM, exit 0) and are gone
+    stopped = dict(re.findall(r"stopped (collector|agent) \(pid (\d+), exit code 0\)", text))
+    assert set(stopped) == {"collector", "agent"}, text[-2000:]
+    assert not any(Path(f"/proc/{pid}").exists() for pid in stopped.values())
