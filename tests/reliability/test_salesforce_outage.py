@@ -1,0 +1,160 @@
+"""Salesforce down while events flow: the WooCommerce emulator keeps changing orders, customers and products (plugin
+webhooks to the real collector), the real delivery engine keeps draining, and the Salesforce emulator fails every call
+for a period: 503 after committing the write (the agent cannot know it landed), then 503, then calls that hang past
+the agent's timeout. After it returns: Salesforce matches the store, 0 lost, 0 duplicated.
+
+The commit-then-503 case also has a deterministic test below (the random traffic may or may not hit it)."""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from agent.delivery import Deliverer
+from collector.app import create_app
+from emulators.convergence import compare
+from emulators.woocommerce import WooCommerceEmulator
+from tests.support.agent_fixtures import *  # noqa: F401,F403 - sf_session / sf_emu fixtures
+from tests.support.agent_fixtures import sf_connection
+
+pytestmark = pytest.mark.reliability
+
+RATE, TOTAL_S = 40, 14  # changes/s while the test runs; Salesforce is down from 3 s to 9 s
+MIX = {"order.create": 30, "order.update": 25, "order.refund": 2, "order.trash": 2, "order.restore": 2,
+       "order.delete": 1, "customer.create": 8, "customer.update": 8, "customer.delete": 1, "product.create": 4,
+       "product.update": 10}  # no product trash/delete: orders on a deactivated product are a known dead letter
+
+
+def keys_of(emu, sobject: str) -> Counter:
+    return Counter(r["Wooforce_Key__c"] for r in emu.records(sobject))
+
+
+async def statuses(db) -> dict[str, int]:
+    async with db.connection() as c:
+        return {r["status"]: r["n"] for r in await c.fetch("SELECT status, count(*) AS n FROM outbox GROUP BY 1")}
+
+
+async def test_salesforce_down_then_back_zero_lost_zero_duplicated(db, stores, settings, sf_emu):
+    async with WooCommerceEmulator() as wc:
+        row, secret = await stores.add("Outage shop")
+        store_id = row["id"]
+        await stores.set_salesforce(store_id, sf_connection(sf_emu))
+        sf_emu.set_latency(20)
+        deliverer = Deliverer(db, stores, settings.model_copy(update={
+            "agent_retry_schedule_s": [0.3], "agent_retry_jitter": 0.0, "agent_max_attempts": 1000,
+            "sf_timeout_s": 1.0, "agent_claim_batch": 500}))
+        server = TestServer(create_app(settings, db=db), host="127.0.0.1")
+        await server.start_server()
+        stop = asyncio.Event()
+
+        async def agent_loop() -> None:
+            while not stop.is_set():
+                await deliverer.drain(stop=stop)
+                await asyncio.sleep(0.1)
+
+        agent = asyncio.create_task(agent_loop())
+        try:
+            wc.configure_webhooks(str(server.make_url("")).rstrip("/"), store_id, mode="plugin", store_secret=secret,
+                                  batch_max=20)
+            wc.start_traffic(changes_per_s=RATE, seed=5, mix=dict(MIX), max_ops=RATE * TOTAL_S)
+            await asyncio.sleep(3)
+            before = wc.store.changes_total
+            t_down = time.monotonic()
+            faults = []
+            for kind, kw in (("unavailable", {"phase": "after"}), ("unavailable", {}), ("timeout", {"hang_s": 3})):
+                faults.append(sf_emu.faults.add(kind, **kw))
+                await asyncio.sleep(2)
+                sf_emu.faults.clear()
+            down_s = time.monotonic() - t_down
+            during = wc.store.changes_total - before
+            hits = [f.hits for f in faults]
+            t_back = time.monotonic()
+            await wc.traffic.wait_done(60)
+            await wc.dispatcher.wait_idle(60)
+            deadline = time.monotonic() + 40
+            while time.monotonic() < deadline:
+                s = await statuses(db)
+                if not any(s.get(k) for k in ("pending", "leased", "retrying")):
+                    break
+                await asyncio.sleep(0.2)
+            catch_up_s = time.monotonic() - t_back
+        finally:
+            stop.set()
+            await agent
+            deliverer.close()
+            await server.close()
+        summary = wc.dispatcher.summary()
+        async with db.connection() as c:
+            failed_attempts = await c.fetchval("SELECT count(*) FROM attempts WHERE outcome = 'retrying'")
+            events = await c.fetchval("SELECT count(*) FROM events")
+        report = compare(wc.store, sf_emu.records, store_id)
+        dup = {s: [k for k, n in keys_of(sf_emu, s).items() if n > 1]
+               for s in ("Account", "Contact", "Product2", "PricebookEntry", "Order", "OrderItem")}
+        lost = [m for o in report.objects for m in o.mismatches]
+        print(f"\nSalesforce down {down_s:.1f} s (503 after commit / 503 / timeouts: {hits} failed calls) while "
+              f"{during} of {summary['changes']} store changes happened; {events} events ingested, "
+              f"{failed_attempts} delivery attempts retried; all delivered {catch_up_s:.1f} s after it returned (traffic "
+              f"went on for {TOTAL_S - 9} s of it); "
+              f"outbox {s}; lost {len(lost)}, duplicated {sum(map(len, dup.values()))}")
+        assert summary["delivered"] == summary["changes"] - summary["skipped"] and summary["failed"] == 0
+        assert all(h > 0 for h in hits), hits  # each kind of outage was really hit
+        assert failed_attempts > 0
+        assert s == {"delivered": s.get("delivered", 0)}, s
+        assert lost == [] and report.duplicates == [], (lost[:10], report.duplicates[:10])
+        assert all(v == [] for v in dup.values()), dup
+
+
+async def _deliver_all(deliverer: Deliverer, db) -> dict[str, int]:
+    for _ in range(20):
+        await deliverer.drain()
+        s = await statuses(db)
+        if not any(s.get(k) for k in ("pending", "leased", "retrying")):
+            return s
+        await asyncio.sleep(0.35)
+    return await statuses(db)
+
+
+async def test_salesforce_commits_then_answers_503_store_state_still_wins(db, stores, settings, sf_emu):
+    """Writes Salesforce committed but answered 503 must not leave the agent trusting a stale view of the org:
+    a trashed-then-restored order must end 'processing' (two-way sync must not drop Woo_Status__c as "unchanged"),
+    and an order created (answer lost) then deleted must end 'deleted' (the delete must not be skipped as
+    "not in Salesforce")."""
+    async with WooCommerceEmulator() as wc:
+        row, secret = await stores.add("Ambiguous shop")
+        store_id = row["id"]
+        await stores.set_salesforce(store_id, sf_connection(sf_emu))
+        deliverer = Deliverer(db, stores, settings.model_copy(update={
+            "agent_retry_schedule_s": [0.3], "agent_retry_jitter": 0.0, "agent_max_attempts": 1000}))
+        server = TestServer(create_app(settings, db=db), host="127.0.0.1")
+        await server.start_server()
+        try:
+            wc.configure_webhooks(str(server.make_url("")).rstrip("/"), store_id, mode="plugin", store_secret=secret)
+            product = wc.store.create_product({"name": "Rig", "type": "simple", "regular_price": "12.00"})
+            kept = wc.store.create_order({"line_items": [{"product_id": product.id, "quantity": 1}], "set_paid": True})
+            await wc.dispatcher.wait_idle(10)
+            assert (await _deliver_all(deliverer, db)) == {"delivered": 2}
+            # Salesforce commits every write but answers 503
+            fault = sf_emu.faults.add("unavailable", phase="after")
+            wc.store.clock.advance(1)
+            wc.store.trash_order(kept.id)
+            gone = wc.store.create_order({"line_items": [{"product_id": product.id, "quantity": 1}]})
+            await wc.dispatcher.wait_idle(10)
+            await deliverer.drain()
+            assert fault.hits > 0
+            sf_emu.faults.clear()
+            wc.store.clock.advance(1)
+            wc.store.restore_order(kept.id)
+            wc.store.delete_order(gone.id)
+            await wc.dispatcher.wait_idle(10)
+            s = await _deliver_all(deliverer, db)
+        finally:
+            deliverer.close()
+            await server.close()
+        report = compare(wc.store, sf_emu.records, store_id)
+        lost = [m for o in report.objects for m in o.mismatches]
+        print(f"\nSalesforce committed and answered 503 ({fault.hits} calls); outbox {s}; mismatches: {lost}")
+        assert set(s) == {"delivered"}
+        assert lost == [] and report.duplicates == []
