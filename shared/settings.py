@@ -66,8 +66,8 @@ class Settings(BaseSettings):
                                      "/limits is read again")
     sf_bulk_threshold_records: int = Field(10_000, ge=1, description="records of one sObject in a batch above which "
                                            "Bulk API 2.0 is used instead of Composite")
-    sf_bulk_claim_batch: int = Field(20_000, ge=1, le=500_000, description="rows claimed per batch while a backlog "
-                                     "lasts (lets large backfills reach the bulk threshold)")
+    sf_bulk_claim_batch: int = Field(5_000, ge=1, le=500_000, description="rows claimed per batch while a backlog "
+                                     "lasts (lets large backfills reach the bulk threshold; the agent holds ~16 KB per claimed row)")
     sf_bulk_poll_s: float = Field(2.0, gt=0, le=60, description="Bulk API 2.0 job status polling interval")
     mapping_file: Path | None = Field(None, description="TOML mapping overriding agent/mapping.toml (field by field)")
 
