@@ -6,6 +6,11 @@ request (one API call), or a Bulk API 2.0 job for an sObject above the bulk thre
 concurrently (``sf_concurrency``) as a DAG: a call starts once every call holding a lower dependency
 level finished -> each row's outcome from its own records (delivered / retrying / dead) -> one statement
 each for attempts, outbox completion and the Salesforce Id map.
+
+Ambiguous outcomes (a 5xx or timeout: Salesforce may have committed the request anyway) mark the request's
+records (``Rec.ambiguous``) so two-way state stops trusting what it last saw delivered; and a delete of a record
+the Id map lacks (its create may have landed unanswered) is looked up by ``Wooforce_Key__c`` first (one SOQL per
+batch) rather than skipped as "not in Salesforce".
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import quote
 
 from loguru import logger
 from prometheus_client import Gauge
@@ -29,6 +35,7 @@ from agent import ownership
 from agent.mapping import KEY_FIELD, Mapping, load_mapping
 from agent.plan import LEVELS, PRIMARY, STANDARD_PRICEBOOK_KEY, Plan, Rec, Unit, set_create_only
 from agent.salesforce import RETRYABLE_CODES, SalesforceClient, in_thread
+from agent.sfpoll import soql_keys
 from shared import ids
 from shared.db import Database
 from shared.errors import PermanentError, RetryableError, SalesforcePermanent, SalesforceRetryable
@@ -117,9 +124,18 @@ def classify(rec: Rec, code: str | None, message: str) -> bool:
     return False
 
 
-def _fail(rec: Rec, code: str | None, message: str, status: int | None, call: str, *, retry: bool | None = None):
+def _fail(rec: Rec, code: str | None, message: str, status: int | None, call: str, *, retry: bool | None = None,
+          ambiguous: bool = False):
     rec.ok, rec.error_code, rec.error, rec.status_code, rec.call = False, code, message[:2000], status, call
     rec.retryable = classify(rec, code, message) if retry is None else retry
+    rec.ambiguous = ambiguous
+
+
+def ambiguous(exc: SalesforceRetryable) -> bool:
+    """A request-level failure after which the request may still have been applied: a 5xx (Salesforce can
+    commit and then answer 503), a timeout or a lost connection. 401/403/429 mean it was not processed."""
+    status = getattr(exc, "status_code", None)
+    return (status is not None and status >= 500) or exc.code in ("TIMEOUT", "CONNECTION_ERROR")
 
 
 class StoreRun:
@@ -214,12 +230,52 @@ class StoreRun:
     async def _known(self, mapping: Mapping, pricebook: str) -> set[tuple[str, str, str]]:
         # a dry plan (nothing known) names every record the batch could touch
         dry = Plan(mapping, set(), {self.store_id: pricebook})
-        for u in self.units:
+        for u in sorted(self.units, key=lambda u: u.resource != "order"):  # as the real plan adds them
             dry.add_unit(Unit(**{**u.__dict__, "skip_reason": None}))
         wanted = sorted(dry.asked | set(dry.records))
         rows = await self.agent.db.fetch("lookup_sf_records", self.store_id, [s for s, _ in wanted],
                                          [k for _, k in wanted])
-        return {(self.store_id, r["sobject"], r["wooforce_key"]) for r in rows}
+        known = {(self.store_id, r["sobject"], r["wooforce_key"]) for r in rows}
+        unknown = sorted(x for x in dry.unknown_deletes if (self.store_id, *x) not in known)
+        if unknown:
+            known |= await self._lookup(unknown)
+        return known
+
+    async def _lookup(self, wanted: list[tuple[str, str]]) -> set[tuple[str, str, str]]:
+        """Deletes of records our map lacks: ask Salesforce by Wooforce_Key__c (a create may have landed with its
+        answer lost), one SOQL per sObject and 200 keys, all in one Composite request when there are several.
+        What it finds is remembered in the map. If the lookup fails nothing is sent this batch (retried)."""
+        by_sobject: dict[str, list[str]] = {}
+        asked = set(wanted)
+        for sobject, k in wanted:
+            by_sobject.setdefault(sobject, []).append(k)
+        soqls = [soql_keys(sobject, ["Id", KEY_FIELD], keys[i:i + COLLECTION_MAX])
+                 for sobject, keys in by_sobject.items() for i in range(0, len(keys), COLLECTION_MAX)]
+        found: list[dict] = []
+        try:
+            if len(soqls) == 1:
+                found = await self._call(self.client.query, soqls[0])
+            else:
+                for i in range(0, len(soqls), 25):
+                    subs = [{"method": "GET", "referenceId": f"q{j}",
+                             "url": f"/services/data/v{self.client.api_version}/query?q=" + quote(q)}
+                            for j, q in enumerate(soqls[i:i + 25])]
+                    for item in await self._call(self.client.composite, subs):
+                        body = item.get("body")
+                        if (item.get("httpStatusCode") or 500) >= 300 or not isinstance(body, dict):
+                            raise SalesforceRetryable(f"lookup by key failed: {json.dumps(body)[:300]}",
+                                                      code="LOOKUP_FAILED")
+                        found += body.get("records") or []
+        except (SalesforceRetryable, SalesforcePermanent) as exc:
+            self.broken = self.broken or f"{exc.code}: {exc.message[:200]}"
+            return {(self.store_id, s, k) for s, k in wanted}  # so the deletes are planned, then not sent
+        out = set()
+        for r in found:
+            sobject = (r.get("attributes") or {}).get("type")
+            if (sobject, r.get(KEY_FIELD)) in asked and r.get("Id"):
+                out.add((self.store_id, sobject, r[KEY_FIELD]))
+                self.new_records.append((sobject, r[KEY_FIELD], r["Id"]))
+        return out
 
     async def _call(self, fn, *args):
         async with self.sem:
@@ -246,10 +302,10 @@ class StoreRun:
         finally:
             node.done.set()
 
-    def _fail_node(self, node: Node, code, message, status, call, retry=None) -> None:
+    def _fail_node(self, node: Node, code, message, status, call, retry=None, ambiguous=False) -> None:
         for _, recs in node.collections:
             for r in recs:
-                _fail(r, code, message, status, call, retry=retry)
+                _fail(r, code, message, status, call, retry=retry, ambiguous=ambiguous)
 
     async def _run_composite(self, node: Node, call: str) -> None:
         subs = [{"method": "PATCH", "url": self.client.collection_path(sobject, KEY_FIELD), "referenceId": f"c{i}",
@@ -260,7 +316,8 @@ class StoreRun:
         except SalesforceRetryable as exc:
             self.broken = self.broken or f"{exc.code}: {exc.message[:200]}"
             self.retry_after_s = max(self.retry_after_s or 0, exc.retry_after_s or 0) or None
-            self._fail_node(node, exc.code, exc.message, getattr(exc, "status_code", None), call, retry=True)
+            self._fail_node(node, exc.code, exc.message, getattr(exc, "status_code", None), call, retry=True,
+                            ambiguous=ambiguous(exc))
             return
         except SalesforcePermanent as exc:
             self._fail_node(node, exc.code, exc.message, getattr(exc, "status_code", None), call, retry=False)
@@ -280,7 +337,7 @@ class StoreRun:
                 code = body[0].get("errorCode") if isinstance(body, list) and body and isinstance(body[0], dict) \
                     else None
                 for rec in recs:
-                    _fail(rec, code, json.dumps(body)[:2000], status, call)
+                    _fail(rec, code, json.dumps(body)[:2000], status, call, ambiguous=(status or 500) >= 500)
 
     def _learn(self, rec: Rec) -> None:
         if rec.error_code == "REQUIRED_FIELD_MISSING" and rec.create_only_omitted:
@@ -292,7 +349,9 @@ class StoreRun:
             await self._call(run_bulk_upsert, self.client, sobject, recs, self.settings.sf_bulk_poll_s, call)
         except SalesforceRetryable as exc:
             self.broken = self.broken or f"{exc.code}: {exc.message[:200]}"
-            self._fail_node(node, exc.code, exc.message, getattr(exc, "status_code", None), call, retry=True)
+            # a job may have been created and run: treat every record as possibly written
+            self._fail_node(node, exc.code, exc.message, getattr(exc, "status_code", None), call, retry=True,
+                            ambiguous=True)
             return
         except SalesforcePermanent as exc:
             self._fail_node(node, exc.code, exc.message, getattr(exc, "status_code", None), call, retry=False)

@@ -7,11 +7,14 @@ compared in one canonical form (stripped text, ``None`` for empty; order statuse
 ``twoway_state.fields`` keeps per field: ``v`` (the value both sides agree on, or that Wooforce wrote),
 ``wc_at`` (WooCommerce version of its last change there), ``wc_synced`` (the version our last PUT produced),
 ``sf_at`` / ``sf_pending`` (a human change in Salesforce not yet written to WooCommerce), ``sf_lost`` (a
-Salesforce value that lost a conflict).
+Salesforce value that lost a conflict), ``unsure`` / ``amb`` (upserts of the values ``amb`` ended ambiguously - a 5xx
+or timeout after which Salesforce may or may not hold them - so ``v`` is not trusted until a delivery is confirmed or
+Salesforce is seen holding one of them).
 
 Hooks of the WooCommerce -> Salesforce delivery (:class:`DeliveryHook`): an echo of Wooforce's own WooCommerce
 write (same ``date_modified`` as our PUT returned, same values) is skipped; a ``both`` field WooCommerce did not
-change is left out of the upsert (so it cannot overwrite a Salesforce change); a ``salesforce`` field is never sent;
+change is left out of the upsert (so it cannot overwrite a Salesforce change), unless its last upsert was ambiguous
+(then Salesforce is read first and the store's value is sent); a ``salesforce`` field is never sent;
 a field both sides changed goes to the newer change, and the loser is recorded in ``twoway_conflicts``.
 """
 from __future__ import annotations
@@ -31,6 +34,7 @@ OWNERS = ("woocommerce", "salesforce", "both")
 RESOURCES = {"order": ("Order",), "customer": ("Account", "Contact")}
 WC_STATUSES = ("pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed")
 _STREETS = {"@billing_street": "billing", "@shipping_street": "shipping"}
+AMBIGUOUS_KEEP = 10  # unconfirmed values remembered per field
 
 
 class InvalidValue(PermanentError):
@@ -222,6 +226,17 @@ def wc_changed(head: "Head | None", fs: dict, w_head: str | None) -> bool:
     return not known or head.version > max(known)
 
 
+def ambiguous_values(fs: dict, w: str | None) -> list:
+    """The values our unconfirmed upserts of a field may have left in Salesforce, ``w`` added (newest last)."""
+    old = fs.get("amb") if fs.get("unsure") and isinstance(fs.get("amb"), list) else []
+    return ([x for x in old if x != w] + [w])[-AMBIGUOUS_KEEP:]
+
+
+def is_own_ambiguous(fs: dict, s: str | None) -> bool:
+    """Salesforce holds a value one of our unconfirmed upserts sent (it landed after all)."""
+    return bool(fs.get("unsure")) and isinstance(fs.get("amb"), list) and s in fs["amb"]
+
+
 # ---- state ----------------------------------------------------------------------------------------------
 @dataclass
 class State:
@@ -308,6 +323,7 @@ class DeliveryHook:
         self.db, self.store_id, self.tw = db, store_id, tw
         self.states: dict[tuple[str, int], State] = {}
         self.pending: dict[int, Changes] = {}  # unit index -> what to record once it is delivered
+        self.sent: dict[int, tuple[Any, dict[str, str | None]]] = {}  # unit index -> (its record, both fields sent)
 
     @classmethod
     async def prepare(cls, db: Database, store_id: str, mapping: Mapping, units: list, run=None) -> "DeliveryHook":
@@ -346,8 +362,8 @@ class DeliveryHook:
                 st = self.states.get((resource, u.resource_id))
                 if st is None:
                     continue  # first sync of this entity: nothing of Salesforce's to protect yet
-                if any("v" in st.fields.get(f.sf, {}) and wc_value(u.payload, f.wc) != st.fields[f.sf]["v"]
-                       for f in both):
+                if any("v" in st.fields.get(f.sf, {}) and (wc_value(u.payload, f.wc) != st.fields[f.sf]["v"]
+                                                            or st.fields[f.sf].get("unsure")) for f in both):
                     keys.append(key(self.store_id, resource, u.resource_id))
                     rids.append(u.resource_id)
             for i in range(0, len(keys), 200):
@@ -375,6 +391,8 @@ class DeliveryHook:
                 continue
             st = self.states.get((u.resource, u.resource_id))
             ch = self.pending[u.index] = Changes()
+            sent = {}
+            self.sent[u.index] = (rec, sent)
             version = u.version
             for f in obj.fields:
                 if f.owner == "woocommerce":
@@ -387,7 +405,7 @@ class DeliveryHook:
                         ch.patch(u.resource, u.resource_id, f.sf, v=w)
                     continue
                 fs = st.fields.get(f.sf, {}) if st else {}
-                if "v" in fs and w == fs["v"]:
+                if "v" in fs and w == fs["v"] and not fs.get("unsure"):
                     rec.fields.pop(f.sf, None)  # WooCommerce did not change it: leave Salesforce's value alone
                     continue
                 pending, sf_at = fs.get("sf_pending"), parse_ts(fs.get("sf_at"))
@@ -401,13 +419,25 @@ class DeliveryHook:
                 if pending is not None and pending != w:
                     ch.conflicts.append(Conflict(u.resource, u.resource_id, f.sf, "woocommerce", w, version, pending,
                                                  sf_at))
-                ch.patch(u.resource, u.resource_id, f.sf, v=w, wc_at=version, sf_pending=None)
+                sent[f.sf] = w
+                ch.patch(u.resource, u.resource_id, f.sf, v=w, wc_at=version, sf_pending=None, unsure=None,
+                         amb=None)
 
     async def delivered(self, results: list[dict]) -> None:
         total = Changes()
         for r in results:
-            ch = self.pending.get(r["unit"].index)
-            if ch is None or r["outcome"] != "delivered":
+            u = r["unit"]
+            ch = self.pending.get(u.index)
+            if ch is None:
+                continue
+            if r["outcome"] != "delivered":
+                rec, sent = self.sent.get(u.index, (None, {}))
+                if rec is not None and rec.ambiguous:
+                    # Salesforce may hold these values now, or not: stop trusting v until we know
+                    st = self.states.get((u.resource, u.resource_id))
+                    for sf_field, w in sent.items():
+                        total.patch(u.resource, u.resource_id, sf_field, unsure=True,
+                                    amb=ambiguous_values(st.fields.get(sf_field, {}) if st else {}, w))
                 continue
             for k, p in ch.patches.items():
                 for sf_field, kv in p.items():

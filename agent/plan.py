@@ -55,6 +55,7 @@ class Rec:
     retryable: bool = False
     status_code: int | None = None
     call: str | None = None  # which request carried it (for the attempt's summary)
+    ambiguous: bool = False  # its request failed after it may have been applied (5xx, timeout): outcome unknown
 
     @property
     def level(self) -> int:
@@ -69,11 +70,20 @@ class Plan:
         self.records: dict[tuple[str, str], Rec] = {}
         self.units: list[Unit] = []
         self.asked: set[tuple[str, str]] = set()  # every (sobject, key) whose existence was consulted
+        # deletes of records our map does not hold: Salesforce may have them all the same (a create whose answer
+        # was lost), so the delivery looks these up by key before concluding they are not in Salesforce
+        self.unknown_deletes: set[tuple[str, str]] = set()
 
     # ---- records ---------------------------------------------------------------------------------
     def _exists(self, store_id: str, sobject: str, k: str) -> bool:
         self.asked.add((sobject, k))
         return (store_id, sobject, k) in self.known
+
+    def _delete_target_exists(self, store_id: str, sobject: str, k: str) -> bool:
+        if self._exists(store_id, sobject, k):
+            return True
+        self.unknown_deletes.add((sobject, k))
+        return False
 
     def _add(self, unit: Unit, sobject: str, k: str, fields: dict, own: bool, partial: bool = False) -> Rec:
         fields = {"attributes": {"type": sobject}, **fields, KEY_FIELD: k}
@@ -102,7 +112,7 @@ class Plan:
             if self.mapping.options.get("customer_on_delete", "keep") != "erase":
                 u.skip_reason = "customer deleted: records kept (customer_on_delete = keep)"
                 return
-            if not self._exists(u.store_id, "Account", k):
+            if not self._delete_target_exists(u.store_id, "Account", k):
                 u.skip_reason = "customer deleted: not in Salesforce"
                 return
             for sobject, placeholder in (("Account", ("Name", "Erased customer")), ("Contact", ("LastName", "Erased"))):
@@ -122,7 +132,7 @@ class Plan:
         doc = u.payload
         if u.action in ("trashed", "deleted") and not doc.get("name"):
             # a delete carries only {"id"}: deactivate what Salesforce has
-            if not self._exists(u.store_id, "Product2", k) and ("Product2", k) not in self.records:
+            if not self._delete_target_exists(u.store_id, "Product2", k) and ("Product2", k) not in self.records:
                 u.skip_reason = "product deleted: not in Salesforce"
                 return
             # Product2 only: its price book entry stays usable by order lines (see mapping.toml)
@@ -147,7 +157,7 @@ class Plan:
         k = key(u.store_id, "order", u.resource_id)
         doc = u.payload
         if u.action in ("trashed", "deleted") and not doc.get("line_items") and not doc.get("billing"):
-            if not self._exists(u.store_id, "Order", k):
+            if not self._delete_target_exists(u.store_id, "Order", k):
                 u.skip_reason = "order deleted: not in Salesforce"
                 return
             self._add(u, "Order", k, {"Woo_Status__c": self.mapping.fields(

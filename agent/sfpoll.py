@@ -49,11 +49,16 @@ def soql_datetime(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
-def build_soql_keys(obj: O.TwoWayObject, keys: list[str]) -> str:
-    """The current values of these records (Wooforce keys are [a-z0-9_:] only)."""
-    cols = ["Id", "Wooforce_Key__c", "SystemModstamp", "LastModifiedById"] + [f.sf for f in obj.back]
+def soql_keys(sobject: str, cols: list[str], keys: list[str]) -> str:
+    """``cols`` of the records with these Wooforce keys (which are [a-z0-9_:] only)."""
     quoted = ", ".join("'" + k.replace("\\", "").replace("'", "") + "'" for k in keys)
-    return f"SELECT {', '.join(dict.fromkeys(cols))} FROM {obj.sobject} WHERE Wooforce_Key__c IN ({quoted})"
+    return f"SELECT {', '.join(dict.fromkeys(cols))} FROM {sobject} WHERE Wooforce_Key__c IN ({quoted})"
+
+
+def build_soql_keys(obj: O.TwoWayObject, keys: list[str]) -> str:
+    """The current values of these records."""
+    cols = ["Id", "Wooforce_Key__c", "SystemModstamp", "LastModifiedById"] + [f.sf for f in obj.back]
+    return soql_keys(obj.sobject, cols, keys)
 
 
 def build_soql(obj: O.TwoWayObject, store_id: str, since: datetime) -> str:
@@ -230,6 +235,9 @@ def _decide(tw: O.TwoWay, obj: O.TwoWayObject, rid: int, row: dict, st: O.State 
             continue
         if (pending is not None and s == pending) or (lost is not None and s == lost):
             continue  # seen before (the overlap window brings rows again)
+        if O.is_own_ambiguous(fs, s):
+            ch.patch(obj.resource, rid, f.sf, v=s, unsure=None, amb=None)  # our ambiguous upsert did land
+            continue
         if head is not None and w_head == s:
             ch.patch(obj.resource, rid, f.sf, v=s, sf_pending=None)  # already equal on both sides
             continue

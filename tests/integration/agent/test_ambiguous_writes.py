@@ -1,0 +1,109 @@
+"""Ambiguous outcomes: Salesforce commits a write but answers 503, or the call times out after the write landed.
+The agent cannot know whether it landed, so it must not trust its cached view of those records afterwards: the
+two-way state must not drop a field as "unchanged" (the org may hold the unconfirmed value), and a delete of a
+record whose create was never confirmed must look it up by Wooforce_Key__c instead of assuming it is absent."""
+from __future__ import annotations
+
+import pytest
+
+from tests.support import woo
+
+pytestmark = pytest.mark.integration
+
+# (fault kind, extra fault arguments): both commit the request in the emulator, then fail it for the client
+AMBIGUOUS = [pytest.param(("unavailable", {}), id="503-after-commit"),
+             pytest.param(("timeout", {"hang_s": 1.5}), id="timeout-after-commit")]
+
+
+def order_of(emu, oid: int) -> dict | None:
+    return next((r for r in emu.records("Order") if r["Wooforce_Key__c"].endswith(f":order:{oid}")), None)
+
+
+async def outbox_row(db, oid: int) -> dict:
+    async with db.connection() as c:
+        return dict(await c.fetchrow("SELECT status, last_error_code FROM outbox WHERE resource = 'order' "
+                                     "AND resource_id = $1 AND destination = 'salesforce'", oid))
+
+
+@pytest.mark.parametrize("fault", AMBIGUOUS)
+async def test_trash_answered_ambiguously_then_restore_resends_the_status(db, sf_store, sf_emu, outbox,
+                                                                          make_deliverer, fault):
+    kind, kw = fault
+    d = make_deliverer(sf_timeout_s=0.5)
+    await outbox.put(sf_store, "order", woo.order(1, modified=0))
+    assert (await d.drain()).outcomes["delivered"] == 1
+    assert order_of(sf_emu, 1)["Woo_Status__c"] == "processing"
+    # the trash lands in Salesforce, but the agent sees a 503 / a timeout
+    f = sf_emu.faults.add(kind, phase="after", path_contains="/composite", **kw)
+    await outbox.put(sf_store, "order", woo.order(1, modified=1), action="trashed")
+    assert (await d.drain()).outcomes["retrying"] == 1 and f.hits == 1
+    assert order_of(sf_emu, 1)["Woo_Status__c"] == "trash"  # it did commit
+    sf_emu.faults.clear()
+    # restored in the store before the retry: the status equals the last one confirmed, yet must be sent
+    await outbox.put(sf_store, "order", woo.order(1, modified=2), action="restored")
+    stats = await d.drain()
+    assert stats.outcomes["delivered"] == 1, await outbox_row(db, 1)
+    assert order_of(sf_emu, 1)["Woo_Status__c"] == "processing"
+    # once confirmed, an unchanged status is left out again (two-way: it cannot overwrite a Salesforce change)
+    sf_emu.edit_as_user("Order", order_of(sf_emu, 1)["Id"], {"Woo_Status__c": "completed"})
+    await outbox.put(sf_store, "order", woo.order(1, modified=3, customer_note="gift"))
+    assert (await d.drain()).outcomes["delivered"] == 1
+    assert order_of(sf_emu, 1)["Woo_Status__c"] == "completed"
+
+
+@pytest.mark.parametrize("fault", AMBIGUOUS)
+async def test_delete_after_an_ambiguous_create_finds_the_order_by_its_key(db, sf_store, sf_emu, outbox,
+                                                                           make_deliverer, fault):
+    kind, kw = fault
+    d = make_deliverer(sf_timeout_s=0.5)
+    await outbox.put(sf_store, "customer", woo.customer(1))
+    assert (await d.drain()).outcomes["delivered"] == 1  # connected (limits, price book) while Salesforce is fine
+    # the create lands in Salesforce, but its answer (and so its Salesforce Id) is lost
+    f = sf_emu.faults.add(kind, phase="after", path_contains="/composite", **kw)
+    await outbox.put(sf_store, "order", woo.order(2, customer_id=1))
+    assert (await d.drain()).outcomes["retrying"] == 1 and f.hits == 1
+    assert order_of(sf_emu, 2) is not None  # it did commit
+    sf_emu.faults.clear()
+    # deleted in the store before the retry: the head is a bare {"id"} stub
+    await outbox.put(sf_store, "order", {"id": 2}, action="deleted")
+    stats = await d.drain()
+    assert stats.outcomes["delivered"] == 1 and stats.outcomes["skipped"] == 0, await outbox_row(db, 2)
+    assert stats.api_calls <= 2  # one lookup by Wooforce_Key__c + one composite
+    assert order_of(sf_emu, 2)["Woo_Status__c"] == "deleted"
+    async with db.connection() as c:
+        learned = await c.fetchval("SELECT sf_id FROM salesforce_records WHERE sobject = 'Order' AND wooforce_key "
+                                   "LIKE '%:order:2'")
+    assert learned == order_of(sf_emu, 2)["Id"]
+    # a delete of an order Salesforce never had is still skipped, after the same single lookup
+    await outbox.put(sf_store, "order", {"id": 3}, action="deleted")
+    stats = await d.drain()
+    assert stats.outcomes["skipped"] == 1 and stats.api_calls == 1
+    assert order_of(sf_emu, 3) is None
+
+
+async def test_two_ambiguous_writes_are_both_recognised_as_ours_not_as_a_salesforce_change(db, sf_store, sf_emu,
+                                                                                             outbox, make_deliverer):
+    def phone_of(cid: int) -> str:
+        return next(r for r in sf_emu.records("Account") if r["Wooforce_Key__c"].endswith(f":customer:{cid}"))["Phone"]
+
+    def with_phone(phone: str, modified: float) -> dict:
+        doc = woo.customer(1, modified=modified)
+        doc["billing"]["phone"] = phone
+        return doc
+
+    d = make_deliverer(sf_timeout_s=0.5)
+    await outbox.put(sf_store, "customer", with_phone("555-0100", 0))
+    assert (await d.drain()).outcomes["delivered"] == 1
+    sf_emu.faults.add("unavailable", phase="after", path_contains="/composite", times=1)  # lands, answered 503
+    await outbox.put(sf_store, "customer", with_phone("555-0111", 1))
+    assert (await d.drain()).outcomes["retrying"] == 1 and phone_of(1) == "555-0111"
+    sf_emu.faults.add("unavailable")  # down: neither the read before the upsert nor the upsert gets through
+    await outbox.put(sf_store, "customer", with_phone("555-0122", 2))
+    assert (await d.drain()).outcomes["retrying"] == 1 and phone_of(1) == "555-0111"
+    sf_emu.faults.clear()
+    # Salesforce holds our first unconfirmed value: that is not a human change to write back to WooCommerce
+    assert (await d.drain()).outcomes["delivered"] == 1
+    assert phone_of(1) == "555-0122"
+    async with db.connection() as c:
+        assert await c.fetchval("SELECT count(*) FROM outbox WHERE destination = 'woocommerce'") == 0
+        assert await c.fetchval("SELECT count(*) FROM twoway_conflicts") == 0
