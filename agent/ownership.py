@@ -432,8 +432,9 @@ class DeliveryHook:
                 continue
             if r["outcome"] != "delivered":
                 rec, sent = self.sent.get(u.index, (None, {}))
-                if rec is not None and rec.ambiguous:
-                    # Salesforce may hold these values now, or not: stop trusting v until we know
+                if rec is not None and (rec.ambiguous or rec.ok):
+                    # Salesforce may hold these values now (or does: the record went through but the unit did not,
+                    # e.g. its Contact or order lines failed): stop trusting v until we know
                     st = self.states.get((u.resource, u.resource_id))
                     for sf_field, w in sent.items():
                         total.patch(u.resource, u.resource_id, sf_field, unsure=True,
