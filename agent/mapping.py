@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import tomllib
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
 from shared.errors import ConfigError
+from shared.models import parse_wc_datetime
 
 TYPES = ("text", "number", "int", "bool", "date", "datetime")
 SOURCES = {"customer": ("Account", "Contact"), "buyer": ("Account", "Contact"), "product": ("Product2", "PricebookEntry"),
@@ -66,13 +67,13 @@ def _number(v: Any) -> float | None:
 
 
 def _wc_dt(v: Any) -> datetime | None:
+    """Lenient :func:`shared.models.parse_wc_datetime`: anything unparseable maps to no value."""
     if _empty(v) or not isinstance(v, str):
         return None
     try:
-        dt = datetime.fromisoformat(v.replace("Z", "+00:00"))
+        return parse_wc_datetime(v)
     except ValueError:
         return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,10 @@ from loguru import logger
 
 from agent import ownership as O
 from agent.salesforce import in_thread
-from shared import ids
 from shared.db import Database
 from shared.errors import PermanentError, RetryableError
+from shared.models import NewEvent
+from shared.outbox import OutboxManager
 from shared.settings import Settings
 
 
@@ -190,9 +191,9 @@ async def process_rows(db: Database, store_id: str, tw: O.TwoWay, obj: O.TwoWayO
             payload = {"sobject": obj.sobject, "sf_id": row.get("Id"), "modstamp": O.iso(t),
                        "last_modified_by": row.get("LastModifiedById"),
                        "fields": {f.sf: tw.sf_canon(f, row.get(f.sf)) for f in obj.back}}
-            events.append((ids.new_id("event"), store_id, row.get("Id"),
-                           f"sf:{obj.sobject}:{row.get('Id')}:{O.iso(t)}", obj.resource, rid, t,
-                           json.dumps(payload)))
+            events.append(NewEvent(store_id=store_id, source="salesforce", resource=obj.resource, action="updated",
+                                   resource_id=rid, version=t, occurred_at=t, payload_json=json.dumps(payload),
+                                   dedup_key=f"sf:{obj.sobject}:{row.get('Id')}:{O.iso(t)}", sender_id=row.get("Id")))
         elif row.get("LastModifiedById") == integration_user or _all_equal(tw, obj, row, states.get(rid)):
             rep.own += 1
         else:
@@ -200,8 +201,7 @@ async def process_rows(db: Database, store_id: str, tw: O.TwoWay, obj: O.TwoWayO
     rep.conflicts += len(ch.conflicts)
     async with db.transaction() as tx:
         if events:
-            cols = list(zip(*events))
-            await db.fetch("twoway_ingest_sf_events", *[list(c) for c in cols], conn=tx)
+            await OutboxManager(db).ingest(events, destination="woocommerce", conn=tx)
         if not ch.empty():
             await ch.save(db, store_id, conn=tx)
     rep.changes += len(events)

@@ -19,21 +19,23 @@ class OutboxManager:
     def __init__(self, db: Database):
         self.db = db
 
-    async def ingest(self, events: list[NewEvent], *, conn: asyncpg.Connection | None = None) -> list[IngestResult]:
-        """Store ``events`` in one transaction; duplicates (same store + dedup key) are not stored again."""
+    async def ingest(self, events: list[NewEvent], *, destination: str = "salesforce",
+                     conn: asyncpg.Connection | None = None) -> list[IngestResult]:
+        """Store ``events`` in one transaction; duplicates (same store + dedup key) are not stored again.
+        Each entity's outbox row for ``destination`` points at its newest event."""
         if conn is None:
             async with self.db.transaction() as tx:
-                return await self._ingest(tx, events)
-        return await self._ingest(conn, events)
+                return await self._ingest(tx, events, destination)
+        return await self._ingest(conn, events, destination)
 
-    async def _ingest(self, conn: asyncpg.Connection, events: list[NewEvent]) -> list[IngestResult]:
+    async def _ingest(self, conn: asyncpg.Connection, events: list[NewEvent], destination: str) -> list[IngestResult]:
         if not events:
             return []
         cols = list(zip(*(
             (e.id, e.store_id, e.source, e.sender_id, e.dedup_key, e.resource, e.action, e.resource_id,
              e.occurred_at, e.version, e.payload_json) for e in events
         )))
-        inserted = {r["id"] for r in await self.db.fetch("ingest_events", *cols, conn=conn)}
+        inserted = {r["id"] for r in await self.db.fetch("ingest_events", *cols, destination, conn=conn)}
         emails = sorted({(e.email_sha256, e.store_id, e.resource, e.resource_id)
                          for e in events if e.email_sha256 and e.id in inserted})
         if emails:  # customer-email lookup for the console: only the hash is stored

@@ -46,7 +46,8 @@ DELETE FROM stores WHERE id = $1
 -- point each entity's outbox row at its newest new event (by WooCommerce version, then arrival: an
 -- older version never replaces a newer one), and refresh the stores' "last event seen" (at most once
 -- a second). A leased row keeps its lease (the agent sees the new head when it finishes); a retrying
--- row keeps its schedule; delivered and dead rows become pending again. Returns the new events' ids.
+-- row keeps its schedule; delivered and dead rows become pending again. $12 is the destination: 'salesforce'
+-- for store events, 'woocommerce' for Salesforce changes (two-way sync). Returns the new events' ids.
 WITH ins AS (
     INSERT INTO events (id, store_id, source, sender_id, dedup_key, resource, action, resource_id,
                         occurred_at, version, payload)
@@ -64,7 +65,7 @@ WITH ins AS (
     ORDER BY store_id, resource, resource_id, version DESC, seq DESC
 ), upsert AS (
     INSERT INTO outbox AS o (store_id, destination, resource, resource_id, head_event_id, head_version, head_seq)
-    SELECT store_id, 'salesforce', resource, resource_id, id, version, seq FROM heads
+    SELECT store_id, $12::text, resource, resource_id, id, version, seq FROM heads
     ORDER BY store_id, resource, resource_id
     ON CONFLICT (store_id, destination, resource, resource_id) DO UPDATE SET
         head_event_id = EXCLUDED.head_event_id,
@@ -77,7 +78,7 @@ WITH ins AS (
     WHERE (EXCLUDED.head_version, EXCLUDED.head_seq) > (o.head_version, o.head_seq)
 ), touched AS (
     UPDATE stores SET last_event_at = now()
-    WHERE id IN (SELECT DISTINCT store_id FROM ins)
+    WHERE id IN (SELECT DISTINCT store_id FROM ins) AND $12::text = 'salesforce'  -- events from the store
       AND (last_event_at IS NULL OR last_event_at < now() - interval '1 second')
 )
 SELECT id FROM ins
@@ -748,39 +749,6 @@ ON CONFLICT (store_id, resource, resource_id, field, winner, winner_at, loser_at
 SELECT id, field, winner, winner_value, winner_at, loser_value, loser_at, detected_at
 FROM twoway_conflicts WHERE store_id = $1 AND resource = $2 AND resource_id = $3
 ORDER BY detected_at DESC, id DESC LIMIT $4
-
--- name: twoway_ingest_sf_events
--- Salesforce changes to write to WooCommerce: events (source salesforce) and the entity's outbox head for
--- destination woocommerce, with ingest_events' rules (newest version wins; a leased or retrying row keeps its
--- lease / schedule). Returns the new events' ids.
-WITH ins AS (
-    INSERT INTO events (id, store_id, source, sender_id, dedup_key, resource, action, resource_id, occurred_at,
-                        version, payload)
-    SELECT id, store_id, 'salesforce', sender_id, dedup_key, resource, 'updated', resource_id, version, version,
-           payload::json
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::timestamptz[],
-                $8::text[]) AS t(id, store_id, sender_id, dedup_key, resource, resource_id, version, payload)
-    ORDER BY store_id, dedup_key
-    ON CONFLICT (store_id, dedup_key) DO NOTHING
-    RETURNING id, seq, store_id, resource, resource_id, version
-), heads AS (
-    SELECT DISTINCT ON (store_id, resource, resource_id) store_id, resource, resource_id, id, version, seq
-    FROM ins ORDER BY store_id, resource, resource_id, version DESC, seq DESC
-), upsert AS (
-    INSERT INTO outbox AS o (store_id, destination, resource, resource_id, head_event_id, head_version, head_seq)
-    SELECT store_id, 'woocommerce', resource, resource_id, id, version, seq FROM heads
-    ORDER BY store_id, resource, resource_id
-    ON CONFLICT (store_id, destination, resource, resource_id) DO UPDATE SET
-        head_event_id = EXCLUDED.head_event_id,
-        head_version  = EXCLUDED.head_version,
-        head_seq      = EXCLUDED.head_seq,
-        status        = CASE WHEN o.status IN ('leased', 'retrying') THEN o.status ELSE 'pending' END,
-        attempts      = CASE WHEN o.status IN ('leased', 'retrying') THEN o.attempts ELSE 0 END,
-        available_at  = CASE WHEN o.status IN ('leased', 'retrying') THEN o.available_at ELSE now() END,
-        updated_at    = now()
-    WHERE (EXCLUDED.head_version, EXCLUDED.head_seq) > (o.head_version, o.head_seq)
-)
-SELECT id FROM ins
 
 -- name: twoway_claim_wc
 -- claim_outbox for destination woocommerce: stores with WooCommerce keys; $1 owner, $2 limit, $3 lease seconds
