@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import asyncio
-import tempfile
-from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from collector.app import create_app
-from shared import embedded_pg, migrations
+from shared import migrations
 from shared.crypto import Vault
 from shared.db import Database
 from shared.stores import StoreManager
@@ -18,20 +16,11 @@ from tests.integration.conftest import body_of, event
 pytestmark = pytest.mark.reliability
 
 
-@pytest.fixture
-async def own_server():
-    """A Postgres of this test's own, so stopping it disturbs no other test."""
-    data_dir = Path(tempfile.mkdtemp(prefix="wf-rs-", dir="/tmp"))
-    dsn = await asyncio.to_thread(embedded_pg.start, data_dir, db_name="wooforce", cleanup_mode="stop")
-    server = embedded_pg.server_for(data_dir)
-    yield dsn, server
-    await asyncio.to_thread(server.stop)
 
-
-async def test_restart_answers_503_then_recovers(own_server, settings):
+async def test_restart_answers_503_then_recovers(own_pg, settings):
     from shared.signing import sign_headers
 
-    dsn, server = own_server
+    dsn, server = own_pg
     db = await Database(dsn, min_size=1, max_size=4, connect_timeout_s=1).open()
     await migrations.migrate(db)
     row, secret = await StoreManager(db, Vault.from_settings(settings)).add("Restart shop")
