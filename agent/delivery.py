@@ -32,7 +32,7 @@ from loguru import logger
 from prometheus_client import Gauge
 
 from agent import ownership
-from agent.mapping import KEY_FIELD, Mapping, load_mapping
+from agent.mapping import KEY_FIELD, Mapping, key, load_mapping
 from agent.plan import LEVELS, PRIMARY, STANDARD_PRICEBOOK_KEY, Plan, Rec, Unit, set_create_only
 from agent.salesforce import RETRYABLE_CODES, SalesforceClient, in_thread
 from agent.sfpoll import soql_keys
@@ -172,6 +172,7 @@ class StoreRun:
             return [self._result(u, "paused" if isinstance(exc, PermanentError) else "retrying",
                                  code=exc.code, error=exc.message, count=False, retry_after=exc.retry_after_s)
                     for u in self.units]
+        await self._rebuild_trash_stubs()
         known = await self._known(mapping, pricebook)
         plan = self.plan = Plan(mapping, known, {self.store_id: pricebook})
         self.twoway = await ownership.before_plan(self.agent.db, self.store_id, mapping, self.units, self)
@@ -226,6 +227,30 @@ class StoreRun:
         await db.execute("upsert_sf_records", [self.store_id], ["Pricebook2"], [STANDARD_PRICEBOOK_KEY],
                          [recs[0]["Id"]])
         return recs[0]["Id"]
+
+    async def _rebuild_trash_stubs(self) -> None:
+        """A trash webhook carries only ``{"id": N}``. When Salesforce never got the record (its create was still
+        retrying when the trash arrived), the stub has nothing to mark, yet the store still holds the record in its
+        trash: write it from the newest full version the outbox received, as trashed. One query per resource."""
+        stubs = [u for u in self.units if u.action == "trashed" and u.resource in ("order", "product")
+                 and u.payload.get("status") is None]
+        if not stubs:
+            return
+        db = self.agent.db
+        keys = [(PRIMARY[u.resource], key(self.store_id, u.resource, u.resource_id)) for u in stubs]
+        mapped = {(r["sobject"], r["wooforce_key"]) for r in await db.fetch(
+            "lookup_sf_records", self.store_id, [s for s, _ in keys], [k for _, k in keys])}
+        unknown: dict[str, list[Unit]] = {}
+        for u, k in zip(stubs, keys):
+            if k not in mapped:
+                unknown.setdefault(u.resource, []).append(u)
+        for resource, units in unknown.items():
+            rows = await db.fetch("latest_full_payloads", self.store_id, resource, [u.resource_id for u in units])
+            full = {r["resource_id"]: r for r in rows}
+            for u in units:
+                if (row := full.get(u.resource_id)) is not None:
+                    doc = row["payload"] if isinstance(row["payload"], dict) else json.loads(row["payload"])
+                    u.payload, u.rebuilt_from = {**doc, "status": "trash"}, row["id"]
 
     async def _known(self, mapping: Mapping, pricebook: str) -> set[tuple[str, str, str]]:
         # a dry plan (nothing known) names every record the batch could touch
@@ -372,6 +397,8 @@ class StoreRun:
         status = next((r.status_code for r in failed), primary.status_code)
         calls = sorted({r.call for r in recs if r.call})
         summary = {"calls": calls, "records": dict(Counter(r.sobject for r in recs))}
+        if u.rebuilt_from:
+            summary["rebuilt_from"] = u.rebuilt_from  # a trash stub written from that event's full record
         if not failed:
             return self._result(u, "delivered", sf_id=primary.sf_id, status=status, summary=summary)
         errors = [{"sobject": r.sobject, "key": r.key, "code": r.error_code, "message": r.error,

@@ -36,6 +36,7 @@ class Unit:
     action: str
     payload: dict
     skip_reason: str | None = None  # nothing to write (e.g. delete of something Salesforce never had)
+    rebuilt_from: str | None = None  # a trash stub written from this earlier event's full record
 
 
 @dataclass

@@ -590,6 +590,16 @@ WHERE o.store_id = c.store_id AND o.destination = c.destination AND o.resource =
 RETURNING o.store_id, o.resource, o.resource_id, o.head_event_id, o.head_version, o.head_seq, o.attempts,
           o.sf_id, e.action, e.payload
 
+-- name: latest_full_payloads
+-- for trash stubs (a trash webhook carries only {"id": N}) of entities Salesforce never got: the newest event of
+-- each entity that carries the whole record, so the trashed record can still be written (a stub: no 'status')
+-- $1 store, $2 resource, $3 entity ids
+SELECT DISTINCT ON (e.resource_id) e.resource_id, e.id, e.payload
+FROM events e
+WHERE e.store_id = $1 AND e.resource = $2 AND e.resource_id = ANY($3::bigint[])
+  AND e.action <> 'deleted' AND (e.payload->>'status') IS NOT NULL
+ORDER BY e.resource_id, e.version DESC, e.seq DESC
+
 -- name: complete_outbox
 -- record-by-record outcome of one lease ($1 = owner). Marked delivered only if the head did not move
 -- meanwhile (a newer event arrived while leased -> pending again, so it is delivered too). A row whose

@@ -91,10 +91,10 @@ async def test_every_event_three_times_shuffled_salesforce_holds_the_newest(db, 
                 "AND n.resource = e.resource AND n.resource_id = e.resource_id AND n.seq < e.seq "
                 "AND n.version > e.version)")
             stale = await c.fetch("SELECT resource, resource_id, status FROM outbox WHERE status <> 'delivered'")
-            # a trash webhook carries only {"id"}: when it is the newest event and arrived before any full document
-            # of the order reached Salesforce, the order is skipped ("not in Salesforce"), and the full documents
-            # arriving later are older. Salesforce then lacks the trashed order (the reconciler replaces such
-            # stubs with the full record); it must not hold a wrong version of it either.
+            # a trash webhook carries only {"id"}: the agent writes it from the newest full document received, but
+            # when the stub is the first event of the order to arrive there is none, so the order is skipped ("not
+            # in Salesforce"), and the full documents arriving later are older. Salesforce then lacks the trashed
+            # order (the reconciler replaces such stubs with the full record); it must not hold a wrong version.
             stub_first = {r["resource_id"] for r in await c.fetch(
                 "SELECT a.resource_id FROM attempts a JOIN outbox o ON o.store_id = a.store_id AND o.resource = "
                 "a.resource AND o.resource_id = a.resource_id AND o.head_event_id = a.event_id "

@@ -107,3 +107,42 @@ async def test_two_ambiguous_writes_are_both_recognised_as_ours_not_as_a_salesfo
     async with db.connection() as c:
         assert await c.fetchval("SELECT count(*) FROM outbox WHERE destination = 'woocommerce'") == 0
         assert await c.fetchval("SELECT count(*) FROM twoway_conflicts") == 0
+
+
+@pytest.mark.parametrize("resource", ["order", "product"])
+async def test_trash_stub_of_a_record_salesforce_never_got_writes_it_trashed(db, sf_store, sf_emu, outbox,
+                                                                              make_deliverer, resource):
+    """Created while Salesforce was down, trashed before the retry: the head is a bare {"id"} stub, but the store
+    still holds the record (in its trash). Salesforce must get the whole record, marked trashed, built from the
+    newest full version the outbox received - not a skip as "not in Salesforce"."""
+    d = make_deliverer()
+    await outbox.put(sf_store, "customer", woo.customer(1))
+    assert (await d.drain()).outcomes["delivered"] == 1  # connected while Salesforce is fine
+    f = sf_emu.faults.add("unavailable", path_contains="/composite")
+    doc = woo.order(5, customer_id=1, products=(1, 2)) if resource == "order" else woo.product(5, price="7.50")
+    await outbox.put(sf_store, resource, doc, action="created")
+    await outbox.put(sf_store, resource, {**doc, "date_modified_gmt": woo.ts(1)})  # a newer full version
+    assert (await d.drain()).outcomes["retrying"] == 1 and f.hits >= 1
+    sf_emu.faults.clear()
+    await outbox.put(sf_store, resource, {"id": 5}, action="trashed")
+    async with db.connection() as c:
+        newest = await c.fetchval("SELECT id FROM events WHERE resource = $1 AND resource_id = 5 AND action = "
+                                  "'updated'", resource)
+    stats = await d.drain()
+    assert stats.outcomes["delivered"] == 1 and stats.outcomes["skipped"] == 0, await outbox_row(db, 5)
+    if resource == "order":
+        order = order_of(sf_emu, 5)
+        assert order is not None and order["Woo_Status__c"] == "trash"
+        items = [r for r in sf_emu.records("OrderItem") if r["Wooforce_Key__c"].split(":item:")[0].endswith(
+            ":order:5")]
+        assert len(items) == 2
+    else:
+        product = next(r for r in sf_emu.records("Product2") if r["Wooforce_Key__c"].endswith(":product:5"))
+        assert product["IsActive"] is False and product["ProductCode"] == doc["sku"]
+    async with db.connection() as c:
+        summary = await c.fetchval("SELECT request_summary FROM attempts WHERE outcome = 'delivered' AND "
+                                   "resource = $1 AND resource_id = 5", resource)
+    assert summary["rebuilt_from"] == newest
+    # a stub of a record the outbox never saw in full is still skipped: there is nothing to write
+    await outbox.put(sf_store, resource, {"id": 6}, action="trashed")
+    assert (await d.drain()).outcomes["skipped"] == 1
