@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import asyncpg
+import orjson
 
 from shared.db import Database
 from shared.models import NewEvent
@@ -15,39 +16,42 @@ class IngestResult:
     new: bool
 
 
+def _batch_params(events: list[NewEvent]) -> tuple[str, list[str]]:
+    """``ingest_events``'s $1 and $2: the small columns as one JSON array, the payloads as they are (not
+    re-serialised). Cheaper to encode than a dozen parameter arrays (asyncpg checks every array element)."""
+    small = orjson.dumps([
+        {"id": e.id, "store_id": e.store_id, "source": e.source, "sender_id": e.sender_id, "dedup_key": e.dedup_key,
+         "resource": e.resource, "action": e.action, "resource_id": e.resource_id, "occurred_at": e.occurred_at,
+         "version": e.version, "email": e.email_sha256.hex() if e.email_sha256 else None}
+        for e in events
+    ], option=orjson.OPT_NAIVE_UTC).decode()
+    return small, [e.payload_json for e in events]
+
+
 class OutboxManager:
     def __init__(self, db: Database):
         self.db = db
 
     async def ingest(self, events: list[NewEvent], *, destination: str = "salesforce",
                      conn: asyncpg.Connection | None = None) -> list[IngestResult]:
-        """Store ``events`` in one transaction; duplicates (same store + dedup key) are not stored again.
-        Each entity's outbox row for ``destination`` points at its newest event."""
-        if conn is None:
-            async with self.db.transaction() as tx:
-                return await self._ingest(tx, events, destination)
-        return await self._ingest(conn, events, destination)
-
-    async def _ingest(self, conn: asyncpg.Connection, events: list[NewEvent], destination: str) -> list[IngestResult]:
+        """Store ``events`` atomically (one statement; inside the caller's transaction when ``conn`` is one);
+        duplicates (same store + dedup key) are not stored again. Each entity's outbox row for ``destination``
+        points at its newest event. Returns once the statement is committed (or, with ``conn``, executed)."""
         if not events:
             return []
-        cols = list(zip(*(
-            (e.id, e.store_id, e.source, e.sender_id, e.dedup_key, e.resource, e.action, e.resource_id,
-             e.occurred_at, e.version, e.payload_json) for e in events
-        )))
-        inserted = {r["id"] for r in await self.db.fetch("ingest_events", *cols, destination, conn=conn)}
-        emails = sorted({(e.email_sha256, e.store_id, e.resource, e.resource_id)
-                         for e in events if e.email_sha256 and e.id in inserted})
-        if emails:  # customer-email lookup for the console: only the hash is stored
-            h, s, r, i = zip(*emails)
-            await self.db.execute("insert_entity_emails", list(s), list(h), list(r), list(i), conn=conn)
+        rows = await self.db.fetch("ingest_events", *_batch_params(events), destination, conn=conn)
+        found = {r["id"]: r for r in rows}
+        late = [e for e in events if found[e.id]["event_id"] is None]
         existing: dict[tuple[str, str], str] = {}
-        if len(inserted) < len(events):
-            missing = [e for e in events if e.id not in inserted]
-            rows = await self.db.fetch("find_events_by_dedup", [e.store_id for e in missing],
-                                       [e.dedup_key for e in missing], conn=conn)
+        if late:  # stored by a concurrent batch that committed after our statement's snapshot
+            rows = await self.db.fetch("find_events_by_dedup", [e.store_id for e in late],
+                                       [e.dedup_key for e in late], conn=conn)
             existing = {(r["store_id"], r["dedup_key"]): r["id"] for r in rows}
-        return [
-            IngestResult(e.id, True) if e.id in inserted else IngestResult(existing[(e.store_id, e.dedup_key)], False)
-            for e in events
-        ]
+        out = []
+        for e in events:
+            r = found[e.id]
+            if r["new"]:
+                out.append(IngestResult(e.id, True))
+            else:
+                out.append(IngestResult(r["event_id"] or existing[(e.store_id, e.dedup_key)], False))
+        return out

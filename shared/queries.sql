@@ -42,30 +42,43 @@ DELETE FROM stores WHERE id = $1
 -- ingest ---------------------------------------------------------------------------------
 
 -- name: ingest_events
--- One statement, one round trip: store the events (a (store, dedup_key) already stored is skipped),
--- point each entity's outbox row at its newest new event (by WooCommerce version, then arrival: an
--- older version never replaces a newer one), and refresh the stores' "last event seen" (at most once
--- a second). A leased row keeps its lease (the agent sees the new head when it finishes); a retrying
--- row keeps its schedule; delivered and dead rows become pending again. $12 is the destination: 'salesforce'
--- for store events, 'woocommerce' for Salesforce changes (two-way sync). Returns the new events' ids.
-WITH ins AS (
+-- One statement, one round trip, atomic on its own (no BEGIN/COMMIT needed). $1 is the batch's small
+-- columns as a JSON array of objects (one per event; `email` is the hex sha256 of the customer's email or
+-- null), $2 the payloads (the events' JSON) in the same order: two parameters instead of a dozen arrays,
+-- which cost the collector more to encode than Postgres spends parsing this. Stores the events (a
+-- (store, dedup_key) already stored is skipped), points each entity's outbox row at its newest new event
+-- (by WooCommerce version, then arrival: an older version never replaces a newer one), records the
+-- customer-email hashes of the new events (console search), and refreshes the stores' "last event seen" (at
+-- most once a second). A leased row keeps its lease (the agent sees the new head when it finishes); a retrying
+-- row keeps its schedule; delivered and dead rows become pending again. $3 is the destination: 'salesforce'
+-- for store events, 'woocommerce' for Salesforce changes (two-way sync).
+-- Returns one row per input event: `new` when it was stored now, and `event_id`: its own id, or the event
+-- stored earlier (or earlier in this batch) under the same dedup key; null when a concurrent batch committed
+-- that one after this statement's snapshot was taken (the caller looks those up with find_events_by_dedup).
+WITH input AS MATERIALIZED (
+    SELECT * FROM ROWS FROM (
+        json_to_recordset($1::text::json) AS (
+            id text, store_id text, source text, sender_id text, dedup_key text, resource text, action text,
+            resource_id bigint, occurred_at timestamptz, version timestamptz, email text),
+        unnest($2::text[])
+    ) AS t(id, store_id, source, sender_id, dedup_key, resource, action, resource_id, occurred_at, version, email,
+           payload)
+), ins AS (
     INSERT INTO events (id, store_id, source, sender_id, dedup_key, resource, action, resource_id,
                         occurred_at, version, payload)
     SELECT id, store_id, source, sender_id, dedup_key, resource, action, resource_id, occurred_at, version,
            payload::json
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                $8::bigint[], $9::timestamptz[], $10::timestamptz[], $11::text[])
-         AS t(id, store_id, source, sender_id, dedup_key, resource, action, resource_id, occurred_at, version, payload)
+    FROM input
     ORDER BY store_id, dedup_key  -- one lock order for every writer: concurrent batches cannot deadlock
     ON CONFLICT (store_id, dedup_key) DO NOTHING
-    RETURNING id, seq, store_id, resource, resource_id, version
+    RETURNING id, seq, store_id, dedup_key, resource, resource_id, version
 ), heads AS (
     SELECT DISTINCT ON (store_id, resource, resource_id) store_id, resource, resource_id, id, version, seq
     FROM ins
     ORDER BY store_id, resource, resource_id, version DESC, seq DESC
 ), upsert AS (
     INSERT INTO outbox AS o (store_id, destination, resource, resource_id, head_event_id, head_version, head_seq)
-    SELECT store_id, $12::text, resource, resource_id, id, version, seq FROM heads
+    SELECT store_id, $3::text, resource, resource_id, id, version, seq FROM heads
     ORDER BY store_id, resource, resource_id
     ON CONFLICT (store_id, destination, resource, resource_id) DO UPDATE SET
         head_event_id = EXCLUDED.head_event_id,
@@ -76,12 +89,24 @@ WITH ins AS (
         available_at  = CASE WHEN o.status IN ('leased', 'retrying') THEN o.available_at ELSE now() END,
         updated_at    = now()
     WHERE (EXCLUDED.head_version, EXCLUDED.head_seq) > (o.head_version, o.head_seq)
+), emails AS (
+    -- customer-email lookup for the console: only the hash is stored
+    INSERT INTO entity_emails (store_id, email_sha256, resource, resource_id)
+    SELECT DISTINCT i.store_id, decode(i.email, 'hex'), i.resource, i.resource_id
+    FROM input i JOIN ins ON ins.id = i.id
+    WHERE i.email IS NOT NULL
+    ORDER BY 2, 1, 3, 4
+    ON CONFLICT DO NOTHING
 ), touched AS (
     UPDATE stores SET last_event_at = now()
-    WHERE id IN (SELECT DISTINCT store_id FROM ins) AND $12::text = 'salesforce'  -- events from the store
+    WHERE id IN (SELECT DISTINCT store_id FROM ins) AND $3::text = 'salesforce'  -- events from the store
       AND (last_event_at IS NULL OR last_event_at < now() - interval '1 second')
 )
-SELECT id FROM ins
+SELECT i.id, n.id = i.id AS new,
+       COALESCE(n.id, (SELECT e.id FROM events e WHERE e.store_id = i.store_id AND e.dedup_key = i.dedup_key))
+           AS event_id  -- the lookup runs for duplicates only
+FROM input i
+LEFT JOIN ins n ON n.store_id = i.store_id AND n.dedup_key = i.dedup_key
 
 -- name: find_events_by_dedup
 SELECT e.id, e.store_id, e.dedup_key
@@ -334,13 +359,6 @@ UPDATE replays SET status = $2, error = $3, finished_at = now() WHERE id = $1
 SELECT id, requested_by, filter, status, total, replayed, error, started_at, finished_at FROM replays WHERE id = $1
 
 -- customer email lookup, GDPR, retention --
-
--- name: insert_entity_emails
--- ingest: sha256(lower(email)) of each new event's customer, per entity
-INSERT INTO entity_emails (store_id, email_sha256, resource, resource_id)
-SELECT * FROM unnest($1::text[], $2::bytea[], $3::text[], $4::bigint[])
-ORDER BY 2, 1, 3, 4
-ON CONFLICT DO NOTHING
 
 -- name: console_entities_by_email
 SELECT store_id, resource, resource_id FROM entity_emails

@@ -43,3 +43,54 @@ async def test_answer_waits_for_the_commit(client, db, store):
     r = await asyncio.wait_for(task, 10)
     assert r.status == 202
     assert await count(db, "events") == 1
+
+
+def _events(store_id: str, *keys: str) -> list:
+    from datetime import datetime, timezone
+
+    from shared.models import NewEvent
+
+    v = datetime(2026, 11, 22, 15, 35, 24, tzinfo=timezone.utc)
+    return [NewEvent(store_id=store_id, source="plugin", resource="customer", action="updated", resource_id=i + 1,
+                     version=v, payload_json=f'{{"id": {i + 1}, "email": "c{i}@example.com"}}', dedup_key=k,
+                     sender_id=k, occurred_at=v, email_sha256=bytes([i]) * 32) for i, k in enumerate(keys)]
+
+
+async def test_one_statement_answers_new_duplicate_and_in_batch_duplicate(db, store):
+    """ingest_events says per event whether it was stored now, and which stored event a duplicate matches."""
+    from shared.outbox import OutboxManager
+
+    ob = OutboxManager(db)
+    [first] = await ob.ingest(_events(store.id, "k1"))
+    assert first.new
+    res = await ob.ingest(_events(store.id, "k1", "k2", "k2"))
+    assert (res[0].event_id, res[0].new) == (first.event_id, False)
+    assert res[1].new and (res[2].event_id, res[2].new) == (res[1].event_id, False)
+    assert await count(db, "events") == 2
+    async with db.connection() as conn:  # the customer-email hashes of new events, in the same statement
+        assert await conn.fetchval("SELECT count(*) FROM entity_emails WHERE store_id = $1", store.id) == 2
+
+
+async def test_duplicate_committed_by_a_concurrent_batch_is_found(db, store):
+    """A batch that waited on another's uncommitted copy of its key sees that copy only after the other commits,
+    after its own snapshot: the duplicate still gets the stored event's id."""
+    from shared.outbox import OutboxManager
+
+    ob = OutboxManager(db)
+    async with db.connection() as held:
+        tx = held.transaction()
+        await tx.start()
+        [a] = await ob.ingest(_events(store.id, "race"), conn=held)
+        waiting = asyncio.create_task(ob.ingest(_events(store.id, "race")))
+        async with db.connection() as probe:
+            for _ in range(200):  # until the second statement waits on the first one's row
+                if await probe.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                        "AND datname = current_database()"):
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                pytest.fail("the second batch never waited on the first")
+        await tx.commit()
+    [b] = await asyncio.wait_for(waiting, 10)
+    assert (b.event_id, b.new) == (a.event_id, False)
+    assert await count(db, "events") == 1
