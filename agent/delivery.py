@@ -184,8 +184,9 @@ class StoreRun:
         nodes = build_nodes(plan, self.settings.sf_bulk_threshold_records)
         await asyncio.gather(*(self._run_node(n, i) for i, n in enumerate(nodes)))
         await self._second_round(plan)
+        await self._delete_removed_lines(plan)
         needs: dict[int, list[Rec]] = {}
-        for r in plan.records.values():
+        for r in [*plan.records.values(), *plan.deletes]:
             for i in r.needed_by:
                 needs.setdefault(i, []).append(r)
         return [self._outcome(u, needs.get(u.index, [])) for u in self.units]
@@ -209,6 +210,59 @@ class StoreRun:
         nodes = build_nodes(again, self.settings.sf_bulk_threshold_records)
         await asyncio.gather(*(self._run_node(n, 100 + i) for i, n in enumerate(nodes)))
 
+    async def _delete_removed_lines(self, plan: Plan) -> None:
+        """Order lines removed in WooCommerce: the OrderItems the map holds under an order of this batch that its
+        document no longer lists are deleted (one DB lookup per batch; one Composite call per 1,000 lines, made
+        only when a line went away). Already deleted counts as done."""
+        orders = {key(self.store_id, "order", u.resource_id): u for u in plan.units
+                  if u.resource == "order" and u.skip_reason is None and u.action != "deleted"
+                  and isinstance(u.payload.get("line_items"), list)}
+        if not orders:
+            return
+        lo = [f"{k}:item:" for k in orders]
+        rows = await self.agent.db.fetch("lookup_order_items", self.store_id, lo, [p[:-1] + ";" for p in lo])
+        for r in rows:
+            k = r["wooforce_key"]
+            if ("OrderItem", k) not in plan.records:
+                u = orders[k.rpartition(":item:")[0]]
+                plan.deletes.append(Rec("OrderItem", k, {}, u.index, {u.index}, sf_id=r["sf_id"], delete=True))
+        for n, i in enumerate(range(0, len(plan.deletes), COLLECTION_MAX * COMPOSITE_MAX_COLLECTIONS)):
+            chunk = plan.deletes[i:i + COLLECTION_MAX * COMPOSITE_MAX_COLLECTIONS]
+            parts = [chunk[j:j + COLLECTION_MAX] for j in range(0, len(chunk), COLLECTION_MAX)]
+            call = f"delete#{n}"
+            if self.broken:
+                for rec in chunk:
+                    _fail(rec, "SKIPPED", f"not sent: {self.broken}", None, call, retry=True)
+                continue
+            subs = [{"method": "DELETE", "referenceId": f"d{j}",
+                     "url": f"/services/data/v{self.client.api_version}/composite/sobjects?allOrNone=false&ids="
+                            + ",".join(r.sf_id for r in part)} for j, part in enumerate(parts)]
+            try:
+                items = await self._call(self.client.composite, subs)
+            except (SalesforceRetryable, SalesforcePermanent) as exc:
+                retry = isinstance(exc, SalesforceRetryable)
+                if retry:
+                    self.broken = self.broken or f"{exc.code}: {exc.message[:200]}"
+                for rec in chunk:
+                    _fail(rec, exc.code, exc.message, getattr(exc, "status_code", None), call, retry=retry)
+                continue
+            for part, item in zip(parts, items):
+                status, body = item.get("httpStatusCode"), item.get("body")
+                if status is None or status >= 300 or not isinstance(body, list) or len(body) != len(part):
+                    for rec in part:
+                        _fail(rec, None, json.dumps(body)[:2000], status, call, retry=True)
+                    continue
+                for rec, res in zip(part, body):
+                    errs = res.get("errors") or [{}]
+                    if res.get("success") or errs[0].get("statusCode") == "ENTITY_IS_DELETED":
+                        rec.ok, rec.status_code, rec.call = True, status, call
+                        self.forget.append((rec.sobject, rec.key))
+                    else:
+                        _fail(rec, errs[0].get("statusCode"), json.dumps(errs), status, call)
+            for rec in chunk:
+                if rec.ok is None:
+                    _fail(rec, "NO_RESULT", "Salesforce's answer lacked this record", None, call, retry=True)
+
     # ---- preparation ---------------------------------------------------------------------------------
     async def _check_budget(self) -> None:
         b = self.client.budget
@@ -229,23 +283,17 @@ class StoreRun:
         return recs[0]["Id"]
 
     async def _rebuild_trash_stubs(self) -> None:
-        """A trash webhook carries only ``{"id": N}``. When Salesforce never got the record (its create was still
-        retrying when the trash arrived), the stub has nothing to mark, yet the store still holds the record in its
-        trash: write it from the newest full version the outbox received, as trashed. One query per resource."""
-        stubs = [u for u in self.units if u.action == "trashed" and u.resource in ("order", "product")
-                 and u.payload.get("status") is None]
-        if not stubs:
-            return
-        db = self.agent.db
-        keys = [(PRIMARY[u.resource], key(self.store_id, u.resource, u.resource_id)) for u in stubs]
-        mapped = {(r["sobject"], r["wooforce_key"]) for r in await db.fetch(
-            "lookup_sf_records", self.store_id, [s for s, _ in keys], [k for _, k in keys])}
-        unknown: dict[str, list[Unit]] = {}
-        for u, k in zip(stubs, keys):
-            if k not in mapped:
-                unknown.setdefault(u.resource, []).append(u)
-        for resource, units in unknown.items():
-            rows = await db.fetch("latest_full_payloads", self.store_id, resource, [u.resource_id for u in units])
+        """A trash webhook carries only ``{"id": N}``. When Salesforce has not got the newest full version of the
+        record (its create or update was still retrying when the trash came: the stub replaced it as the head), the
+        stub alone would lose that version, or have nothing to mark at all. Such a stub is written as that newest
+        full version, marked trashed: the store still holds the record in its trash. One query per resource."""
+        stubs: dict[str, list[Unit]] = {}
+        for u in self.units:
+            if u.action == "trashed" and u.resource in ("order", "product") and u.payload.get("status") is None:
+                stubs.setdefault(u.resource, []).append(u)
+        for resource, units in stubs.items():
+            rows = await self.agent.db.fetch("latest_full_payloads", self.store_id, resource,
+                                             [u.resource_id for u in units])
             full = {r["resource_id"]: r for r in rows}
             for u in units:
                 if (row := full.get(u.resource_id)) is not None:
@@ -363,6 +411,11 @@ class StoreRun:
                     else None
                 for rec in recs:
                     _fail(rec, code, json.dumps(body)[:2000], status, call, ambiguous=(status or 500) >= 500)
+        for _, recs in node.collections:  # an answer without a result for a record: not delivered
+            for rec in recs:
+                if rec.ok is None:
+                    _fail(rec, "NO_RESULT", "Salesforce's answer lacked this record", None, call, retry=True,
+                          ambiguous=True)
 
     def _learn(self, rec: Rec) -> None:
         if rec.error_code == "REQUIRED_FIELD_MISSING" and rec.create_only_omitted:
@@ -396,7 +449,9 @@ class StoreRun:
         primary = next((r for r in own if r.sobject == PRIMARY[u.resource]), own[0] if own else recs[0])
         status = next((r.status_code for r in failed), primary.status_code)
         calls = sorted({r.call for r in recs if r.call})
-        summary = {"calls": calls, "records": dict(Counter(r.sobject for r in recs))}
+        summary = {"calls": calls, "records": dict(Counter(r.sobject for r in recs if not r.delete))}
+        if deleted := sum(r.delete for r in recs):
+            summary["deleted"] = {"OrderItem": deleted}  # order lines WooCommerce no longer lists
         if u.rebuilt_from:
             summary["rebuilt_from"] = u.rebuilt_from  # a trash stub written from that event's full record
         if not failed:
@@ -558,7 +613,7 @@ class Deliverer:
         await ownership.after_delivery(runs, results)
         stats = BatchStats(claimed=len(units), outcomes=Counter(r["outcome"] for r in results),
                            api_calls=sum(r.calls for r in runs),
-                           records=sum(len(r.plan.records) for r in runs if r.plan))
+                           records=sum(len(r.plan.records) + len(r.plan.deletes) for r in runs if r.plan))
         for action in ("delivered", "dead", "retrying", "paused", "skipped"):
             if stats.outcomes[action]:
                 logger.bind(action=f"sync.{action}", count=stats.outcomes[action], duration_ms=duration_ms,

@@ -57,6 +57,7 @@ class Rec:
     status_code: int | None = None
     call: str | None = None  # which request carried it (for the attempt's summary)
     ambiguous: bool = False  # its request failed after it may have been applied (5xx, timeout): outcome unknown
+    delete: bool = False  # to delete (an order line removed in WooCommerce), not to upsert; sf_id names it
 
     @property
     def level(self) -> int:
@@ -74,6 +75,7 @@ class Plan:
         # deletes of records our map does not hold: Salesforce may have them all the same (a create whose answer
         # was lost), so the delivery looks these up by key before concluding they are not in Salesforce
         self.unknown_deletes: set[tuple[str, str]] = set()
+        self.deletes: list[Rec] = []  # records to delete in Salesforce (order lines WooCommerce no longer lists)
 
     # ---- records ---------------------------------------------------------------------------------
     def _exists(self, store_id: str, sobject: str, k: str) -> bool:

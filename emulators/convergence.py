@@ -59,9 +59,13 @@ def compare(store, sf_records, store_id: str, *, deleted_order_status: str = "de
     dup: list[str] = []
     reports: list[ObjectReport] = []
 
-    # orders -> Order (status, total, modification time)
+    # orders -> Order (status, total, modification time) + OrderItem (the same lines)
     orders = _by_key(sf_records("Order"), store_id, dup, "Order")
     live = {k: o for k, o in orders.items() if o.get("Woo_Status__c") != deleted_order_status}
+    lines: dict[str, set[str]] = {}
+    for k in _by_key(sf_records("OrderItem"), store_id, dup, "OrderItem"):
+        order_key, _, line = k.rpartition(":item:")
+        lines.setdefault(order_key, set()).add(line)
     rep = ObjectReport("orders", store=len(store.orders), salesforce=len(live))
     for oid, rec in store.orders.items():
         o, d = live.get(f"order:{oid}"), rec.doc
@@ -72,6 +76,9 @@ def compare(store, sf_records, store_id: str, *, deleted_order_status: str = "de
             rep.mismatches.append(f"order {oid} status {o.get('Woo_Status__c')} != {d['status']}")
         if _dec(o.get("Woo_Total__c")) != _dec(d["total"]):
             rep.mismatches.append(f"order {oid} total {o.get('Woo_Total__c')} != {d['total']}")
+        want = {str(li["id"]) for li in d.get("line_items") or []}
+        if lines.get(f"order:{oid}", set()) != want:
+            rep.mismatches.append(f"order {oid} lines {sorted(lines.get(f'order:{oid}', set()))} != {sorted(want)}")
     for key in set(live) - {f"order:{i}" for i in store.orders}:
         rep.mismatches.append(f"{key} is in Salesforce but not in the store")
     reports.append(rep)

@@ -609,14 +609,21 @@ RETURNING o.store_id, o.resource, o.resource_id, o.head_event_id, o.head_version
           o.sf_id, e.action, e.payload
 
 -- name: latest_full_payloads
--- for trash stubs (a trash webhook carries only {"id": N}) of entities Salesforce never got: the newest event of
--- each entity that carries the whole record, so the trashed record can still be written (a stub: no 'status')
+-- for trash stubs (a trash webhook carries only {"id": N}; a stub has no 'status'): the newest event of each entity
+-- that carries the whole record, when Salesforce has not got it yet (newer than the last delivered head: its create
+-- or update was still retrying when the trash came), so the record is written whole, as trashed
 -- $1 store, $2 resource, $3 entity ids
-SELECT DISTINCT ON (e.resource_id) e.resource_id, e.id, e.payload
-FROM events e
-WHERE e.store_id = $1 AND e.resource = $2 AND e.resource_id = ANY($3::bigint[])
-  AND e.action <> 'deleted' AND (e.payload->>'status') IS NOT NULL
-ORDER BY e.resource_id, e.version DESC, e.seq DESC
+SELECT f.resource_id, f.id, f.payload
+FROM outbox o
+CROSS JOIN LATERAL (
+    SELECT e.resource_id, e.id, e.seq, e.payload FROM events e
+    WHERE e.store_id = o.store_id AND e.resource = o.resource AND e.resource_id = o.resource_id
+      AND e.action <> 'deleted' AND (e.payload->>'status') IS NOT NULL
+    ORDER BY e.version DESC, e.seq DESC
+    LIMIT 1
+) f
+WHERE o.store_id = $1 AND o.destination = 'salesforce' AND o.resource = $2 AND o.resource_id = ANY($3::bigint[])
+  AND f.seq > coalesce(o.delivered_seq, 0)
 
 -- name: complete_outbox
 -- record-by-record outcome of one lease ($1 = owner). Marked delivered only if the head did not move
@@ -672,6 +679,14 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::ti
 SELECT r.sobject, r.wooforce_key, r.sf_id
 FROM unnest($2::text[], $3::text[]) AS t(sobject, wooforce_key)
 JOIN salesforce_records r ON r.store_id = $1 AND r.sobject = t.sobject AND r.wooforce_key = t.wooforce_key
+
+-- name: lookup_order_items
+-- the OrderItems the map holds under these orders: $2 "{order key}:item:" prefixes, $3 the same with the last ':'
+-- turned into ';' (the first string past the prefix); a range scan on salesforce_records_order_items
+SELECT r.wooforce_key, r.sf_id
+FROM unnest($2::text[], $3::text[]) AS t(lo, hi)
+JOIN salesforce_records r ON r.store_id = $1 AND r.sobject = 'OrderItem'
+ AND r.wooforce_key ~>=~ t.lo AND r.wooforce_key ~<~ t.hi
 
 -- name: upsert_sf_records
 INSERT INTO salesforce_records AS r (store_id, sobject, wooforce_key, sf_id)

@@ -79,6 +79,22 @@ def write(org: OrgState, sobject: str, fields: dict, record_id: str | None = Non
     return dict(org.get(o.name, rid))
 
 
+def delete(org: OrgState, sobject: str, record_id: str, user: str | None = None) -> None:
+    """Delete a record (and its cascaded children) as ``user`` (default: the admin), with the API's rules."""
+    o = _sobject(org, sobject)
+    sp = org.savepoint()
+    try:
+        dml.delete(org, Ctx(user_id=_user_id(org, user)), o, dml.resolve_id(org, o, record_id))
+    except ApiError as e:
+        org.rollback(sp)
+        raise ControlError(400, "rejected", e.body()) from None
+    except DmlFailure as e:
+        org.rollback(sp)
+        raise ControlError(400, "rejected", [x.rest() for x in e.errors]) from None
+    finally:
+        org.commit()
+
+
 def add_rule(org: OrgState, sobject: str, name: str, message: str, predicate=None, *, condition: dict | None = None,
              error_field: str | None = None) -> ValidationRule:
     o = _sobject(org, sobject)

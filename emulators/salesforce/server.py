@@ -181,6 +181,10 @@ class SalesforceEmulator:
         SystemModstamp/LastModifiedDate bumped."""
         return self._call(lambda: control.write(self.state, sobject, fields, record_id, user))
 
+    def delete_as_user(self, sobject: str, record_id: str, user: str | None = None) -> None:
+        """Delete a record as a human Salesforce user (default the admin), e.g. an order line removed by hand."""
+        self._call(lambda: control.delete(self.state, sobject, record_id, user))
+
     # ---- auth ----------------------------------------------------------------------------------------
     def register_jwt_app(self, consumer_key: str, public_key_pem: str | bytes,
                          username: str = INTEGRATION_USERNAME) -> None:

@@ -4,6 +4,8 @@ two-way state must not drop a field as "unchanged" (the org may hold the unconfi
 record whose create was never confirmed must look it up by Wooforce_Key__c instead of assuming it is absent."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
 from tests.support import woo
@@ -146,3 +148,40 @@ async def test_trash_stub_of_a_record_salesforce_never_got_writes_it_trashed(db,
     # a stub of a record the outbox never saw in full is still skipped: there is nothing to write
     await outbox.put(sf_store, resource, {"id": 6}, action="trashed")
     assert (await d.drain()).outcomes["skipped"] == 1
+
+
+async def test_trash_stub_after_an_undelivered_update_writes_that_update(db, sf_store, sf_emu, outbox, make_deliverer):
+    """Delivered, then edited (a line replaced, a new total) while Salesforce is down, then trashed before the retry:
+    the stub must not swallow the edit. Salesforce ends with the edited order, its old line deleted, as trashed."""
+    d = make_deliverer()
+    doc = woo.order(7, products=(1,))
+    await outbox.put(sf_store, "order", doc)
+    assert (await d.drain()).outcomes["delivered"] == 1
+    f = sf_emu.faults.add("unavailable", path_contains="/composite")
+    edited = {**woo.order(7, products=(2,), modified=1), "line_items": [{**woo.order(7, products=(2,))["line_items"][0],
+                                                                         "id": 99}], "total": "99.00"}
+    await outbox.put(sf_store, "order", edited)
+    assert (await d.drain()).outcomes["retrying"] == 1 and f.hits >= 1
+    sf_emu.faults.clear()
+    await outbox.put(sf_store, "order", {"id": 7}, action="trashed")
+    assert (await d.drain()).outcomes["delivered"] == 1, await outbox_row(db, 7)
+    order = order_of(sf_emu, 7)
+    assert (order["Woo_Status__c"], order["Woo_Total__c"]) == ("trash", 99.0)
+    lines = {r["Wooforce_Key__c"].rpartition(":item:")[2] for r in sf_emu.records("OrderItem")
+             if r["Wooforce_Key__c"].rpartition(":item:")[0].endswith(":order:7")}
+    assert lines == {"99"}
+    # trashed again after a restore that was delivered: nothing undelivered, so only the status is written
+    later = datetime.now(timezone.utc) + timedelta(minutes=1)  # the first stub's version is the time it came
+    restored = outbox.event(sf_store, "order", edited, action="restored")
+    restored.version = later
+    await outbox.put_events([restored])
+    assert (await d.drain()).outcomes["delivered"] == 1
+    stub = outbox.event(sf_store, "order", {"id": 7}, action="trashed")
+    stub.version = later + timedelta(minutes=1)
+    await outbox.put_events([stub])
+    assert (await d.drain()).outcomes["delivered"] == 1
+    async with db.connection() as c:
+        summary = await c.fetchval("SELECT request_summary FROM attempts WHERE resource_id = 7 ORDER BY started_at "
+                                   "DESC LIMIT 1")
+    assert summary["records"] == {"Order": 1} and "rebuilt_from" not in summary
+    assert order_of(sf_emu, 7)["Woo_Status__c"] == "trash"

@@ -198,6 +198,38 @@ async def test_trash_and_delete_are_mapped(db, sf_store, sf_emu, outbox, make_de
     assert (account["Name"], account["Phone"], account["Woo_Email_Hash__c"]) == ("Erased customer", None, None)
 
 
+async def test_order_lines_removed_in_woocommerce_are_deleted_in_salesforce(db, sf_store, sf_emu, outbox, deliverer):
+    doc = woo.order(5, products=(1, 2, 3))
+    await outbox.put(sf_store, "order", doc, woo.order(6, products=(1,)))
+    assert (await deliverer.drain()).outcomes["delivered"] == 2
+    assert {k for k in by_key(sf_emu, "OrderItem") if k.startswith("order:5:")} == {
+        "order:5:item:51", "order:5:item:52", "order:5:item:53"}
+    # the shop removes line 52 and edits another order; order 6 keeps its line
+    calls = sf_emu.api_calls
+    await outbox.put(sf_store, "order", {**doc, "line_items": [doc["line_items"][0], doc["line_items"][2]],
+                                          "total": "48.00", "date_modified_gmt": woo.ts(2)},
+                     woo.order(6, products=(1,), modified=2, customer_note="gift"))
+    stats = await deliverer.drain()
+    assert stats.outcomes["delivered"] == 2 and sf_emu.api_calls - calls == 2  # one upsert + one delete call
+    items = by_key(sf_emu, "OrderItem")
+    assert set(items) == {"order:5:item:51", "order:5:item:53", "order:6:item:61"}
+    async with db.connection() as c:
+        mapped = {r["wooforce_key"].split(":", 1)[1] for r in await c.fetch(
+            "SELECT wooforce_key FROM salesforce_records WHERE sobject = 'OrderItem'")}
+        summary = await c.fetchval("SELECT request_summary FROM attempts WHERE resource_id = 5 ORDER BY started_at "
+                                   "DESC LIMIT 1")
+    assert mapped == set(items) and summary["deleted"] == {"OrderItem": 1}
+    # nothing removed: no delete call; a line someone already deleted in Salesforce counts as deleted
+    calls = sf_emu.api_calls
+    await outbox.put(sf_store, "order", {**doc, "line_items": [doc["line_items"][0], doc["line_items"][2]],
+                                          "date_modified_gmt": woo.ts(3)})
+    assert (await deliverer.drain()).outcomes["delivered"] == 1 and sf_emu.api_calls - calls == 1
+    sf_emu.delete_as_user("OrderItem", items["order:5:item:53"]["Id"])
+    await outbox.put(sf_store, "order", {**doc, "line_items": [doc["line_items"][0]], "date_modified_gmt": woo.ts(4)})
+    assert (await deliverer.drain()).outcomes["delivered"] == 1
+    assert {k for k in by_key(sf_emu, "OrderItem") if k.startswith("order:5:")} == {"order:5:item:51"}
+
+
 async def test_bulk_api_above_the_threshold(db, sf_store, sf_emu, outbox, make_deliverer):
     d = make_deliverer(sf_bulk_threshold_records=5, sf_bulk_poll_s=0.05)
     await outbox.put(sf_store, "product", *(woo.product(i) for i in range(1, 9)))
