@@ -8,10 +8,12 @@ again once, transparently. Every response's ``Sforce-Limit-Info`` updates :attr:
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import re
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import jwt
@@ -236,9 +238,17 @@ def _json(r: requests.Response) -> Any:
 
 
 def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds, from delta-seconds or an HTTP-date (RFC 9110); None when absent or unreadable."""
     if not value:
         return None
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())

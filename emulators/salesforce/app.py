@@ -50,12 +50,12 @@ async def _pre_faults(request: web.Request, path: str) -> web.Response | None:
             await _hang(app, f.hang_s)
             return _json(503, server_unavailable().body())
         if f.kind == "unavailable":
-            return _json(503, server_unavailable().body())
+            return _json(503, server_unavailable().body(), _retry_after(f))
         if f.kind == "request_limit":
             err = limit_exceeded()
             if f.message:
                 err = ApiError(403, "REQUEST_LIMIT_EXCEEDED", f.message)
-            return _json(403, err.body(), _limit_header(org))
+            return _json(403, err.body(), {**_limit_header(org), **_retry_after(f)})
         if f.kind == "expire_sessions":
             org.expire_sessions()
     return None
@@ -65,8 +65,12 @@ async def _post_faults(request: web.Request, path: str) -> web.Response | None:
     for f in request.app[FAULTS].pick(request.method, path, {"timeout", "unavailable"}, phase="after"):
         if f.kind == "timeout":
             await _hang(request.app, f.hang_s)
-        return _json(503, server_unavailable().body())
+        return _json(503, server_unavailable().body(), _retry_after(f))
     return None
+
+
+def _retry_after(f) -> dict:
+    return {"Retry-After": str(f.retry_after)} if f.retry_after is not None else {}
 
 
 async def versions_handler(request: web.Request) -> web.Response:

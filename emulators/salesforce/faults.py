@@ -14,7 +14,8 @@ Kinds:
 record. ``probability``: share of matching requests (records for ``lock_row``) hit. ``phase``:
 ``before`` (default) fails without processing; ``after`` processes the request (writes commit) and
 then returns the fault (only ``unavailable`` and ``timeout``) - the nasty "did it commit?" case.
-``path_contains`` / ``method`` restrict which API requests match.
+``path_contains`` / ``method`` restrict which API requests match. ``retry_after`` adds a ``Retry-After`` header
+to ``unavailable`` and ``request_limit`` answers (an API gateway in front of the org may send one).
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ class Fault:
     path_contains: str | None = None
     method: str | None = None
     message: str | None = None
+    retry_after: str | None = None  # unavailable / request_limit: a Retry-After header (seconds or an HTTP-date)
     hits: int = 0
     id: int = field(default_factory=lambda: next(_ids))
 

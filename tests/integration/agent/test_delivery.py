@@ -3,6 +3,8 @@ outcomes, retries, dead letters and replay, session expiry, API budget, bulk."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 
 import pytest
 
@@ -288,3 +290,22 @@ async def test_request_level_failures_are_retryable(db, sf_store, sf_emu, outbox
     row = next(r for r in await rows(db) if r["resource_id"] == 2)
     assert (row["status"], row["last_error_code"]) == ("retrying", code)
     assert (await d.drain()).outcomes["delivered"] == 1
+
+
+@pytest.mark.parametrize("kind, header", [("unavailable", "seconds"), ("request_limit", "http-date")])
+async def test_retry_after_from_salesforce_postpones_the_retry(db, sf_store, sf_emu, outbox, make_deliverer, kind,
+                                                               header):
+    """The retry schedule says retry at once, but Salesforce (or a gateway in front of it) asked for 30 s, in either
+    form RFC 9110 allows."""
+    d = make_deliverer(agent_retry_schedule_s=[0.0])
+    await outbox.put(sf_store, "customer", woo.customer(1))
+    await d.drain()  # connect while Salesforce is fine
+    await outbox.put(sf_store, "customer", woo.customer(2))
+    value = "30" if header == "seconds" else format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30),
+                                                              usegmt=True)
+    fault = sf_emu.faults.add(kind, path_contains="/composite", times=1, retry_after=value)
+    assert (await d.drain()).outcomes["retrying"] == 1 and fault.hits == 1
+    async with db.connection() as c:
+        wait_s = await c.fetchval("SELECT extract(epoch FROM available_at - now()) FROM outbox WHERE resource_id = 2")
+    assert 25 < wait_s <= 31
+    assert (await d.drain()).claimed == 0  # not due yet
