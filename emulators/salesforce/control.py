@@ -4,6 +4,7 @@ switch faults, reset, add/remove validation rules and custom fields, edit record
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 
 from aiohttp import web
 
@@ -57,17 +58,12 @@ def _user_id(org: OrgState, user: str | None) -> str:
     return found["Id"]
 
 
-def write(org: OrgState, sobject: str, fields: dict, record_id: str | None = None, user: str | None = None) -> dict:
-    """Insert (no id) or update a record through full DML validation, as ``user`` (default: the admin)."""
-    o = _sobject(org, sobject)
-    ctx = Ctx(user_id=_user_id(org, user))
+@contextmanager
+def _as_one_dml(org: OrgState):
+    """Roll back on a DML or API error (reported like the REST API would, as a ControlError 400)."""
     sp = org.savepoint()
     try:
-        parsed = dml.deserialize(org, o, fields)
-        existing = None
-        if record_id:
-            existing = org.get(o.name, dml.resolve_id(org, o, record_id))
-        rid = dml.save(org, ctx, o, parsed, existing)
+        yield
     except ApiError as e:
         org.rollback(sp)
         raise ControlError(400, "rejected", e.body()) from None
@@ -76,23 +72,24 @@ def write(org: OrgState, sobject: str, fields: dict, record_id: str | None = Non
         raise ControlError(400, "rejected", [x.rest() for x in e.errors]) from None
     finally:
         org.commit()
+
+
+def write(org: OrgState, sobject: str, fields: dict, record_id: str | None = None, user: str | None = None) -> dict:
+    """Insert (no id) or update a record through full DML validation, as ``user`` (default: the admin)."""
+    o = _sobject(org, sobject)
+    ctx = Ctx(user_id=_user_id(org, user))
+    with _as_one_dml(org):
+        parsed = dml.deserialize(org, o, fields)
+        existing = org.get(o.name, dml.resolve_id(org, o, record_id)) if record_id else None
+        rid = dml.save(org, ctx, o, parsed, existing)
     return dict(org.get(o.name, rid))
 
 
 def delete(org: OrgState, sobject: str, record_id: str, user: str | None = None) -> None:
     """Delete a record (and its cascaded children) as ``user`` (default: the admin), with the API's rules."""
     o = _sobject(org, sobject)
-    sp = org.savepoint()
-    try:
+    with _as_one_dml(org):
         dml.delete(org, Ctx(user_id=_user_id(org, user)), o, dml.resolve_id(org, o, record_id))
-    except ApiError as e:
-        org.rollback(sp)
-        raise ControlError(400, "rejected", e.body()) from None
-    except DmlFailure as e:
-        org.rollback(sp)
-        raise ControlError(400, "rejected", [x.rest() for x in e.errors]) from None
-    finally:
-        org.commit()
 
 
 def add_rule(org: OrgState, sobject: str, name: str, message: str, predicate=None, *, condition: dict | None = None,
