@@ -37,8 +37,9 @@ from agent.plan import LEVELS, PRIMARY, STANDARD_PRICEBOOK_KEY, Plan, Rec, Unit,
 from agent.salesforce import RETRYABLE_CODES, SalesforceClient, in_thread
 from agent.sfpoll import soql_keys
 from shared import ids
-from shared.db import Database
-from shared.errors import PermanentError, RetryableError, SalesforcePermanent, SalesforceRetryable
+from shared.db import Database, is_conflict
+from shared.errors import (DatabaseError, PermanentError, RetryableError, SalesforcePermanent,
+                           SalesforceRetryable)
 from shared.settings import Settings
 from shared.stores import StoreManager
 
@@ -219,15 +220,33 @@ class StoreRun:
                   and isinstance(u.payload.get("line_items"), list)}
         if not orders:
             return
+        db = self.agent.db
         lo = [f"{k}:item:" for k in orders]
-        rows = await self.agent.db.fetch("lookup_order_items", self.store_id, lo, [p[:-1] + ";" for p in lo])
-        for r in rows:
-            k = r["wooforce_key"]
+        held = {r["wooforce_key"]: r["sf_id"] for r in await db.fetch(
+            "lookup_order_items", self.store_id, lo, [p[:-1] + ";" for p in lo])}
+        unsure = [key(self.store_id, "order", r["resource_id"]) for r in await db.fetch(
+            "orders_unconfirmed", self.store_id, [u.resource_id for u in orders.values()])]
+        if unsure and not self.broken:
+            # a write of these orders may have landed unanswered: Salesforce may hold lines the map lacks
+            try:
+                for i in range(0, len(unsure), COLLECTION_MAX):
+                    quoted = ", ".join(f"'{k}'" for k in unsure[i:i + COLLECTION_MAX])
+                    for r in await self._call(self.client.query, f"SELECT Id, {KEY_FIELD} FROM OrderItem "
+                                                                 f"WHERE Order.{KEY_FIELD} IN ({quoted})"):
+                        held.setdefault(r[KEY_FIELD], r["Id"])
+            except (SalesforceRetryable, SalesforcePermanent) as exc:
+                self.broken = self.broken or f"{exc.code}: {exc.message[:200]}"
+        for k in unsure if self.broken else []:  # not sure which lines Salesforce holds: try again later
+            u = orders[k]
+            plan.deletes.append(rec := Rec("OrderItem", f"{k}:item:?", {}, u.index, {u.index}, delete=True))
+            _fail(rec, "SKIPPED", f"order lines not checked: {self.broken}", None, "lines", retry=True)
+        for k, sf_id in held.items():
             if ("OrderItem", k) not in plan.records:
                 u = orders[k.rpartition(":item:")[0]]
-                plan.deletes.append(Rec("OrderItem", k, {}, u.index, {u.index}, sf_id=r["sf_id"], delete=True))
-        for n, i in enumerate(range(0, len(plan.deletes), COLLECTION_MAX * COMPOSITE_MAX_COLLECTIONS)):
-            chunk = plan.deletes[i:i + COLLECTION_MAX * COMPOSITE_MAX_COLLECTIONS]
+                plan.deletes.append(Rec("OrderItem", k, {}, u.index, {u.index}, sf_id=sf_id, delete=True))
+        todo = [r for r in plan.deletes if r.ok is None]
+        for n, i in enumerate(range(0, len(todo), COLLECTION_MAX * COMPOSITE_MAX_COLLECTIONS)):
+            chunk = todo[i:i + COLLECTION_MAX * COMPOSITE_MAX_COLLECTIONS]
             parts = [chunk[j:j + COLLECTION_MAX] for j in range(0, len(chunk), COLLECTION_MAX)]
             call = f"delete#{n}"
             if self.broken:
@@ -450,8 +469,10 @@ class StoreRun:
         status = next((r.status_code for r in failed), primary.status_code)
         calls = sorted({r.call for r in recs if r.call})
         summary = {"calls": calls, "records": dict(Counter(r.sobject for r in recs if not r.delete))}
-        if deleted := sum(r.delete for r in recs):
+        if deleted := sum(r.delete and r.ok is True for r in recs):
             summary["deleted"] = {"OrderItem": deleted}  # order lines WooCommerce no longer lists
+        if any(r.ambiguous for r in recs):
+            summary["ambiguous"] = True  # Salesforce may have applied it although it failed (orders_unconfirmed)
         if u.rebuilt_from:
             summary["rebuilt_from"] = u.rebuilt_from  # a trash stub written from that event's full record
         if not failed:
@@ -609,7 +630,14 @@ class Deliverer:
         finally:
             heartbeat.cancel()
         duration_ms = int((time.perf_counter() - t0) * 1000)
-        await self._record(results, runs, started, duration_ms)
+        for attempt in range(3):
+            try:
+                await self._record(results, runs, started, duration_ms)
+                break
+            except DatabaseError as exc:
+                if not is_conflict(exc) or attempt == 2:
+                    raise
+                logger.bind(action="sync.record_conflict", attempt=attempt + 1).warning("recording retried: {}", exc)
         await ownership.after_delivery(runs, results)
         stats = BatchStats(claimed=len(units), outcomes=Counter(r["outcome"] for r in results),
                            api_calls=sum(r.calls for r in runs),

@@ -194,8 +194,14 @@ class SalesforceClient:
         return body
 
     def query(self, soql: str) -> list[dict]:
-        resp = self.request("GET", "/query?q=" + requests.utils.quote(soql))
-        return resp.body.get("records", [])
+        """Every record, following ``nextRecordsUrl`` (one API call per page of up to 2,000)."""
+        body = self.request("GET", "/query?q=" + requests.utils.quote(soql)).body
+        records = list(body.get("records", []))
+        prefix = f"/services/data/v{self.api_version}"
+        while not body.get("done", True) and (nxt := body.get("nextRecordsUrl")):
+            body = self.request("GET", nxt[len(prefix):] if nxt.startswith(prefix) else nxt).body
+            records += body.get("records", [])
+        return records
 
     def describe(self, sobject: str) -> dict:
         return self.request("GET", f"/sobjects/{sobject}/describe").body

@@ -13,13 +13,10 @@ from dataclasses import dataclass, field
 
 from loguru import logger
 
-from shared.db import Database
+from shared.db import Database, is_conflict
 from shared.errors import DatabaseError, DatabaseUnavailable
 from shared.models import NewEvent
 from shared.outbox import IngestResult, OutboxManager
-
-_RETRY_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock
-
 
 @dataclass(slots=True)
 class _Item:
@@ -125,7 +122,7 @@ class GroupCommitter:
             try:
                 return await self.outbox.ingest(events)
             except DatabaseError as exc:
-                if getattr(exc, "sqlstate", None) in _RETRY_SQLSTATES and attempt < 2:
+                if is_conflict(exc) and attempt < 2:
                     continue
                 raise
         raise AssertionError("unreachable")

@@ -29,6 +29,14 @@ _UNAVAILABLE = (
 )
 
 
+CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock: run the transaction again
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """A transaction that lost a lock race: retrying it is safe and expected to succeed."""
+    return getattr(exc, "sqlstate", None) in CONFLICT_SQLSTATES
+
+
 def wrap(exc: BaseException) -> Exception:
     if isinstance(exc, _UNAVAILABLE):
         return DatabaseUnavailable(f"database unavailable: {type(exc).__name__}: {exc}")

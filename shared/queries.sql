@@ -628,7 +628,20 @@ WHERE o.store_id = $1 AND o.destination = 'salesforce' AND o.resource = $2 AND o
 -- name: complete_outbox
 -- record-by-record outcome of one lease ($1 = owner). Marked delivered only if the head did not move
 -- meanwhile (a newer event arrived while leased -> pending again, so it is delivered too). A row whose
--- lease was lost (expired and taken by another agent) is left alone.
+-- lease was lost (expired and taken by another agent) is left alone. The rows are locked first in the order
+-- ingest_events locks them (store, resource, id): a concurrent ingest cannot deadlock with it.
+WITH t AS (
+    SELECT * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::text[],
+                         $8::timestamptz[], $9::int[], $10::float8[], $11::text[], $12::text[], $13::text[])
+         AS t(store_id, resource, resource_id, outcome, seq, event_id, version, attempts, delay_s, sf_id,
+              error_code, error)
+), locked AS (
+    SELECT o.store_id, o.resource, o.resource_id
+    FROM outbox o JOIN t ON o.store_id = t.store_id AND o.resource = t.resource AND o.resource_id = t.resource_id
+    WHERE o.destination = 'salesforce' AND o.status = 'leased' AND o.lease_owner = $1
+    ORDER BY o.store_id, o.resource, o.resource_id
+    FOR UPDATE OF o
+)
 UPDATE outbox o SET
     status = CASE
         WHEN o.head_seq <> t.seq THEN 'pending'
@@ -646,17 +659,23 @@ UPDATE outbox o SET
     last_error_code = CASE WHEN t.outcome = 'delivered' THEN NULL ELSE COALESCE(t.error_code, o.last_error_code) END,
     last_error      = CASE WHEN t.outcome = 'delivered' THEN NULL ELSE COALESCE(t.error, o.last_error) END,
     updated_at = now()
-FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::text[], $8::timestamptz[],
-            $9::int[], $10::float8[], $11::text[], $12::text[], $13::text[])
-     AS t(store_id, resource, resource_id, outcome, seq, event_id, version, attempts, delay_s, sf_id,
-          error_code, error)
+FROM t JOIN locked l ON l.store_id = t.store_id AND l.resource = t.resource AND l.resource_id = t.resource_id
 WHERE o.store_id = t.store_id AND o.destination = 'salesforce' AND o.resource = t.resource
   AND o.resource_id = t.resource_id AND o.status = 'leased' AND o.lease_owner = $1
 RETURNING o.store_id, o.resource, o.resource_id, o.status
 
 -- name: extend_leases
-UPDATE outbox SET lease_expires_at = now() + make_interval(secs => $2::float8)
-WHERE status = 'leased' AND lease_owner = $1
+-- locks in ingest_events' order (no deadlock with a concurrent ingest)
+WITH mine AS (
+    SELECT store_id, destination, resource, resource_id FROM outbox
+    WHERE status = 'leased' AND lease_owner = $1
+    ORDER BY store_id, destination, resource, resource_id
+    FOR UPDATE
+)
+UPDATE outbox o SET lease_expires_at = now() + make_interval(secs => $2::float8)
+FROM mine m
+WHERE o.store_id = m.store_id AND o.destination = m.destination AND o.resource = m.resource
+  AND o.resource_id = m.resource_id
 
 -- name: release_leases
 -- clean shutdown: hand the rows back without counting an attempt
@@ -687,6 +706,16 @@ SELECT r.wooforce_key, r.sf_id
 FROM unnest($2::text[], $3::text[]) AS t(lo, hi)
 JOIN salesforce_records r ON r.store_id = $1 AND r.sobject = 'OrderItem'
  AND r.wooforce_key ~>=~ t.lo AND r.wooforce_key ~<~ t.hi
+
+-- name: orders_unconfirmed
+-- the orders of $2 with a write of unknown outcome (a 5xx or timeout: Salesforce may have applied it, so the map
+-- may lack order lines Salesforce holds) since their last delivery: their lines are read from Salesforce first
+SELECT DISTINCT a.resource_id
+FROM attempts a
+LEFT JOIN outbox o ON o.store_id = a.store_id AND o.destination = 'salesforce' AND o.resource = 'order'
+ AND o.resource_id = a.resource_id
+WHERE a.store_id = $1 AND a.destination = 'salesforce' AND a.resource = 'order' AND a.resource_id = ANY($2::bigint[])
+  AND a.request_summary ? 'ambiguous' AND (o.delivered_at IS NULL OR a.started_at > o.delivered_at)
 
 -- name: upsert_sf_records
 INSERT INTO salesforce_records AS r (store_id, sobject, wooforce_key, sf_id)

@@ -185,3 +185,36 @@ async def test_trash_stub_after_an_undelivered_update_writes_that_update(db, sf_
                                    "DESC LIMIT 1")
     assert summary["records"] == {"Order": 1} and "rebuilt_from" not in summary
     assert order_of(sf_emu, 7)["Woo_Status__c"] == "trash"
+
+
+@pytest.mark.parametrize("fault", AMBIGUOUS)
+async def test_line_removed_after_an_ambiguous_create_is_found_and_deleted(db, sf_store, sf_emu, outbox,
+                                                                          make_deliverer, fault):
+    """The create of an order lands unanswered, so the map never learns its line's Id; then the shop replaces the
+    line. The agent must read the order's lines from Salesforce (the map is incomplete) and delete the old one."""
+    kind, kw = fault
+    d = make_deliverer(sf_timeout_s=0.5)
+    await outbox.put(sf_store, "customer", woo.customer(1))
+    assert (await d.drain()).outcomes["delivered"] == 1
+    f = sf_emu.faults.add(kind, phase="after", path_contains="/composite", **kw)
+    doc = woo.order(8, customer_id=1, products=(1,))
+    await outbox.put(sf_store, "order", doc)
+    assert (await d.drain()).outcomes["retrying"] == 1 and f.hits >= 1
+    sf_emu.faults.clear()
+
+    def lines() -> set[str]:
+        return {r["Wooforce_Key__c"].rpartition(":item:")[2] for r in sf_emu.records("OrderItem")
+                if r["Wooforce_Key__c"].rpartition(":item:")[0].endswith(":order:8")}
+
+    assert lines() == {"81"}  # it did land
+    replaced = {**woo.order(8, customer_id=1, products=(2,), modified=1)}
+    replaced["line_items"][0]["id"] = 89
+    await outbox.put(sf_store, "order", replaced)
+    calls = sf_emu.api_calls
+    assert (await d.drain()).outcomes["delivered"] == 1, await outbox_row(db, 8)
+    assert lines() == {"89"}
+    assert sf_emu.api_calls - calls == 3  # upsert + the order's lines read from Salesforce + delete
+    # confirmed now: the next edit trusts the map again (no read)
+    await outbox.put(sf_store, "order", {**replaced, "date_modified_gmt": woo.ts(2), "customer_note": "x"})
+    calls = sf_emu.api_calls
+    assert (await d.drain()).outcomes["delivered"] == 1 and sf_emu.api_calls - calls == 1

@@ -67,3 +67,36 @@ async def test_release_hands_rows_back(db, sf_store, outbox, deliverer):
     assert len(await deliverer.claim(10)) == 2
     assert await deliverer.release() == 2
     assert set((await _status(db)).values()) == {"pending"}
+
+
+async def test_completing_and_extending_leases_never_deadlock_with_ingest(db, sf_store, outbox, make_deliverer):
+    """The agent finishes a batch (complete_outbox) and extends its leases while the collector ingests newer versions
+    of the same entities in other orders: every statement locks outbox rows in one order, so none deadlocks."""
+    import random
+
+    d = make_deliverer()
+    rng = random.Random(3)
+    n = 120
+    await outbox.put(sf_store, "customer", *(woo.customer(i) for i in range(1, n + 1)))
+    for round_ in range(1, 9):
+        units = await d.claim(n)
+        assert len(units) == n
+        rng.shuffle(units)  # the agent completes rows in whatever order its results come
+
+        async def complete():
+            await asyncio.sleep(rng.random() * 0.005)
+            async with db.transaction() as tx:
+                await db.execute("extend_leases", d.owner, 30.0, conn=tx)
+                await db.fetch("complete_outbox", d.owner, [u.store_id for u in units], [u.resource for u in units],
+                               [u.resource_id for u in units], ["delivered"] * n, [u.seq for u in units],
+                               [u.event_id for u in units], [u.version for u in units], [0] * n, [0.0] * n,
+                               [None] * n, [None] * n, [None] * n, conn=tx)
+
+        async def ingest(k: int):
+            ids = rng.sample(range(1, n + 1), 40)  # unsorted: ingest_events sorts what it locks
+            await outbox.put(sf_store, "customer", *(woo.customer(i, modified=round_ + k / 10, first_name=f"R{k}")
+                                                      for i in ids))
+
+        await asyncio.gather(complete(), *(ingest(k) for k in range(4)))
+        async with db.connection() as c:
+            await c.execute("UPDATE outbox SET status = 'pending', available_at = now()")

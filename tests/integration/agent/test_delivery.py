@@ -309,3 +309,18 @@ async def test_retry_after_from_salesforce_postpones_the_retry(db, sf_store, sf_
         wait_s = await c.fetchval("SELECT extract(epoch FROM available_at - now()) FROM outbox WHERE resource_id = 2")
     assert 25 < wait_s <= 31
     assert (await d.drain()).claimed == 0  # not due yet
+
+
+async def test_query_follows_next_records_url(sf_emu):
+    from agent.salesforce import SalesforceClient
+    from tests.support.agent_fixtures import sf_connection
+
+    for i in range(2_050):
+        sf_emu.insert("Product2", {"Name": f"P{i}", "ProductCode": f"Q-{i}"})
+    client = SalesforceClient(sf_connection(sf_emu), api_version="66.0")
+    try:
+        rows = client.query("SELECT Id, ProductCode FROM Product2 WHERE ProductCode LIKE 'Q-%'")
+        assert len(rows) == 2_050 and len({r["Id"] for r in rows}) == 2_050
+        assert client.calls == 2  # two pages
+    finally:
+        client.close()
