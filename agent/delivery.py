@@ -221,9 +221,8 @@ class StoreRun:
         if not orders:
             return
         db = self.agent.db
-        lo = [f"{k}:item:" for k in orders]
-        held = {r["wooforce_key"]: r["sf_id"] for r in await db.fetch(
-            "lookup_order_items", self.store_id, lo, [p[:-1] + ";" for p in lo])}
+        held = {r["wooforce_key"]: r["sf_id"] for r in await db.fetch("lookup_order_items", self.store_id,
+                                                                       list(orders))}
         unsure = [key(self.store_id, "order", r["resource_id"]) for r in await db.fetch(
             "orders_unconfirmed", self.store_id, [u.resource_id for u in orders.values()])]
         if unsure and not self.broken:

@@ -630,15 +630,15 @@ WHERE o.store_id = $1 AND o.destination = 'salesforce' AND o.resource = $2 AND o
 -- meanwhile (a newer event arrived while leased -> pending again, so it is delivered too). A row whose
 -- lease was lost (expired and taken by another agent) is left alone. The rows are locked first in the order
 -- ingest_events locks them (store, resource, id): a concurrent ingest cannot deadlock with it.
-WITH t AS (
-    SELECT * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::text[],
-                         $8::timestamptz[], $9::int[], $10::float8[], $11::text[], $12::text[], $13::text[])
+WITH locked AS (
+    SELECT t.*
+    FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::text[], $8::timestamptz[],
+                $9::int[], $10::float8[], $11::text[], $12::text[], $13::text[])
          AS t(store_id, resource, resource_id, outcome, seq, event_id, version, attempts, delay_s, sf_id,
               error_code, error)
-), locked AS (
-    SELECT o.store_id, o.resource, o.resource_id
-    FROM outbox o JOIN t ON o.store_id = t.store_id AND o.resource = t.resource AND o.resource_id = t.resource_id
-    WHERE o.destination = 'salesforce' AND o.status = 'leased' AND o.lease_owner = $1
+    JOIN outbox o ON o.store_id = t.store_id AND o.destination = 'salesforce' AND o.resource = t.resource
+     AND o.resource_id = t.resource_id
+    WHERE o.status = 'leased' AND o.lease_owner = $1
     ORDER BY o.store_id, o.resource, o.resource_id
     FOR UPDATE OF o
 )
@@ -659,9 +659,9 @@ UPDATE outbox o SET
     last_error_code = CASE WHEN t.outcome = 'delivered' THEN NULL ELSE COALESCE(t.error_code, o.last_error_code) END,
     last_error      = CASE WHEN t.outcome = 'delivered' THEN NULL ELSE COALESCE(t.error, o.last_error) END,
     updated_at = now()
-FROM t JOIN locked l ON l.store_id = t.store_id AND l.resource = t.resource AND l.resource_id = t.resource_id
+FROM locked t
 WHERE o.store_id = t.store_id AND o.destination = 'salesforce' AND o.resource = t.resource
-  AND o.resource_id = t.resource_id AND o.status = 'leased' AND o.lease_owner = $1
+  AND o.resource_id = t.resource_id
 RETURNING o.store_id, o.resource, o.resource_id, o.status
 
 -- name: extend_leases
@@ -700,12 +700,11 @@ FROM unnest($2::text[], $3::text[]) AS t(sobject, wooforce_key)
 JOIN salesforce_records r ON r.store_id = $1 AND r.sobject = t.sobject AND r.wooforce_key = t.wooforce_key
 
 -- name: lookup_order_items
--- the OrderItems the map holds under these orders: $2 "{order key}:item:" prefixes, $3 the same with the last ':'
--- turned into ';' (the first string past the prefix); a range scan on salesforce_records_order_items
+-- the OrderItems the map holds under these orders ($2: order keys); salesforce_records_order_items
 SELECT r.wooforce_key, r.sf_id
-FROM unnest($2::text[], $3::text[]) AS t(lo, hi)
+FROM unnest($2::text[]) AS t(order_key)
 JOIN salesforce_records r ON r.store_id = $1 AND r.sobject = 'OrderItem'
- AND r.wooforce_key ~>=~ t.lo AND r.wooforce_key ~<~ t.hi
+ AND split_part(r.wooforce_key, ':item:', 1) = t.order_key
 
 -- name: orders_unconfirmed
 -- the orders of $2 with a write of unknown outcome (a 5xx or timeout: Salesforce may have applied it, so the map
