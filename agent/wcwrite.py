@@ -1,7 +1,8 @@
 """The WooCommerce destination: write Salesforce changes (outbox rows with ``destination='woocommerce'``).
 
 The same machinery as delivery to Salesforce: claim with a lease (``twoway_claim_wc``, ``FOR UPDATE SKIP
-LOCKED``, expired leases included), one attempt row per try, retries on the agent's schedule, dead letters after
+LOCKED``, expired leases included), the same ``insert_attempts`` / ``complete_outbox`` / ``release_leases`` statements
+(with the destination), one attempt row per try, retries on the agent's schedule, dead letters after
 ``agent_max_attempts`` or at once for a permanent error, console visibility and replay (the console's outbox
 queries take the destination). Per row: the head event carries the Salesforce record's owned fields; each field
 is written unless WooCommerce already holds it or changed it later (a ``both`` field: the newer change wins);
@@ -32,6 +33,7 @@ from shared.models import parse_wc_datetime
 from shared.settings import Settings
 from shared.stores import StoreManager
 
+DESTINATION = "woocommerce"  # the outbox destination this writer drains
 PATHS = {"order": "orders", "customer": "customers"}
 
 
@@ -190,17 +192,18 @@ class WooWriter:
         r = results
         async with self.db.transaction() as tx:
             await self.db.execute(
-                "twoway_insert_attempts", [ids.new_id("attempt") for _ in r], [x["store_id"] for x in r],
+                "insert_attempts", [ids.new_id("attempt") for _ in r], [x["store_id"] for x in r],
                 [x["resource"] for x in r], [x["resource_id"] for x in r], [x["event_id"] for x in r],
                 [started] * len(r), [x["duration_ms"] or duration_ms for x in r], [x["outcome"] for x in r],
-                [x["status"] for x in r], [x["code"] for x in r], [x["error"] for x in r],
-                [json.dumps(x["summary"]) for x in r], conn=tx)
+                [x["status"] for x in r], [x["code"] for x in r], [x["error"] for x in r], [None] * len(r),
+                [json.dumps(x["summary"]) for x in r], DESTINATION, conn=tx)
             await self.db.fetch(
-                "twoway_complete_wc", self.owner, [x["store_id"] for x in r], [x["resource"] for x in r],
+                "complete_outbox", self.owner, [x["store_id"] for x in r], [x["resource"] for x in r],
                 [x["resource_id"] for x in r], [x["outcome"] if x["outcome"] != "skipped" else "delivered" for x in r],
                 [x["seq"] for x in r], [x["event_id"] for x in r], [x["version"] for x in r],
-                [x["attempts"] for x in r], [float(x["delay_s"]) for x in r], [x["code"] for x in r],
-                [x["error"] if x["outcome"] != "skipped" else None for x in r], conn=tx)
+                [x["attempts"] for x in r], [float(x["delay_s"]) for x in r], [None] * len(r),
+                [x["code"] for x in r], [x["error"] if x["outcome"] != "skipped" else None for x in r], DESTINATION,
+                conn=tx)
             by_store: dict[str, O.Changes] = {}
             for x in r:
                 ch = x["changes"]
@@ -216,7 +219,7 @@ class WooWriter:
                 await total.save(self.db, store_id, conn=tx)
 
     async def release(self) -> int:
-        result = await self.db.execute("twoway_release_leases", self.owner)
+        result = await self.db.execute("release_leases", self.owner)
         return int(result.split()[-1])
 
 

@@ -626,17 +626,17 @@ WHERE o.store_id = $1 AND o.destination = 'salesforce' AND o.resource = $2 AND o
   AND f.seq > coalesce(o.delivered_seq, 0)
 
 -- name: complete_outbox
--- record-by-record outcome of one lease ($1 = owner). Marked delivered only if the head did not move
--- meanwhile (a newer event arrived while leased -> pending again, so it is delivered too). A row whose
--- lease was lost (expired and taken by another agent) is left alone. The rows are locked first in the order
--- ingest_events locks them (store, resource, id): a concurrent ingest cannot deadlock with it.
+-- record-by-record outcome of one lease ($1 = owner, $14 = destination: 'salesforce' or 'woocommerce'). Marked
+-- delivered only if the head did not move meanwhile (a newer event arrived while leased -> pending again, so it is
+-- delivered too). A row whose lease was lost (expired and taken by another agent) is left alone. The rows are
+-- locked first in the order ingest_events locks them (store, resource, id): a concurrent ingest cannot deadlock.
 WITH locked AS (
     SELECT t.*
     FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::text[], $8::timestamptz[],
                 $9::int[], $10::float8[], $11::text[], $12::text[], $13::text[])
          AS t(store_id, resource, resource_id, outcome, seq, event_id, version, attempts, delay_s, sf_id,
               error_code, error)
-    JOIN outbox o ON o.store_id = t.store_id AND o.destination = 'salesforce' AND o.resource = t.resource
+    JOIN outbox o ON o.store_id = t.store_id AND o.destination = $14::text AND o.resource = t.resource
      AND o.resource_id = t.resource_id
     WHERE o.status = 'leased' AND o.lease_owner = $1
     ORDER BY o.store_id, o.resource, o.resource_id
@@ -660,7 +660,7 @@ UPDATE outbox o SET
     last_error      = CASE WHEN t.outcome = 'delivered' THEN NULL ELSE COALESCE(t.error, o.last_error) END,
     updated_at = now()
 FROM locked t
-WHERE o.store_id = t.store_id AND o.destination = 'salesforce' AND o.resource = t.resource
+WHERE o.store_id = t.store_id AND o.destination = $14::text AND o.resource = t.resource
   AND o.resource_id = t.resource_id
 RETURNING o.store_id, o.resource, o.resource_id, o.status
 
@@ -678,15 +678,17 @@ WHERE o.store_id = m.store_id AND o.destination = m.destination AND o.resource =
   AND o.resource_id = m.resource_id
 
 -- name: release_leases
--- clean shutdown: hand the rows back without counting an attempt
+-- clean shutdown: hand the owner's rows back without counting an attempt (each agent and two-way writer has its own
+-- owner, so no destination filter is needed)
 UPDATE outbox SET status = CASE WHEN attempts > 0 THEN 'retrying' ELSE 'pending' END,
                   lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
 WHERE status = 'leased' AND lease_owner = $1
 
 -- name: insert_attempts
+-- $14: the destination ('salesforce' or 'woocommerce')
 INSERT INTO attempts (id, store_id, destination, resource, resource_id, event_id, started_at, duration_ms, outcome,
                       status_code, error_code, error, sf_id, request_summary)
-SELECT id, store_id, 'salesforce', resource, resource_id, event_id, started_at, duration_ms, outcome, status_code,
+SELECT id, store_id, $14::text, resource, resource_id, event_id, started_at, duration_ms, outcome, status_code,
        error_code, error, sf_id, request_summary::jsonb
 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[], $7::int[], $8::text[],
             $9::int[], $10::text[], $11::text[], $12::text[], $13::text[])
@@ -843,40 +845,3 @@ WHERE o.store_id = c.store_id AND o.destination = c.destination AND o.resource =
   AND o.resource_id = c.resource_id AND e.id = o.head_event_id
 RETURNING o.store_id, o.resource, o.resource_id, o.head_event_id, o.head_version, o.head_seq, o.attempts,
           e.payload
-
--- name: twoway_complete_wc
--- complete_outbox for destination woocommerce (same rules)
-UPDATE outbox o SET
-    status = CASE WHEN o.head_seq <> t.seq THEN 'pending' ELSE t.outcome END,
-    attempts = CASE WHEN o.head_seq <> t.seq AND t.outcome IN ('delivered', 'dead') THEN 0 ELSE t.attempts END,
-    available_at = now() + make_interval(secs => t.delay_s),
-    lease_owner = NULL,
-    lease_expires_at = NULL,
-    delivered_event_id = CASE WHEN t.outcome = 'delivered' THEN t.event_id ELSE o.delivered_event_id END,
-    delivered_version  = CASE WHEN t.outcome = 'delivered' THEN t.version ELSE o.delivered_version END,
-    delivered_seq      = CASE WHEN t.outcome = 'delivered' THEN t.seq ELSE o.delivered_seq END,
-    delivered_at       = CASE WHEN t.outcome = 'delivered' THEN now() ELSE o.delivered_at END,
-    last_error_code = CASE WHEN t.outcome = 'delivered' THEN NULL ELSE COALESCE(t.error_code, o.last_error_code) END,
-    last_error      = CASE WHEN t.outcome = 'delivered' THEN NULL ELSE COALESCE(t.error, o.last_error) END,
-    updated_at = now()
-FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::text[], $8::timestamptz[],
-            $9::int[], $10::float8[], $11::text[], $12::text[])
-     AS t(store_id, resource, resource_id, outcome, seq, event_id, version, attempts, delay_s, error_code, error)
-WHERE o.store_id = t.store_id AND o.destination = 'woocommerce' AND o.resource = t.resource
-  AND o.resource_id = t.resource_id AND o.status = 'leased' AND o.lease_owner = $1
-RETURNING o.store_id, o.resource, o.resource_id, o.status
-
--- name: twoway_insert_attempts
-INSERT INTO attempts (id, store_id, destination, resource, resource_id, event_id, started_at, duration_ms, outcome,
-                      status_code, error_code, error, request_summary)
-SELECT id, store_id, 'woocommerce', resource, resource_id, event_id, started_at, duration_ms, outcome, status_code,
-       error_code, error, request_summary::jsonb
-FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[], $7::int[], $8::text[],
-            $9::int[], $10::text[], $11::text[], $12::text[])
-     AS t(id, store_id, resource, resource_id, event_id, started_at, duration_ms, outcome, status_code, error_code,
-          error, request_summary)
-
--- name: twoway_release_leases
-UPDATE outbox SET status = CASE WHEN attempts > 0 THEN 'retrying' ELSE 'pending' END,
-                  lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
-WHERE destination = 'woocommerce' AND status = 'leased' AND lease_owner = $1

@@ -90,7 +90,7 @@ async def test_completing_and_extending_leases_never_deadlock_with_ingest(db, sf
                 await db.fetch("complete_outbox", d.owner, [u.store_id for u in units], [u.resource for u in units],
                                [u.resource_id for u in units], ["delivered"] * n, [u.seq for u in units],
                                [u.event_id for u in units], [u.version for u in units], [0] * n, [0.0] * n,
-                               [None] * n, [None] * n, [None] * n, conn=tx)
+                               [None] * n, [None] * n, [None] * n, "salesforce", conn=tx)
 
         async def ingest(k: int):
             ids = rng.sample(range(1, n + 1), 40)  # unsorted: ingest_events sorts what it locks
