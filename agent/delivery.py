@@ -229,9 +229,8 @@ class StoreRun:
             # a write of these orders may have landed unanswered: Salesforce may hold lines the map lacks
             try:
                 for i in range(0, len(unsure), COLLECTION_MAX):
-                    quoted = ", ".join(f"'{k}'" for k in unsure[i:i + COLLECTION_MAX])
-                    for r in await self._call(self.client.query, f"SELECT Id, {KEY_FIELD} FROM OrderItem "
-                                                                 f"WHERE Order.{KEY_FIELD} IN ({quoted})"):
+                    soql = soql_keys("OrderItem", ["Id", KEY_FIELD], unsure[i:i + COLLECTION_MAX], f"Order.{KEY_FIELD}")
+                    for r in await self._call(self.client.query, soql):
                         held.setdefault(r[KEY_FIELD], r["Id"])
             except (SalesforceRetryable, SalesforcePermanent) as exc:
                 self.broken = self.broken or f"{exc.code}: {exc.message[:200]}"
@@ -315,8 +314,8 @@ class StoreRun:
             full = {r["resource_id"]: r for r in rows}
             for u in units:
                 if (row := full.get(u.resource_id)) is not None:
-                    doc = row["payload"] if isinstance(row["payload"], dict) else json.loads(row["payload"])
-                    u.payload, u.rebuilt_from = {**doc, "status": "trash"}, row["id"]
+                    u.payload = {**ownership.payload_dict(row["payload"]), "status": "trash"}
+                    u.rebuilt_from = row["id"]
 
     async def _known(self, mapping: Mapping, pricebook: str) -> set[tuple[str, str, str]]:
         # a dry plan (nothing known) names every record the batch could touch
@@ -607,7 +606,7 @@ class Deliverer:
         return [Unit(index=i, store_id=r["store_id"], resource=r["resource"], resource_id=r["resource_id"],
                      event_id=r["head_event_id"], version=r["head_version"], seq=r["head_seq"],
                      attempts=r["attempts"], action=r["action"],
-                     payload=r["payload"] if isinstance(r["payload"], dict) else json.loads(r["payload"]))
+                     payload=ownership.payload_dict(r["payload"]))
                 for i, r in enumerate(rows)]
 
     async def run_batch(self) -> BatchStats | None:
@@ -671,7 +670,7 @@ class Deliverer:
                     [x.resource for x in u], [x.resource_id for x in u], [x.event_id for x in u],
                     [started] * len(att), [duration_ms] * len(att), [r["outcome"] for r in att],
                     [r["status"] for r in att], [r["code"] for r in att], [r["error"] for r in att],
-                    [r["sf_id"] for r in att], [json.dumps(r["summary"]) for r in att], conn=tx)
+                    [r["sf_id"] for r in att], [json.dumps(r["summary"]) for r in att], "salesforce", conn=tx)
             for run in runs:
                 if run.new_records:
                     recs = sorted(set(run.new_records))
@@ -684,7 +683,8 @@ class Deliverer:
                                               for r in results],
                 [x.seq for x in us], [x.event_id for x in us], [x.version for x in us],
                 [r["attempts"] for r in results], [float(r["delay_s"]) for r in results],
-                [r["sf_id"] for r in results], [r["code"] for r in results], [r["error"] for r in results], conn=tx)
+                [r["sf_id"] for r in results], [r["code"] for r in results], [r["error"] for r in results],
+                "salesforce", conn=tx)
         for run in runs:
             saved = {(o, k) for o, k, _ in run.new_records}
             if forget := sorted(set(run.forget) - saved):

@@ -50,10 +50,11 @@ def soql_datetime(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
-def soql_keys(sobject: str, cols: list[str], keys: list[str]) -> str:
-    """``cols`` of the records with these Wooforce keys (which are [a-z0-9_:] only)."""
+def soql_keys(sobject: str, cols: list[str], keys: list[str], by: str = "Wooforce_Key__c") -> str:
+    """``cols`` of the records whose ``by`` (their Wooforce key, or e.g. ``Order.Wooforce_Key__c`` for an order's
+    lines) is one of these keys (which are [a-z0-9_:] only)."""
     quoted = ", ".join("'" + k.replace("\\", "").replace("'", "") + "'" for k in keys)
-    return f"SELECT {', '.join(dict.fromkeys(cols))} FROM {sobject} WHERE Wooforce_Key__c IN ({quoted})"
+    return f"SELECT {', '.join(dict.fromkeys(cols))} FROM {sobject} WHERE {by} IN ({quoted})"
 
 
 def build_soql_keys(obj: O.TwoWayObject, keys: list[str]) -> str:
