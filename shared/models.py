@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-
-import orjson
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from shared import ids
@@ -150,18 +149,27 @@ def _fast_events(body: Any, store_id: str, max_events: int, source: str) -> list
             return None
         resource, action = _TYPES[type_]
         try:
-            occurred_at = datetime.fromisoformat(occurred)
-            version = occurred_at if action == "deleted" else (
-                parse_wc_datetime(data.get("date_modified_gmt")) or occurred_at)
-            payload = payload_text(data, "data")
+            out.append(_new_event(store_id, source, resource, action, rid, sender_id, datetime.fromisoformat(occurred),
+                                  data, "body"))
         except (ValueError, InvalidEvent):
             return None
-        out.append(NewEvent(
-            store_id=store_id, source=source, resource=resource, action=action, resource_id=rid, version=version,
-            payload_json=payload, dedup_key="id:" + sender_id, sender_id=sender_id, occurred_at=occurred_at,
-            email_sha256=email_hash_of(resource, data),
-        ))
     return out
+
+
+def _new_event(store_id: str, source: str, resource: str, action: str, rid: int, sender_id: str,
+               occurred_at: datetime, data: dict, where: str) -> NewEvent:
+    """A validated event as the outbox stores it (both paths build events here). The entity version is WooCommerce's
+    ``date_modified_gmt`` (a delete has none: the time it happened)."""
+    version = occurred_at
+    if action != "deleted":
+        try:
+            version = parse_wc_datetime(data.get("date_modified_gmt")) or occurred_at
+        except ValueError as exc:
+            raise InvalidEvent([{"field": f"{where}.data.date_modified_gmt", "message": str(exc)}]) from None
+    return NewEvent(
+        store_id=store_id, source=source, resource=resource, action=action, resource_id=rid, version=version,
+        payload_json=payload_text(data, f"{where}.data"), dedup_key="id:" + sender_id, sender_id=sender_id,
+        occurred_at=occurred_at, email_sha256=email_hash_of(resource, data))
 
 
 def events_from_body(body: Any, *, store_id: str, max_events: int, source: str = "plugin") -> list[NewEvent]:
@@ -186,22 +194,8 @@ def _model_events(body: Any, store_id: str, max_events: int, source: str) -> lis
         except ValidationError as exc:
             raise InvalidEvent(_fields(exc)) from None
         prefix = lambda i: "body"  # noqa: E731
-    out = []
-    for i, ev in enumerate(incoming):
-        where = prefix(i)
-        if ev.action == "deleted":
-            version = ev.occurred_at
-        else:
-            try:
-                version = parse_wc_datetime(ev.data.get("date_modified_gmt")) or ev.occurred_at
-            except ValueError as exc:
-                raise InvalidEvent([{"field": f"{where}.data.date_modified_gmt", "message": str(exc)}]) from None
-        out.append(NewEvent(
-            store_id=store_id, source=source, resource=ev.resource, action=ev.action, resource_id=ev.resource_id,
-            version=version, payload_json=payload_text(ev.data, f"{where}.data"), dedup_key=f"id:{ev.id}",
-            sender_id=ev.id, occurred_at=ev.occurred_at, email_sha256=email_hash_of(ev.resource, ev.data),
-        ))
-    return out
+    return [_new_event(store_id, source, ev.resource, ev.action, ev.resource_id, ev.id, ev.occurred_at, ev.data,
+                       prefix(i)) for i, ev in enumerate(incoming)]
 
 
 # Native WooCommerce webhooks -----------------------------------------------------------------
