@@ -9,7 +9,7 @@ from loguru import logger
 from collector import keys
 from collector.batcher import GroupCommitter
 from collector.errors import make_error_middleware
-from collector.metrics import Metrics
+from collector.metrics import Metrics, make_metrics_middleware
 from collector.routes import setup_routes
 from shared import migrations
 from shared.crypto import Vault
@@ -21,10 +21,11 @@ from shared.stores import StoreManager
 
 def create_app(settings: Settings, *, db: Database | None = None) -> web.Application:
     """Build the collector. Pass an open ``db`` to share one (tests); otherwise the app opens its own."""
+    metrics = Metrics()
     app = web.Application(client_max_size=settings.max_body_bytes,
-                          middlewares=[make_error_middleware(settings.retry_after_s)])
+                          middlewares=[make_metrics_middleware(metrics), make_error_middleware(settings.retry_after_s)])
     app[keys.SETTINGS] = settings
-    app[keys.METRICS] = Metrics()
+    app[keys.METRICS] = metrics
     app.cleanup_ctx.append(_database(db))
     app.cleanup_ctx.append(_committer)
     setup_routes(app)

@@ -11,6 +11,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
+import asyncpg
 from loguru import logger
 
 from shared.db import Database, is_conflict
@@ -34,6 +35,7 @@ class GroupCommitter:
         self.on_batch = on_batch
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._tasks: list[asyncio.Task] = []
+        self._conns: dict[int, asyncpg.Connection | None] = {}
 
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._writer(i), name=f"group-commit-{i}") for i in range(self.writers)]
@@ -52,7 +54,9 @@ class GroupCommitter:
             raise RuntimeError("GroupCommitter.start() was not called")
         item = _Item(events)
         self._queue.put_nowait(item)
-        return await asyncio.shield(item.future)
+        # a request cancelled while it waits (client gone) cancels only its future: the writer still commits
+        # the events and skips the answer (it checks future.done() before resolving)
+        return await item.future
 
     def _take(self, first: _Item) -> list[_Item]:
         items, n = [first], len(first.events)
@@ -66,34 +70,50 @@ class GroupCommitter:
         return items
 
     async def _writer(self, idx: int) -> None:
-        while True:
-            first = await self._queue.get()
-            items = self._take(first)
-            try:
-                await self._write(items)
-            finally:
-                for _ in items:
-                    self._queue.task_done()
+        self._conns[idx] = None
+        try:
+            while True:
+                first = await self._queue.get()
+                items = self._take(first)
+                try:
+                    await self._write(idx, items)
+                finally:
+                    for _ in items:
+                        self._queue.task_done()
+        finally:
+            await self._drop_conn(idx)
 
-    async def _write(self, items: list[_Item]) -> None:
+    async def _drop_conn(self, idx: int) -> None:
+        conn, self._conns[idx] = self._conns.get(idx), None
+        if conn is not None:
+            await self.db.release(conn)
+
+    async def _write(self, idx: int, items: list[_Item]) -> None:
         events = [e for it in items for e in it.events]
         t0 = time.perf_counter()
+        conn = None
         try:
-            results = await self._commit(events)
+            # each writer keeps its connection between batches: no pool reset round trip per commit
+            if self._conns[idx] is None:
+                self._conns[idx] = await self.db.acquire()
+            conn = self._conns[idx]
+            results = await self._commit(events, conn)
         except DatabaseUnavailable as exc:
+            await self._drop_conn(idx)
             for it in items:
                 if not it.future.done():
                     it.future.set_exception(exc)
             return
         except DatabaseError as exc:
-            if len(items) == 1:
-                if not items[0].future.done():
-                    items[0].future.set_exception(exc)
+            if len(items) == 1 or conn is None:
+                for it in items:
+                    if not it.future.done():
+                        it.future.set_exception(exc)
                 return
             # one request's data must not fail its neighbours: write each on its own
             for it in items:
                 try:
-                    res = await self._commit(it.events)
+                    res = await self._commit(it.events, conn)
                 except Exception as exc:  # noqa: BLE001 - handed to the waiting request
                     if not it.future.done():
                         it.future.set_exception(exc)
@@ -103,6 +123,7 @@ class GroupCommitter:
             return
         except Exception as exc:  # noqa: BLE001 - a bug must not kill the writer
             logger.bind(action="ingest.batch_failed").exception("group commit failed")
+            await self._drop_conn(idx)
             for it in items:
                 if not it.future.done():
                     it.future.set_exception(exc)
@@ -117,10 +138,10 @@ class GroupCommitter:
                 it.future.set_result(results[pos:pos + n])
             pos += n
 
-    async def _commit(self, events: list[NewEvent]) -> list[IngestResult]:
+    async def _commit(self, events: list[NewEvent], conn) -> list[IngestResult]:
         for attempt in range(3):
             try:
-                return await self.outbox.ingest(events)
+                return await self.outbox.ingest(events, conn=conn)  # one statement: it commits on its own
             except DatabaseError as exc:
                 if is_conflict(exc) and attempt < 2:
                     continue

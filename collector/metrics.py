@@ -1,6 +1,7 @@
 """Prometheus metrics for the collector (a registry per app, so tests can run several apps)."""
 from __future__ import annotations
 
+from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 
@@ -28,3 +29,26 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def make_metrics_middleware(metrics: Metrics):
+    """Counts every ``/v1/`` request by endpoint (the path's last segment: events, woocommerce, ping, resync) and
+    status, errors included (it runs outside the error middleware, which turns them into responses)."""
+    @web.middleware
+    async def metrics_middleware(request: web.Request, handler):
+        if not request.path.startswith("/v1/"):
+            return await handler(request)
+        resource = request.match_info.route.resource
+        endpoint = resource.canonical.rsplit("/", 1)[-1] if resource is not None else "unmatched"
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            metrics.requests.labels(endpoint, str(status)).inc()
+
+    return metrics_middleware

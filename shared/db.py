@@ -23,6 +23,7 @@ _UNAVAILABLE = (
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now, crash shutdown
     asyncpg.exceptions.InsufficientResourcesError,  # too many connections, disk full
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # a connection the server dropped while idle, used before the client saw it close
     OSError,
     asyncio.TimeoutError,
     ConnectionError,
@@ -98,6 +99,21 @@ class Database:
         async with wrapped():
             async with self.pool.acquire() as conn:
                 yield conn
+
+    async def acquire(self) -> asyncpg.Connection:
+        """A connection for a long-lived worker that runs many statements on it (no reset in between, unlike
+        ``connection()``); hand it back with ``release``."""
+        assert self.pool is not None, "Database.open() was not called"
+        async with wrapped():
+            return await self.pool.acquire()
+
+    async def release(self, conn: asyncpg.Connection) -> None:
+        """Give back a connection from ``acquire``; a broken one is closed and replaced by the pool."""
+        if self.pool is not None:
+            try:
+                await self.pool.release(conn)
+            except (asyncpg.PostgresError, *_UNAVAILABLE):
+                pass  # the pool has already discarded it
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:

@@ -94,3 +94,39 @@ async def test_duplicate_committed_by_a_concurrent_batch_is_found(db, store):
     [b] = await asyncio.wait_for(waiting, 10)
     assert (b.event_id, b.new) == (a.event_id, False)
     assert await count(db, "events") == 1
+
+
+async def test_writer_survives_a_killed_connection_and_a_cancelled_request(db, store):
+    """Each writer keeps one connection between batches. When the server kills it, that batch fails with
+    DatabaseUnavailable (the collector answers 503) and the next batch gets a fresh connection. A request
+    cancelled while it waits does not stop its events from being committed, nor the writer from going on."""
+    from collector.batcher import GroupCommitter
+    from shared.errors import DatabaseUnavailable
+    from shared.outbox import OutboxManager
+
+    gc = GroupCommitter(db, OutboxManager(db), writers=1)
+    await gc.start()
+    try:
+        [first] = await gc.submit(_events(store.id, "w1"))
+        assert first.new
+        async with db.connection() as probe:  # the writer's connection is the other 'wooforce' backend
+            killed = await probe.fetchval(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'wooforce' "
+                "AND state = 'idle') t")
+        assert killed >= 1
+        with pytest.raises(DatabaseUnavailable):
+            await gc.submit(_events(store.id, "w2"))
+        [again] = await gc.submit(_events(store.id, "w2"))
+        assert again.new, "the batch after the broken connection was not written"
+
+        waiter = asyncio.create_task(gc.submit(_events(store.id, "w3")))
+        await asyncio.sleep(0)
+        waiter.cancel()
+        [after] = await gc.submit(_events(store.id, "w4"))
+        assert after.new
+    finally:
+        await gc.stop()
+    async with db.connection() as conn:
+        keys = {r["dedup_key"] for r in await conn.fetch("SELECT dedup_key FROM events WHERE store_id = $1", store.id)}
+    assert keys == {"w1", "w2", "w3", "w4"}

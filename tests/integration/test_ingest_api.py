@@ -193,8 +193,13 @@ async def test_health_endpoints(client, store):
     assert r.status == 200 and (await r.json())["status"] == "ok"
     body = body_of(event(1))
     await client.post(f"/v1/stores/{store.id}/events", data=body, headers=store.signed(body))
+    r = await client.post(f"/v1/stores/{store.id}/events", data=body, headers={})  # unsigned: 401
+    assert r.status == 401
     metrics = await (await client.get("/metrics")).text()
     assert 'wooforce_ingest_events_total{result="accepted",source="plugin"} 1.0' in metrics
+    assert 'wooforce_ingest_requests_total{endpoint="events",status="202"} 1.0' in metrics
+    assert 'wooforce_ingest_requests_total{endpoint="events",status="401"} 1.0' in metrics
+    assert "/healthz" not in metrics and 'endpoint="metrics"' not in metrics  # only the ingest API is counted
 
 
 async def test_unknown_route_and_method_get_json_errors(client, store):
