@@ -3,8 +3,11 @@
     python -m bench.ingest [--duration-s 10] [--concurrency 64] [--events-per-request 10]
 
 Both servers run as subprocesses and get the same pre-signed load over keep-alive connections, in
-the same run. Prints events/s, p50/p99 request latency, the ratio collector/no-op, and the
-collector's peak RSS; writes bench/results/ingest.json.
+the same run, in alternating rounds (so a machine that slows down mid-run weighs on both alike).
+Prints events/s, p50/p99 request latency, the ratio collector/no-op (overall and per round), and the
+collector's peak RSS; writes bench/results/ingest.json. A third, diagnostic server
+(bench/collector_nodb.py: the collector with its group commit answering without writing) shows
+the ceiling the collector's own Python work leaves before any database cost (--no-floor skips it).
 """
 from __future__ import annotations
 
@@ -73,8 +76,21 @@ async def load(url: str, factory: RequestFactory, *, concurrency: int, duration_
     t0 = time.perf_counter()
     async with aiohttp.ClientSession(connector=connector) as session:
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
-    elapsed = time.perf_counter() - t0
-    return {"requests": len(latencies), "elapsed_s": elapsed, "statuses": statuses,
+    return {"requests": len(latencies), "elapsed_s": time.perf_counter() - t0, "statuses": statuses,
+            "latencies": latencies}
+
+
+def _summary(runs: list[dict], per_request: int) -> dict:
+    """One server's rounds added up: events/s over all of them, latency percentiles over every request."""
+    latencies = [x for r in runs for x in r["latencies"]]
+    statuses: dict[int, int] = {}
+    for r in runs:
+        for code, n in r["statuses"].items():
+            statuses[code] = statuses.get(code, 0) + n
+    requests_ = sum(r["requests"] for r in runs)
+    elapsed = sum(r["elapsed_s"] for r in runs)
+    return {"requests": requests_, "elapsed_s": elapsed, "statuses": statuses,
+            "events_per_s": requests_ * per_request / elapsed,
             "p50_ms": pct(latencies, 50) * 1000, "p99_ms": pct(latencies, 99) * 1000}
 
 
@@ -94,26 +110,39 @@ def run(args) -> dict:
 
 
 def _pair(args, env, store, per_request: int) -> dict:
-    results = {}
-    for name in ("noop", "collector"):
-        port = _free_port()
-        cmd = ([sys.executable, "-m", "bench.noop_server", str(port)] if name == "noop"
-               else [sys.executable, "-m", "shared.cli", "collector", "--port", str(port)])
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
-            factory = RequestFactory(per_request, store["signing_secret"], f"{name}-{per_request}-{time.time_ns()}")
-            url = f"http://127.0.0.1:{port}/v1/stores/{store['store_id']}/events"
-            asyncio.run(load(url, factory, concurrency=args.concurrency, duration_s=1))  # warm-up
-            with RssSampler(proc.pid) as rss:
-                r = asyncio.run(load(url, factory, concurrency=args.concurrency, duration_s=args.duration_s))
-            r["events_per_s"] = r["requests"] * per_request / r["elapsed_s"]
-            r["peak_rss_mib"] = rss.peak_mib
-            results[name] = r
-        finally:
+    """Both servers up at once; ``rounds`` alternating bursts (noop first, then collector first, ...), so a
+    machine that slows down or speeds up mid-run weighs on both sides alike."""
+    names = ("noop", "collector", "no_database") if args.floor else ("noop", "collector")
+    commands = {"noop": ["bench.noop_server"], "collector": ["shared.cli", "collector", "--port"],
+                "no_database": ["bench.collector_nodb"]}
+    procs, urls, factories, rounds = {}, {}, {}, {name: [] for name in names}
+    try:
+        for name in names:
+            port = _free_port()
+            procs[name] = subprocess.Popen([sys.executable, "-m", *commands[name], str(port)], env=env,
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_ready(f"http://127.0.0.1:{port}/readyz", procs[name])
+            factories[name] = RequestFactory(per_request, store["signing_secret"],
+                                             f"{name}-{per_request}-{time.time_ns()}")
+            urls[name] = f"http://127.0.0.1:{port}/v1/stores/{store['store_id']}/events"
+            asyncio.run(load(urls[name], factories[name], concurrency=args.concurrency, duration_s=1))  # warm-up
+        with RssSampler(procs["collector"].pid) as rss:
+            for i in range(args.rounds):
+                for name in (names if i % 2 == 0 else names[::-1]):
+                    rounds[name].append(asyncio.run(load(urls[name], factories[name], concurrency=args.concurrency,
+                                                         duration_s=args.duration_s / args.rounds)))
+    finally:
+        for proc in procs.values():
             proc.terminate()
+        for proc in procs.values():
             proc.wait(15)
+    results = {name: _summary(runs, per_request) for name, runs in rounds.items()}
+    results["collector"]["peak_rss_mib"] = rss.peak_mib
     results["ratio"] = results["collector"]["events_per_s"] / results["noop"]["events_per_s"]
+    results["round_ratios"] = [c["requests"] / c["elapsed_s"] / (n["requests"] / n["elapsed_s"])
+                               for c, n in zip(rounds["collector"], rounds["noop"])]
+    if args.floor:
+        results["no_database_ratio"] = results["no_database"]["events_per_s"] / results["noop"]["events_per_s"]
     return results
 
 
@@ -121,6 +150,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--duration-s", type=float, default=10)
     p.add_argument("--concurrency", type=int, default=64)
+    p.add_argument("--rounds", type=int, default=4, help="alternating bursts per server (duration split among them)")
+    p.add_argument("--no-floor", dest="floor", action="store_false",
+                   help="skip the diagnostic collector without database (bench/collector_nodb.py)")
     p.add_argument("--events-per-request", type=int, nargs="+", default=[1, 10],
                    help="1 = native-webhook style, 10 = plugin batches")
     args = p.parse_args(argv)
@@ -128,11 +160,17 @@ def main(argv=None) -> int:
     print(f"{'events/req':>10} {'server':<10} {'events/s':>10} {'req p50 ms':>11} {'req p99 ms':>11} "
           f"{'peak RSS MiB':>13}  statuses")
     for per_request, pair in res["results"].items():
-        for name in ("noop", "collector"):
+        for name in ("noop", "collector", "no_database"):
+            if name not in pair:
+                continue
             r = pair[name]
             print(f"{per_request:>10} {name:<10} {r['events_per_s']:>10.0f} {r['p50_ms']:>11.1f} {r['p99_ms']:>11.1f} "
-                  f"{r['peak_rss_mib']:>13.1f}  {r['statuses']}")
-        print(f"{per_request:>10} ratio collector/no-op: {pair['ratio']:.2f} (target >= 0.5)")
+                  f"{r.get('peak_rss_mib', float('nan')):>13.1f}  {r['statuses']}")
+        rounds = ", ".join(f"{x:.2f}" for x in pair["round_ratios"])
+        print(f"{per_request:>10} ratio collector/no-op: {pair['ratio']:.2f} (target >= 0.5; rounds: {rounds})")
+        if "no_database_ratio" in pair:
+            print(f"{per_request:>10} ratio without database/no-op: {pair['no_database_ratio']:.2f} (the ceiling the "
+                  f"collector's own Python work leaves)")
     print(f"saved {save('ingest', res)}")
     return 0
 
