@@ -23,6 +23,8 @@ import random
 import socket
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -54,6 +56,25 @@ API_USED = Gauge("wooforce_salesforce_api_used", "Salesforce API calls used toda
 
 def new_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{ids.new_id('run')[-8:]}"
+
+
+@asynccontextmanager
+async def leases_kept(db: Database, owner: str, lease_s: float) -> AsyncIterator[None]:
+    """While the block runs, extend ``owner``'s leases every third of ``lease_s``: a batch that outlasts its lease
+    (slow API, many records) is not claimed a second time by another worker. Used by every lease holder."""
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(max(lease_s / 3, 0.5))
+            try:
+                await db.execute("extend_leases", owner, float(lease_s))
+            except RetryableError:
+                pass  # the next beat tries again; the lease is long enough to miss one
+
+    task = asyncio.create_task(beat(), name=f"leases:{owner}")
+    try:
+        yield
+    finally:
+        task.cancel()
 
 
 @dataclass
@@ -130,6 +151,16 @@ def _fail(rec: Rec, code: str | None, message: str, status: int | None, call: st
     rec.ok, rec.error_code, rec.error, rec.status_code, rec.call = False, code, message[:2000], status, call
     rec.retryable = classify(rec, code, message) if retry is None else retry
     rec.ambiguous = ambiguous
+
+
+def _collection_failure(status: int | None, body) -> tuple[str | None, bool | None, bool]:
+    """(code, retry, ambiguous) for a Composite subrequest whose answer does not give one result per record.
+    A 2xx with a malformed body and a 5xx may have been applied: retried, marked ambiguous. A 4xx names its error
+    code, which ``classify`` decides (None)."""
+    code = body[0].get("errorCode") if isinstance(body, list) and body and isinstance(body[0], dict) else None
+    if status is not None and 300 <= status < 500:
+        return code, None, False
+    return code or "MALFORMED_RESULT", True, True
 
 
 def ambiguous(exc: SalesforceRetryable) -> bool:
@@ -266,8 +297,9 @@ class StoreRun:
             for part, item in zip(parts, items):
                 status, body = item.get("httpStatusCode"), item.get("body")
                 if status is None or status >= 300 or not isinstance(body, list) or len(body) != len(part):
+                    code, retry, _ = _collection_failure(status, body)
                     for rec in part:
-                        _fail(rec, None, json.dumps(body)[:2000], status, call, retry=True)
+                        _fail(rec, code, json.dumps(body)[:2000], status, call, retry=retry)
                     continue
                 for rec, res in zip(part, body):
                     errs = res.get("errors") or [{}]
@@ -424,10 +456,9 @@ class StoreRun:
                         _fail(rec, errs[0].get("statusCode"), json.dumps(errs), status, call)
                         self._learn(rec)
             else:
-                code = body[0].get("errorCode") if isinstance(body, list) and body and isinstance(body[0], dict) \
-                    else None
+                code, retry, unsure = _collection_failure(status, body)
                 for rec in recs:
-                    _fail(rec, code, json.dumps(body)[:2000], status, call, ambiguous=(status or 500) >= 500)
+                    _fail(rec, code, json.dumps(body)[:2000], status, call, retry=retry, ambiguous=unsure)
         for _, recs in node.collections:  # an answer without a result for a record: not delivered
             for rec in recs:
                 if rec.ok is None:
@@ -622,11 +653,8 @@ class Deliverer:
         for u in units:
             by_store.setdefault(u.store_id, []).append(u)
         runs = [StoreRun(self, sid, us) for sid, us in by_store.items()]
-        heartbeat = asyncio.create_task(self._heartbeat())
-        try:
+        async with leases_kept(self.db, self.owner, self.settings.agent_lease_s):
             results = [r for rs in await asyncio.gather(*(run.run() for run in runs)) for r in rs]
-        finally:
-            heartbeat.cancel()
         duration_ms = int((time.perf_counter() - t0) * 1000)
         for attempt in range(3):
             try:
@@ -650,15 +678,6 @@ class Deliverer:
                 logger.bind(action="sync.dead_letter", store_id=u.store_id, resource=u.resource,
                             resource_id=u.resource_id, code=r["code"]).warning("dead-lettered")
         return stats
-
-    async def _heartbeat(self) -> None:
-        every = max(self.settings.agent_lease_s / 3, 0.5)
-        while True:
-            await asyncio.sleep(every)
-            try:
-                await self.db.execute("extend_leases", self.owner, float(self.settings.agent_lease_s))
-            except RetryableError:
-                pass
 
     async def _record(self, results: list[dict], runs: list[StoreRun], started: datetime, duration_ms: int) -> None:
         att = [r for r in results if r["outcome"] != "paused"]

@@ -44,3 +44,23 @@ async def test_every_record_answered_is_decided_by_its_own_result(settings):
     assert (accounts[0].ok, accounts[0].sf_id) == (True, "001A")
     assert (accounts[1].ok, accounts[1].error_code, accounts[1].retryable) == (False, "REQUIRED_FIELD_MISSING", False)
     assert run.new_records == [("Account", "st_1:customer:1", "001A")]
+
+
+async def test_a_malformed_or_failed_collection_answer(settings):
+    """A 2xx whose body does not hold one result per record, or a 5xx, may have been applied: every record is
+    retried and marked ambiguous (it used to be failed with no code, i.e. dead-lettered). A 4xx keeps its code."""
+    recs = {name: [Rec("Account", f"st_1:customer:{name}{i}", {}, owner=i) for i in (1, 2)]
+            for name in ("short", "odd", "5xx", "4xx")}
+    run = _run(settings, [
+        {"httpStatusCode": 200, "body": [{"success": True, "id": "001A"}]},  # one result for two records
+        {"httpStatusCode": 200, "body": {"unexpected": True}},
+        {"httpStatusCode": 500, "body": [{"errorCode": "UNKNOWN_EXCEPTION", "message": "boom"}]},
+        {"httpStatusCode": 400, "body": [{"errorCode": "INVALID_TYPE", "message": "sObject type 'Acount' is not supported"}]},
+    ])
+    await run._run_composite(Node([("Account", r) for r in recs.values()]), "composite#0")
+    for name in ("short", "odd"):
+        assert [(r.ok, r.error_code, r.retryable, r.ambiguous) for r in recs[name]] == \
+            [(False, "MALFORMED_RESULT", True, True)] * 2, name
+    assert [(r.error_code, r.retryable, r.ambiguous) for r in recs["5xx"]] == [("UNKNOWN_EXCEPTION", True, True)] * 2
+    assert [(r.error_code, r.retryable, r.ambiguous) for r in recs["4xx"]] == [("INVALID_TYPE", False, False)] * 2
+    assert run.new_records == []
