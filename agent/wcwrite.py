@@ -24,7 +24,7 @@ import aiohttp
 from loguru import logger
 
 from agent import ownership as O
-from agent.delivery import new_owner
+from agent.delivery import leases_kept, new_owner
 from agent.woocommerce import WooClient
 from shared import ids
 from shared.db import Database
@@ -77,8 +77,9 @@ class WooWriter:
         for r in rows:
             by_store.setdefault(r["store_id"], []).append(r)
         results = []
-        for store_id, mine in by_store.items():
-            results.extend(await self._store(store_id, mine))
+        async with leases_kept(self.db, self.owner, s.agent_lease_s):
+            for store_id, mine in by_store.items():
+                results.extend(await self._store(store_id, mine))
         duration_ms = int((time.perf_counter() - t0) * 1000)
         await self._record(results, started, duration_ms)
         out = Counter(r["outcome"] for r in results)

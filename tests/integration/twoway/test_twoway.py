@@ -2,6 +2,8 @@
 destination of the outbox, echo recognition in both directions, validation and dead letters, API calls per poll."""
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 pytestmark = pytest.mark.integration
@@ -140,3 +142,25 @@ async def test_a_store_without_woocommerce_rest_keys_is_not_polled(rig, stores, 
     before = sf_emu.stats()["api_usage"]
     rep = await rig.poller.poll_store(row["id"])
     assert rep.skipped and rep.api_calls == 0 and sf_emu.stats()["api_usage"] == before
+
+
+async def test_a_slow_woocommerce_write_keeps_its_lease(rig, db):
+    """The WooCommerce writer extends its leases while a batch runs (like the Salesforce delivery): a batch that
+    outlasts AGENT_LEASE_S is not claimed by a second writer, and the store gets one PUT."""
+    oid = rig.orders[0]
+    sf_order = rig.sf_record("Order", "order", oid)
+    rig.tick()
+    rig.sf.edit_as_user("Order", sf_order["Id"], {"Woo_Status__c": "completed"})
+    assert (await rig.poll()).changes == 1
+    puts = rig.wc_puts()
+    rig.writer.settings = rig.writer.settings.model_copy(update={"agent_lease_s": 1.0})
+    rig.wc.config.api_latency_ms = 3000  # the write (one PUT) takes three leases
+    batch = asyncio.create_task(rig.writer.run_batch())
+    await asyncio.sleep(1.7)
+    assert not batch.done()
+    stolen = await db.fetch("twoway_claim_wc", "another-writer", 10, 1.0)
+    assert [dict(r) for r in stolen] == [], "the lease of a running batch expired"
+    out = await asyncio.wait_for(batch, 30)
+    rig.wc.config.api_latency_ms = 0
+    assert out["delivered"] == 1
+    assert rig.wc_puts() == puts + 1
