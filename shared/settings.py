@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import ConfigError
@@ -143,6 +143,15 @@ class Settings(BaseSettings):
             return None
         if not v.startswith(("postgres://", "postgresql://")):
             raise ValueError("must start with postgresql:// (e.g. postgresql://user:pass@host:5432/wooforce)")
+        return v
+
+    @field_validator("ingest_writers")
+    @classmethod
+    def _writers_leave_connections(cls, v: int, info: ValidationInfo) -> int:
+        pool_max = info.data.get("db_pool_max")
+        if pool_max is not None and v >= pool_max:
+            raise ValueError(f"must be below WOOFORCE_DB_POOL_MAX ({pool_max}): each group-commit writer keeps one "
+                             "connection, and health checks, the console and the admin API need the others")
         return v
 
     @field_validator("alert_webhook_url")

@@ -24,6 +24,16 @@ def test_settings_errors_name_the_setting_and_the_reason(monkeypatch):
     assert "WOOFORCE_MASTER_KEY" in msg and "short" not in msg  # secrets are never echoed
 
 
+def test_group_commit_writers_must_leave_pool_connections(monkeypatch):
+    monkeypatch.setenv("WOOFORCE_DB_POOL_MAX", "2")
+    monkeypatch.setenv("WOOFORCE_INGEST_WRITERS", "2")
+    with pytest.raises(ConfigError) as exc:
+        load_settings(_env_file=None)
+    assert "WOOFORCE_INGEST_WRITERS: Value error, must be below WOOFORCE_DB_POOL_MAX (2)" in exc.value.message
+    monkeypatch.setenv("WOOFORCE_INGEST_WRITERS", "1")
+    assert load_settings(_env_file=None).ingest_writers == 1
+
+
 def test_settings_defaults_are_sane(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     s = load_settings(_env_file=None)
