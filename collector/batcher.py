@@ -3,7 +3,8 @@
 Requests put their events on a queue and wait on a future. ``writers`` tasks each take everything
 queued (up to ``max_batch_events``), write it in one transaction, commit, and resolve the futures.
 While one batch commits the next one fills, so under load one fsync covers many requests and an
-idle collector adds no delay at all.
+idle collector adds no delay at all. Each writer keeps one pool connection for its batches (a connection
+that broke is given back and replaced on the next batch).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from shared.db import Database, is_conflict
 from shared.errors import DatabaseError, DatabaseUnavailable
 from shared.models import NewEvent
 from shared.outbox import IngestResult, OutboxManager
+
 
 @dataclass(slots=True)
 class _Item:
