@@ -96,6 +96,8 @@ class GroupCommitter:
         conn = None
         try:
             # each writer keeps its connection between batches: no pool reset round trip per commit
+            if self._conns[idx] is not None and not self.db.is_open(self._conns[idx]):  # closed while idle
+                await self._drop_conn(idx)
             if self._conns[idx] is None:
                 self._conns[idx] = await self.db.acquire()
             conn = self._conns[idx]

@@ -107,6 +107,15 @@ class Database:
         async with wrapped():
             return await self.pool.acquire()
 
+    @staticmethod
+    def is_open(conn: asyncpg.Connection) -> bool:
+        """False once the server or the client closed it: asyncpg then hands the pool slot back and detaches the
+        connection from its pool proxy, on which ``is_closed()`` itself raises."""
+        try:
+            return not conn.is_closed()
+        except asyncpg.InterfaceError:
+            return False
+
     async def release(self, conn: asyncpg.Connection) -> None:
         """Give back a connection from ``acquire``; a broken one is closed and replaced by the pool."""
         if self.pool is not None:

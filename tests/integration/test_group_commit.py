@@ -115,10 +115,18 @@ async def test_writer_survives_a_killed_connection_and_a_cancelled_request(db, s
                 "WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'wooforce' "
                 "AND state = 'idle') t")
         assert killed >= 1
-        with pytest.raises(DatabaseUnavailable):
+        with pytest.raises(DatabaseUnavailable):  # used before the client saw the close: that batch gets a 503
             await gc.submit(_events(store.id, "w2"))
         [again] = await gc.submit(_events(store.id, "w2"))
         assert again.new, "the batch after the broken connection was not written"
+        async with db.connection() as probe:  # killed again, and this time the client sees the close first
+            assert await probe.fetchval(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'wooforce' "
+                "AND state = 'idle') t") >= 1
+        await asyncio.sleep(0.3)
+        [fresh] = await gc.submit(_events(store.id, "w2b"))
+        assert fresh.new, "a connection known to be closed was used"
 
         waiter = asyncio.create_task(gc.submit(_events(store.id, "w3")))
         await asyncio.sleep(0)
@@ -129,4 +137,4 @@ async def test_writer_survives_a_killed_connection_and_a_cancelled_request(db, s
         await gc.stop()
     async with db.connection() as conn:
         keys = {r["dedup_key"] for r in await conn.fetch("SELECT dedup_key FROM events WHERE store_id = $1", store.id)}
-    assert keys == {"w1", "w2", "w3", "w4"}
+    assert keys == {"w1", "w2", "w2b", "w3", "w4"}
