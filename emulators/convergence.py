@@ -104,6 +104,10 @@ def compare(store, sf_records, store_id: str, *, deleted_order_status: str = "de
     gone = {k for k, p in products.items() if k.startswith("product:") and p.get("IsActive")} - {
         f"product:{i}" for i in catalogue}
     rep.mismatches.extend(f"{k} deleted in the store but active in Salesforce" for k in sorted(gone))
+    kept = sum(1 for k, p in products.items() if k.startswith("product:") and not p.get("IsActive")
+               and int(k.split(":")[1]) not in catalogue)
+    if kept:
+        rep.note = f"{kept} deleted product(s) kept in Salesforce as inactive (order lines refer to them)"
     reports.append(rep)
 
     # customers -> Contact (email, city)
