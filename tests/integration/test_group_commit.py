@@ -97,8 +97,8 @@ async def test_duplicate_committed_by_a_concurrent_batch_is_found(db, store):
 
 
 async def test_writer_survives_a_killed_connection_and_a_cancelled_request(db, store):
-    """Each writer keeps one connection between batches. When the server kills it, that batch fails with
-    DatabaseUnavailable (the collector answers 503) and the next batch gets a fresh connection. A request
+    """Each writer keeps one connection between batches. When the server kills it, the writer takes a fresh one
+    (before the batch when the client has seen the close, after a 503 for that batch when not). A request
     cancelled while it waits does not stop its events from being committed, nor the writer from going on."""
     from collector.batcher import GroupCommitter
     from shared.errors import DatabaseUnavailable
@@ -111,17 +111,21 @@ async def test_writer_survives_a_killed_connection_and_a_cancelled_request(db, s
         assert first.new
         async with db.connection() as probe:  # the writer's connection is the other 'wooforce' backend
             killed = await probe.fetchval(
-                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'wooforce' "
                 "AND state = 'idle') t")
         assert killed >= 1
-        with pytest.raises(DatabaseUnavailable):  # used before the client saw the close: that batch gets a 503
+        # at once: if the client has not yet seen the close, that batch fails as DatabaseUnavailable (the collector
+        # answers 503, the sender retries); whether it has is up to the event loop's timing, so both are accepted
+        try:
             await gc.submit(_events(store.id, "w2"))
+        except DatabaseUnavailable:
+            pass
         [again] = await gc.submit(_events(store.id, "w2"))
-        assert again.new, "the batch after the broken connection was not written"
+        assert again.event_id, "the batch after the broken connection was not written"
         async with db.connection() as probe:  # killed again, and this time the client sees the close first
             assert await probe.fetchval(
-                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'wooforce' "
                 "AND state = 'idle') t") >= 1
         await asyncio.sleep(0.3)

@@ -95,3 +95,18 @@ def test_wc_webhook_mapping():
     assert event_from_wc_webhook("coupon.created", {"id": 1}, store_id="s", delivery_id=None, received_at=now) is None
     with pytest.raises(InvalidEvent):
         event_from_wc_webhook("order.updated", {"id": True}, store_id="s", delivery_id=None, received_at=now)
+
+
+def test_driver_errors_are_wrapped_retryable_or_permanent():
+    import asyncpg
+
+    from shared.db import wrap
+    from shared.errors import DatabaseError, DatabaseUnavailable
+
+    # a connection the server dropped while idle, used before the client saw the close
+    assert isinstance(wrap(asyncpg.InternalClientError("cannot switch to state 12")), DatabaseUnavailable)
+    assert isinstance(wrap(asyncpg.exceptions.AdminShutdownError("terminating connection")), DatabaseUnavailable)
+    err = wrap(asyncpg.exceptions.UniqueViolationError("duplicate key"))
+    assert isinstance(err, DatabaseError) and not isinstance(err, DatabaseUnavailable) and err.sqlstate == "23505"
+    boom = ValueError("not a driver error")
+    assert wrap(boom) is boom
