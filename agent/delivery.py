@@ -27,7 +27,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
 from urllib.parse import quote
 
 from loguru import logger
@@ -39,9 +38,8 @@ from agent.plan import LEVELS, PRIMARY, STANDARD_PRICEBOOK_KEY, Plan, Rec, Unit,
 from agent.salesforce import RETRYABLE_CODES, SalesforceClient, in_thread
 from agent.sfpoll import soql_keys
 from shared import ids
-from shared.db import Database, is_conflict
-from shared.errors import (DatabaseError, PermanentError, RetryableError, SalesforcePermanent,
-                           SalesforceRetryable)
+from shared.db import Database, retry_conflicts
+from shared.errors import PermanentError, RetryableError, SalesforcePermanent, SalesforceRetryable
 from shared.settings import Settings
 from shared.stores import StoreManager
 
@@ -656,14 +654,7 @@ class Deliverer:
         async with leases_kept(self.db, self.owner, self.settings.agent_lease_s):
             results = [r for rs in await asyncio.gather(*(run.run() for run in runs)) for r in rs]
         duration_ms = int((time.perf_counter() - t0) * 1000)
-        for attempt in range(3):
-            try:
-                await self._record(results, runs, started, duration_ms)
-                break
-            except DatabaseError as exc:
-                if not is_conflict(exc) or attempt == 2:
-                    raise
-                logger.bind(action="sync.record_conflict", attempt=attempt + 1).warning("recording retried: {}", exc)
+        await retry_conflicts(lambda: self._record(results, runs, started, duration_ms), action="sync.record_conflict")
         await ownership.after_delivery(runs, results)
         stats = BatchStats(claimed=len(units), outcomes=Counter(r["outcome"] for r in results),
                            api_calls=sum(r.calls for r in runs),

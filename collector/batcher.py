@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import asyncpg
 from loguru import logger
 
-from shared.db import Database, is_conflict
+from shared.db import Database, retry_conflicts
 from shared.errors import DatabaseError, DatabaseUnavailable
 from shared.models import NewEvent
 from shared.outbox import IngestResult, OutboxManager
@@ -37,10 +37,9 @@ class GroupCommitter:
         self.on_batch = on_batch
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._tasks: list[asyncio.Task] = []
-        self._conns: dict[int, asyncpg.Connection | None] = {}
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._writer(i), name=f"group-commit-{i}") for i in range(self.writers)]
+        self._tasks = [asyncio.create_task(self._writer(), name=f"group-commit-{i}") for i in range(self.writers)]
 
     async def stop(self) -> None:
         """Finish what is queued, then stop the writers."""
@@ -71,67 +70,52 @@ class GroupCommitter:
             n += len(item.events)
         return items
 
-    async def _writer(self, idx: int) -> None:
-        self._conns[idx] = None
+    async def _writer(self) -> None:
+        conn = None  # kept between batches: no pool reset round trip per commit
         try:
             while True:
                 first = await self._queue.get()
                 items = self._take(first)
                 try:
-                    await self._write(idx, items)
+                    if conn is not None and not self.db.is_open(conn):  # the server closed it while idle
+                        conn = await self._given_back(conn)
+                    conn = await self._write(items, conn)
                 finally:
                     for _ in items:
                         self._queue.task_done()
         finally:
-            await self._drop_conn(idx)
+            await self._given_back(conn)
 
-    async def _drop_conn(self, idx: int) -> None:
-        conn, self._conns[idx] = self._conns.get(idx), None
-        if conn is not None:
-            await self.db.release(conn)
-
-    async def _write(self, idx: int, items: list[_Item]) -> None:
+    async def _write(self, items: list[_Item], conn: asyncpg.Connection | None) -> asyncpg.Connection | None:
+        """Commit ``items`` on ``conn`` (acquired when None) and answer them; returns the connection to keep, or None
+        when it may be broken (it is then given back to the pool)."""
         events = [e for it in items for e in it.events]
         t0 = time.perf_counter()
-        conn = None
         try:
-            # each writer keeps its connection between batches: no pool reset round trip per commit
-            if self._conns[idx] is not None and not self.db.is_open(self._conns[idx]):  # closed while idle
-                await self._drop_conn(idx)
-            if self._conns[idx] is None:
-                self._conns[idx] = await self.db.acquire()
-            conn = self._conns[idx]
+            if conn is None:
+                conn = await self.db.acquire()
             results = await self._commit(events, conn)
         except DatabaseUnavailable as exc:
-            await self._drop_conn(idx)
-            for it in items:
-                if not it.future.done():
-                    it.future.set_exception(exc)
-            return
+            _fail(items, exc)
+            return await self._given_back(conn)
         except DatabaseError as exc:
             if len(items) == 1 or conn is None:
-                for it in items:
-                    if not it.future.done():
-                        it.future.set_exception(exc)
-                return
+                _fail(items, exc)
+                return conn
             # one request's data must not fail its neighbours: write each on its own
             for it in items:
                 try:
                     res = await self._commit(it.events, conn)
                 except Exception as exc:  # noqa: BLE001 - handed to the waiting request
-                    if not it.future.done():
-                        it.future.set_exception(exc)
+                    _fail([it], exc)
                 else:
                     if not it.future.done():
                         it.future.set_result(res)
-            return
+            return conn
         except Exception as exc:  # noqa: BLE001 - a bug must not kill the writer
             logger.bind(action="ingest.batch_failed").exception("group commit failed")
-            await self._drop_conn(idx)
-            for it in items:
-                if not it.future.done():
-                    it.future.set_exception(exc)
-            return
+            _fail(items, exc)
+            return await self._given_back(conn)
         duration_ms = (time.perf_counter() - t0) * 1000
         if self.on_batch:
             self.on_batch(len(items), len(events), duration_ms)
@@ -141,14 +125,19 @@ class GroupCommitter:
             if not it.future.done():
                 it.future.set_result(results[pos:pos + n])
             pos += n
+        return conn
+
+    async def _given_back(self, conn: asyncpg.Connection | None) -> None:
+        if conn is not None:
+            await self.db.release(conn)
 
     async def _commit(self, events: list[NewEvent], conn) -> list[IngestResult]:
-        for attempt in range(3):
-            try:
-                return await self.outbox.ingest(events, conn=conn)  # one statement: it commits on its own
-            except DatabaseError as exc:
-                if is_conflict(exc) and attempt < 2:
-                    continue
-                raise
-        raise AssertionError("unreachable")
+        # one statement: it commits on its own
+        return await retry_conflicts(lambda: self.outbox.ingest(events, conn=conn))
 
+
+def _fail(items: list[_Item], exc: BaseException) -> None:
+    """Hand ``exc`` to every request of ``items`` still waiting."""
+    for it in items:
+        if not it.future.done():
+            it.future.set_exception(exc)

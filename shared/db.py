@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 import asyncpg
+from loguru import logger
 
 from shared import queries
 from shared.errors import DatabaseError, DatabaseUnavailable
@@ -36,6 +38,24 @@ CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, dea
 def is_conflict(exc: BaseException) -> bool:
     """A transaction that lost a lock race: retrying it is safe and expected to succeed."""
     return getattr(exc, "sqlstate", None) in CONFLICT_SQLSTATES
+
+
+T = TypeVar("T")
+
+
+async def retry_conflicts(run: Callable[[], Awaitable[T]], *, attempts: int = 3, action: str | None = None) -> T:
+    """Await ``run()`` (a whole transaction or single statement, started afresh each time) again when it lost a lock
+    race (``is_conflict``), up to ``attempts`` times in all; any other error, or the last conflict, is raised. With
+    ``action``, each retry is logged under that action."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await run()
+        except DatabaseError as exc:
+            if not is_conflict(exc) or attempt == attempts:
+                raise
+            if action:
+                logger.bind(action=action, attempt=attempt).warning("retried after a lock conflict: {}", exc)
+    raise AssertionError("attempts must be at least 1")
 
 
 def wrap(exc: BaseException) -> Exception:

@@ -110,3 +110,33 @@ def test_driver_errors_are_wrapped_retryable_or_permanent():
     assert isinstance(err, DatabaseError) and not isinstance(err, DatabaseUnavailable) and err.sqlstate == "23505"
     boom = ValueError("not a driver error")
     assert wrap(boom) is boom
+
+
+async def test_retry_conflicts_reruns_lost_lock_races_only():
+    from shared.db import retry_conflicts
+    from shared.errors import DatabaseError
+
+    def runner(*sqlstates: str):
+        """A transaction failing with these SQLSTATEs in turn, then succeeding; counts its runs."""
+        left = list(sqlstates)
+
+        async def run():
+            run.calls += 1
+            if left:
+                err = DatabaseError(f"sqlstate {left[0]}")
+                err.sqlstate = left.pop(0)
+                raise err
+            return "done"
+        run.calls = 0
+        return run
+
+    run = runner("40P01", "40001")  # deadlock, serialization failure: run again
+    assert await retry_conflicts(run) == "done" and run.calls == 3
+    run = runner("40P01", "40P01", "40P01")  # a third conflict: given up
+    with pytest.raises(DatabaseError, match="40P01"):
+        await retry_conflicts(run)
+    assert run.calls == 3
+    run = runner("23505")  # not a conflict: raised at once
+    with pytest.raises(DatabaseError, match="23505"):
+        await retry_conflicts(run)
+    assert run.calls == 1
