@@ -27,7 +27,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from urllib.parse import quote
 
 from loguru import logger
 from prometheus_client import Gauge
@@ -281,8 +280,8 @@ class StoreRun:
                     _fail(rec, "SKIPPED", f"not sent: {self.broken}", None, call, retry=True)
                 continue
             subs = [{"method": "DELETE", "referenceId": f"d{j}",
-                     "url": f"/services/data/v{self.client.api_version}/composite/sobjects?allOrNone=false&ids="
-                            + ",".join(r.sf_id for r in part)} for j, part in enumerate(parts)]
+                     "url": self.client.data_path("/composite/sobjects?allOrNone=false&ids="
+                                                  + ",".join(r.sf_id for r in part))} for j, part in enumerate(parts)]
             try:
                 items = await self._call(self.client.composite, subs)
             except (SalesforceRetryable, SalesforcePermanent) as exc:
@@ -377,8 +376,7 @@ class StoreRun:
                 found = await self._call(self.client.query, soqls[0])
             else:
                 for i in range(0, len(soqls), 25):
-                    subs = [{"method": "GET", "referenceId": f"q{j}",
-                             "url": f"/services/data/v{self.client.api_version}/query?q=" + quote(q)}
+                    subs = [{"method": "GET", "referenceId": f"q{j}", "url": self.client.query_path(q)}
                             for j, q in enumerate(soqls[i:i + 25])]
                     for item in await self._call(self.client.composite, subs):
                         body = item.get("body")

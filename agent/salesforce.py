@@ -197,7 +197,7 @@ class SalesforceClient:
         """Every record, following ``nextRecordsUrl`` (one API call per page of up to 2,000)."""
         body = self.request("GET", "/query?q=" + requests.utils.quote(soql)).body
         records = list(body.get("records", []))
-        prefix = f"/services/data/v{self.api_version}"
+        prefix = self.data_path("")
         while not body.get("done", True) and (nxt := body.get("nextRecordsUrl")):
             body = self.request("GET", nxt[len(prefix):] if nxt.startswith(prefix) else nxt).body
             records += body.get("records", [])
@@ -206,8 +206,15 @@ class SalesforceClient:
     def describe(self, sobject: str) -> dict:
         return self.request("GET", f"/sobjects/{sobject}/describe").body
 
+    def data_path(self, rest: str) -> str:
+        """``/services/data/vXX.X`` + ``rest``: the form a Composite subrequest's ``url`` takes."""
+        return f"/services/data/v{self.api_version}{rest}"
+
+    def query_path(self, soql: str) -> str:
+        return self.data_path("/query?q=" + requests.utils.quote(soql))
+
     def collection_path(self, sobject: str, ext_field: str) -> str:
-        return f"/services/data/v{self.api_version}/composite/sobjects/{sobject}/{ext_field}"
+        return self.data_path(f"/composite/sobjects/{sobject}/{ext_field}")
 
 
 async def in_thread(fn, *args) -> Any:

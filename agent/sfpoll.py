@@ -18,7 +18,6 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from urllib.parse import quote
 
 from loguru import logger
 
@@ -127,7 +126,7 @@ class Poller:
             cur = cursors.get(obj.sobject)
             since = (cur - timedelta(seconds=s.sf_poll_overlap_s)) if cur else \
                 now - timedelta(seconds=s.sf_poll_initial_lookback_s)
-            url = f"/services/data/v{client.api_version}/query?q=" + quote(build_soql(obj, store_id, since))
+            url = client.query_path(build_soql(obj, store_id, since))
             subs.append({"method": "GET", "url": url, "referenceId": obj.resource, "httpHeaders": headers})
             by_ref[obj.resource] = obj
         newest: dict[str, datetime] = {}
