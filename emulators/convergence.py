@@ -101,12 +101,11 @@ def compare(store, sf_records, store_id: str, *, deleted_order_status: str = "de
         active = rec.status == "publish"
         if bool(p.get("IsActive")) != active:
             rep.mismatches.append(f"product {pid} IsActive {p.get('IsActive')} != {active}")
-    gone = {k for k, p in products.items() if k.startswith("product:") and p.get("IsActive")} - {
-        f"product:{i}" for i in catalogue}
-    rep.mismatches.extend(f"{k} deleted in the store but active in Salesforce" for k in sorted(gone))
-    kept = sum(1 for k, p in products.items() if k.startswith("product:") and not p.get("IsActive")
-               and int(k.split(":")[1]) not in catalogue)
-    if kept:
+    in_store = {f"product:{i}" for i in catalogue}
+    deleted = {k: p for k, p in products.items() if k.startswith("product:") and k not in in_store}
+    rep.mismatches.extend(f"{k} deleted in the store but active in Salesforce"
+                          for k in sorted(deleted) if deleted[k].get("IsActive"))
+    if kept := sum(not p.get("IsActive") for p in deleted.values()):
         rep.note = f"{kept} deleted product(s) kept in Salesforce as inactive (order lines refer to them)"
     reports.append(rep)
 
