@@ -226,15 +226,19 @@ def wc_changed(head: "Head | None", fs: dict, w_head: str | None) -> bool:
     return not known or head.version > max(known)
 
 
+def _unconfirmed(fs: dict) -> list:
+    """The values our unconfirmed upserts of a field may have left in Salesforce (newest last)."""
+    return fs["amb"] if fs.get("unsure") and isinstance(fs.get("amb"), list) else []
+
+
 def ambiguous_values(fs: dict, w: str | None) -> list:
-    """The values our unconfirmed upserts of a field may have left in Salesforce, ``w`` added (newest last)."""
-    old = fs.get("amb") if fs.get("unsure") and isinstance(fs.get("amb"), list) else []
-    return ([x for x in old if x != w] + [w])[-AMBIGUOUS_KEEP:]
+    """:func:`_unconfirmed` with ``w`` added as the newest."""
+    return ([x for x in _unconfirmed(fs) if x != w] + [w])[-AMBIGUOUS_KEEP:]
 
 
 def is_own_ambiguous(fs: dict, s: str | None) -> bool:
     """Salesforce holds a value one of our unconfirmed upserts sent (it landed after all)."""
-    return bool(fs.get("unsure")) and isinstance(fs.get("amb"), list) and s in fs["amb"]
+    return s in _unconfirmed(fs)
 
 
 # ---- state ----------------------------------------------------------------------------------------------
