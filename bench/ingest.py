@@ -157,14 +157,14 @@ def main(argv=None) -> int:
                    help="1 = native-webhook style, 10 = plugin batches")
     args = p.parse_args(argv)
     res = run(args)
-    print(f"{'events/req':>10} {'server':<10} {'events/s':>10} {'req p50 ms':>11} {'req p99 ms':>11} "
+    print(f"{'events/req':>10} {'server':<11} {'events/s':>10} {'req p50 ms':>11} {'req p99 ms':>11} "
           f"{'peak RSS MiB':>13}  statuses")
     for per_request, pair in res["results"].items():
         for name in ("noop", "collector", "no_database"):
             if name not in pair:
                 continue
             r = pair[name]
-            print(f"{per_request:>10} {name:<10} {r['events_per_s']:>10.0f} {r['p50_ms']:>11.1f} {r['p99_ms']:>11.1f} "
+            print(f"{per_request:>10} {name:<11} {r['events_per_s']:>10.0f} {r['p50_ms']:>11.1f} {r['p99_ms']:>11.1f} "
                   f"{r.get('peak_rss_mib', float('nan')):>13.1f}  {r['statuses']}")
         rounds = ", ".join(f"{x:.2f}" for x in pair["round_ratios"])
         print(f"{per_request:>10} ratio collector/no-op: {pair['ratio']:.2f} (target >= 0.5; rounds: {rounds})")
