@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from agent.mapping import KEY_FIELD, load_mapping
+from shared.mapping import KEY_FIELD, load_mapping
 from agent.salesforce import SalesforceClient
 from shared.db import Database
 from shared.errors import NotFound

@@ -14,7 +14,7 @@ import time
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from loguru import logger
 
-from agent.delivery import Deliverer
+from agent.delivery.engine import Deliverer
 from shared import migrations
 from shared.crypto import Vault
 from shared.db import Database, resolve_dsn
@@ -95,13 +95,13 @@ async def run_agent(settings: Settings, *, once: bool = False) -> int:
                           next_run_time=_now())
         scheduler.add_job(outbox_report, "interval", seconds=60, args=[db], id="outbox_report")
         # --- reconciler and backfills (issue 4): one job per store + the requested-jobs poller ---
-        from agent.reconcile import register_jobs as register_reconciler
+        from agent.reconcile.reconciler import register_jobs as register_reconciler
         register_reconciler(scheduler, settings=settings, db=db)
         # --- console (issue 6): alerts and payload retention ---
         from shared.alerts import register_jobs as register_alerts
         register_alerts(scheduler, settings=settings, db=db)
         # --- two-way sync (issue 8): Salesforce poll and WooCommerce writes ---
-        from agent.twoway import register_jobs as register_twoway
+        from agent.twoway.jobs import register_jobs as register_twoway
         twoway = register_twoway(scheduler, settings=settings, db=db, stores=stores, deliverer=deliverer)
         scheduler.start()
         logger.bind(action="agent.started", owner=deliverer.owner).info("agent running")

@@ -265,3 +265,15 @@ def _retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def soql_datetime(dt: datetime) -> str:
+    dt = dt.astimezone(timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def soql_keys(sobject: str, cols: list[str], keys: list[str], by: str = "Wooforce_Key__c") -> str:
+    """``cols`` of the records whose ``by`` (their Wooforce key, or e.g. ``Order.Wooforce_Key__c`` for an order's
+    lines) is one of these keys (which are [a-z0-9_:] only)."""
+    quoted = ", ".join("'" + k.replace("\\", "").replace("'", "") + "'" for k in keys)
+    return f"SELECT {', '.join(dict.fromkeys(cols))} FROM {sobject} WHERE {by} IN ({quoted})"

@@ -64,7 +64,7 @@ ON CONFLICT DO NOTHING
 
 
 async def fill(db, rows: int) -> dict:
-    from shared.console import CLI, ConsoleManager
+    from collector.console.service import CLI, ConsoleManager
     t = {}
     async with db.connection() as conn:
         for name, sql, args in (("events", FILL_EVENTS, (rows, STORES)), ("outbox", FILL_OUTBOX, ()),
@@ -100,7 +100,7 @@ async def run(args) -> dict:
 
     from collector.app import create_app
     from shared import embedded_pg, migrations
-    from shared.console import ConsoleManager
+    from collector.console.service import ConsoleManager
     from shared.crypto import Vault
     from shared.db import Database
     from shared.settings import Settings

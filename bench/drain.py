@@ -63,7 +63,7 @@ async def _backlog(feeder, store_id: str, args) -> int:
 
 
 async def run(args) -> dict:
-    from agent.delivery import Deliverer
+    from agent.delivery.engine import Deliverer
     from shared import embedded_pg, migrations
     from shared.crypto import Vault
     from shared.db import Database
@@ -114,8 +114,8 @@ async def run(args) -> dict:
 
 def _naive(client, mapping, args, full_records: int) -> dict:
     """Upsert each record with its own call (PATCH /sobjects/{T}/Wooforce_Key__c/{key}), dependencies first."""
-    from agent.mapping import KEY_FIELD
-    from agent.plan import LEVELS, Plan, Unit
+    from shared.mapping import KEY_FIELD
+    from agent.delivery.plan import LEVELS, Plan, Unit
     from tests.support import woo
 
     pricebook = client.query("SELECT Id FROM Pricebook2 WHERE IsStandard = true LIMIT 1")[0]["Id"]

@@ -99,7 +99,7 @@ def run(args) -> dict:
     env = {**os.environ, "WOOFORCE_DATA_DIR": str(tmp), "WOOFORCE_LOG_LEVEL": "WARNING"}
     env.pop("WOOFORCE_DATABASE_URL", None)
     # register a store (embedded Postgres under tmp)
-    out = subprocess.run([sys.executable, "-m", "shared.cli", "stores", "add", "--name", "bench", "--json"],
+    out = subprocess.run([sys.executable, "-m", "cli", "stores", "add", "--name", "bench", "--json"],
                          env=env, capture_output=True, text=True, check=True).stdout
     store = json.loads(out)
     results = {}
@@ -113,7 +113,7 @@ def _pair(args, env, store, per_request: int) -> dict:
     """Both servers up at once; ``rounds`` alternating bursts (noop first, then collector first, ...), so a
     machine that slows down or speeds up mid-run weighs on both sides alike."""
     names = ("noop", "collector", "no_database") if args.floor else ("noop", "collector")
-    commands = {"noop": ["bench.noop_server"], "collector": ["shared.cli", "collector", "--port"],
+    commands = {"noop": ["bench.noop_server"], "collector": ["cli", "collector", "--port"],
                 "no_database": ["bench.collector_nodb"]}
     procs, urls, factories, rounds = {}, {}, {}, {name: [] for name in names}
     try:

@@ -37,8 +37,8 @@ async def naive_requests(client, per_page: int) -> int:
 async def run(args) -> dict:
     from loguru import logger
 
-    from agent.backfill import Backfill, job_params
-    from agent.reconcile import Reconciler
+    from agent.reconcile.backfill import Backfill, job_params
+    from agent.reconcile.reconciler import Reconciler
     from agent.woocommerce import WooClient
     from emulators.woocommerce import WooCommerceEmulator
     from shared import embedded_pg, migrations

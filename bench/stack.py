@@ -79,7 +79,7 @@ class Stack:
 
     def spawn(self, name: str, args: list[str], **settings) -> subprocess.Popen:
         log = open(self.tmp / f"{name}.out", "ab")
-        proc = subprocess.Popen([sys.executable, "-m", "shared.cli", *args], env=self.env(**settings), stdout=log,
+        proc = subprocess.Popen([sys.executable, "-m", "cli", *args], env=self.env(**settings), stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         self.procs[name] = proc
         return proc

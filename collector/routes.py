@@ -4,7 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from collector import health, ingest
-from collector.console import setup_console
+from collector.console.mount import setup_console
 
 
 def setup_routes(app: web.Application) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from collector import keys
-from shared.console import ConsoleManager, Principal
+from collector.console.service import ConsoleManager, Principal
 
 SESSION_COOKIE = "wf_session"
 LOGIN_CSRF_COOKIE = "wf_login_csrf"

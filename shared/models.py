@@ -105,6 +105,16 @@ def _fields(exc: ValidationError, prefix: tuple = ()) -> list[dict[str, str]]:
     return [{"field": _loc(prefix + tuple(e["loc"])) or "body", "message": e["msg"]} for e in exc.errors()]
 
 
+def payload_dict(payload: Any) -> dict[str, Any]:
+    """A stored payload (jsonb decoded or not) as a dict; ``{}`` for anything else."""
+    if isinstance(payload, str):
+        try:
+            payload = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return {}
+    return payload if isinstance(payload, dict) else {}
+
+
 def payload_text(data: dict, where: str) -> str:
     """Serialise for the outbox, refusing what Postgres's JSON types cannot hold (NUL, lone surrogates)."""
     try:

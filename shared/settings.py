@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     sf_bulk_claim_batch: int = Field(5_000, ge=1, le=500_000, description="rows claimed per batch while a backlog "
                                      "lasts (lets large backfills reach the bulk threshold; the agent holds ~16 KB per claimed row)")
     sf_bulk_poll_s: float = Field(2.0, gt=0, le=60, description="Bulk API 2.0 job status polling interval")
-    mapping_file: Path | None = Field(None, description="TOML mapping overriding agent/mapping.toml (field by field)")
+    mapping_file: Path | None = Field(None, description="TOML mapping overriding shared/mapping/mapping.toml (field by field)")
 
     # --- agent: reconciler, backfills (WooCommerce REST polling) ----------------------------
     reconcile_interval_s: int = Field(300, ge=5, le=86_400, description="how often each store is reconciled")

@@ -1,4 +1,4 @@
-"""Admin API handlers (``/api/v1/...``): thin JSON wrappers over :mod:`shared.console`.
+"""Admin API handlers (``/api/v1/...``): thin JSON wrappers over :mod:`collector.console.service`.
 
 Authenticated by ``Authorization: Bearer wf_...`` (scripts) or the console's session cookie, in which case
 every state-changing request must carry the session's ``X-CSRF-Token``.
@@ -16,7 +16,7 @@ from collector import keys
 from collector.errors import ApiError
 from collector.webauth import (CSRF_HEADER, SAFE_METHODS, bearer_principal, client_ip, manager, principal,
                                session_principal)
-from shared.console import AuthFailed, Forbidden, InvalidInput, OutboxFilter, Principal, csrf_ok, _parse_time
+from collector.console.service import AuthFailed, Forbidden, InvalidInput, OutboxFilter, Principal, csrf_ok, parse_time
 from shared.errors import NotFound
 from shared import alerts
 
@@ -159,7 +159,7 @@ async def replay_get(request: web.Request) -> web.Response:
 
 async def store_resync(request: web.Request) -> web.Response:
     body = await _json(request)
-    since = _parse_time(body.get("since"), "since") if body.get("since") else None
+    since = parse_time(body.get("since"), "since") if body.get("since") else None
     res = await manager(request).resync_store(principal(request), request.match_info["store_id"], since,
                                               body.get("resources"), ip=client_ip(request))
     return json_response(res, status=202)
@@ -168,7 +168,7 @@ async def store_resync(request: web.Request) -> web.Response:
 def salesforce_eraser(request: web.Request):
     """The delivery's Salesforce erasure bound to this app's database, stores and settings (None without agent)."""
     try:
-        from agent.erase import erase_in_salesforce
+        from agent.erasure import erase_in_salesforce
     except ImportError:
         return None
     cfg = request.config_dict

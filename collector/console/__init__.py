@@ -1,34 +1,3 @@
 """The support console (server-rendered HTML under ``/console``) and the admin API (``/api/v1``), mounted as
-sub-applications of the collector by :func:`setup_console`."""
-from __future__ import annotations
-
-import asyncio
-from collections.abc import AsyncIterator
-
-from aiohttp import web
-
-from collector import keys
-
-
-def setup_console(app: web.Application) -> None:
-    from collector.api.handlers import create_api_app
-    from collector.console.views import create_console_app
-
-    app[keys.BACKGROUND] = set()
-    app.cleanup_ctx.append(_console_ctx)
-    app.add_subapp("/console", create_console_app())
-    app.add_subapp("/api/v1", create_api_app())
-
-
-async def _console_ctx(app: web.Application) -> AsyncIterator[None]:
-    from shared.console import ConsoleManager
-
-    settings = app[keys.SETTINGS]
-    app[keys.CONSOLE] = ConsoleManager(app[keys.DB], session_ttl_s=settings.console_session_ttl_s,
-                                       replay_batch=settings.console_replay_batch)
-    yield
-    tasks = list(app[keys.BACKGROUND])
-    if tasks:  # bulk replays in flight: let them finish their batches (each batch is one transaction)
-        await asyncio.wait(tasks, timeout=10)
-        for t in tasks:
-            t.cancel()
+sub-applications of the collector by :func:`collector.console.mount.setup_console`. ``service/`` is what both
+call (and the CLI's console commands too); ``views`` renders the pages."""

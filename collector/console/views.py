@@ -1,7 +1,7 @@
 """Console pages: sign-in, dashboard, outbox browser, entity timeline, replay, resync, erasure, audit, alerts.
 
 Every page needs a session (cookie ``wf_session``: HttpOnly, SameSite=Lax); every POST needs the session's
-CSRF token (form field ``csrf_token`` or header ``X-CSRF-Token``). The work is done by :mod:`shared.console`.
+CSRF token (form field ``csrf_token`` or header ``X-CSRF-Token``). The work is done by :mod:`collector.console.service`.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from collector.console.charts import outcomes_chart
 from collector.webauth import (CSRF_HEADER, LOGIN_CSRF_COOKIE, SAFE_METHODS, SESSION_COOKIE, client_ip, manager,
                                principal, security_headers, session_principal, set_session_cookie)
 from shared import alerts
-from shared.console import STATUSES, AuthFailed, Forbidden, InvalidInput, OutboxFilter, _parse_time, csrf_ok
+from collector.console.service import STATUSES, AuthFailed, Forbidden, InvalidInput, OutboxFilter, parse_time, csrf_ok
 from shared.errors import NotFound
 from shared.models import RESOURCES
 
@@ -226,7 +226,7 @@ async def replay_show(request: web.Request) -> web.Response:
 async def resync(request: web.Request) -> web.Response:
     form = await request.post()
     store_id = request.match_info["store_id"]
-    since = _parse_time(str(form.get("since") or "") or None, "since")
+    since = parse_time(str(form.get("since") or "") or None, "since")
     res = await manager(request).resync_store(principal(request), store_id, since, None, ip=client_ip(request))
     raise web.HTTPFound("/console/?" + urlencode({"store": store_id, "msg": f"Resync requested: job {res['job_id']}"}))
 

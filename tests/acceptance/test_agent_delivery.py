@@ -55,7 +55,7 @@ async def test_collector_to_salesforce_end_to_end(db, pg_dsn, sf_emu, tmp_path):
                 assert r.status in (200, 202), await r.text()
     env = {**os.environ, "WOOFORCE_DATABASE_URL": pg_dsn, "WOOFORCE_MASTER_KEY": key,
            "WOOFORCE_DATA_DIR": str(tmp_path), "WOOFORCE_LOG_DIR": str(tmp_path / "logs"), "WOOFORCE_LOG_LEVEL": "INFO"}
-    done = subprocess.run([sys.executable, "-m", "shared.cli", "agent", "--once"], env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "cli", "agent", "--once"], env=env, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-3000:]
 

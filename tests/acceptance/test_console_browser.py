@@ -14,7 +14,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from collector.app import create_app
-from shared.console import CLI, ConsoleManager
+from collector.console.service import CLI, ConsoleManager
 from shared.models import events_from_body
 from shared.outbox import OutboxManager
 from tests.support import woo

@@ -21,7 +21,7 @@ def test_demo_until_ctrl_c_reports_a_converged_store():
     tmp_path = Path(tempfile.mkdtemp(prefix="wf-demo-", dir="/tmp"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("WOOFORCE_")}
     env["WOOFORCE_DATA_DIR"] = str(tmp_path / "wf")
-    proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "demo", "--duration", "0", "--changes-per-s", "8",
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "demo", "--duration", "0", "--changes-per-s", "8",
                              "--port", "0"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     lines: list[str] = []

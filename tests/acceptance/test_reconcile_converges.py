@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 from aiohttp.test_utils import TestServer
 
-from agent.delivery import Deliverer
-from agent.reconcile import Reconciler
-from agent.wcsync import payload_dict
+from agent.delivery.engine import Deliverer
+from agent.reconcile.reconciler import Reconciler
+from agent.reconcile.records import payload_dict
 from collector.app import create_app
 from emulators.woocommerce import WooCommerceEmulator
 from shared.models import parse_wc_datetime

@@ -18,7 +18,7 @@ def cli(pg_dsn, tmp_path, db):
            "WOOFORCE_DATA_DIR": str(tmp_path)}
 
     def run(*args: str, extra_env: dict | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "shared.cli", *args], env={**env, **(extra_env or {})},
+        return subprocess.run([sys.executable, "-m", "cli", *args], env={**env, **(extra_env or {})},
                               capture_output=True, text=True, timeout=60, cwd=tmp_path)
 
     return run

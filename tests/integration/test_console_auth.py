@@ -5,7 +5,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from collector.app import create_app
-from shared.console import CLI, ConsoleManager
+from collector.console.service import CLI, ConsoleManager
 from tests.support.console import PASSWORD, add_operator, audit_rows, csrf_of, outbox_row, seed_orders, sign_in
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from shared.alerts import purge_payloads
-from shared.console import CLI, ConsoleManager, Forbidden
+from collector.console.service import CLI, ConsoleManager, Forbidden
 from tests.support.console import add_attempt, add_operator, audit_rows, outbox_row, seed_orders
 
 pytestmark = pytest.mark.integration
@@ -74,7 +74,7 @@ def cli(pg_dsn, tmp_path, db):
            "WOOFORCE_DATA_DIR": str(tmp_path)}
 
     def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "shared.cli", *args], env=env, input=stdin,
+        return subprocess.run([sys.executable, "-m", "cli", *args], env=env, input=stdin,
                               capture_output=True, text=True, timeout=60, cwd=tmp_path)
 
     return run

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared.console import CLI, ConsoleManager, InvalidInput, OutboxFilter
+from collector.console.service import CLI, ConsoleManager, InvalidInput, OutboxFilter
 from shared.outbox import OutboxManager
 from tests.support.console import add_attempt, add_operator, order_event, outbox_row, seed_orders, sign_in
 

@@ -33,7 +33,7 @@ async def sf_proc_store(db, master_key, tmp_path, sf_emu):
 
 def start_agent(env: dict, **settings) -> subprocess.Popen:
     extra = {f"WOOFORCE_{k.upper()}": str(v) for k, v in settings.items()}
-    return subprocess.Popen([sys.executable, "-m", "shared.cli", "agent"], env={**os.environ, **env, **extra},
+    return subprocess.Popen([sys.executable, "-m", "cli", "agent"], env={**os.environ, **env, **extra},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 

@@ -13,7 +13,7 @@ from collections import Counter
 import pytest
 from aiohttp.test_utils import TestServer
 
-from agent.delivery import Deliverer
+from agent.delivery.engine import Deliverer
 from collector.app import create_app
 from emulators.convergence import compare
 from emulators.woocommerce import WooCommerceEmulator

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.delivery import Deliverer
+from agent.delivery.engine import Deliverer
 from emulators.salesforce import SalesforceEmulator
 from tests.support import woo
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
-from shared.console import CLI, ConsoleManager
+from collector.console.service import CLI, ConsoleManager
 from shared.models import NewEvent, events_from_body
 from shared.outbox import OutboxManager
 

@@ -37,7 +37,7 @@ def collector_process(env: dict[str, str], *, port: int | None = None, timeout_s
 
 def start_collector(env: dict[str, str], port: int, *, timeout_s: float = 20) -> subprocess.Popen:
     full_env = {**os.environ, **env, "WOOFORCE_COLLECTOR_PORT": str(port)}
-    proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "collector"], env=full_env,
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "collector"], env=full_env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + timeout_s
     with http() as s:

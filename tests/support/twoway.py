@@ -8,9 +8,9 @@ from datetime import datetime, timedelta, timezone
 
 from aiohttp.test_utils import TestServer
 
-from agent.delivery import Deliverer
-from agent.sfpoll import Poller
-from agent.wcwrite import WooWriter
+from agent.delivery.engine import Deliverer
+from agent.twoway.poll import Poller
+from agent.twoway.write import WooWriter
 from collector.app import create_app
 from emulators.salesforce import SalesforceEmulator
 from emulators.woocommerce import WooCommerceEmulator

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from agent.delivery import Node, StoreRun
-from agent.plan import Rec
+from agent.delivery.engine import Node, StoreRun
+from agent.delivery.plan import Rec
 
 
 class AnsweringClient:

@@ -7,7 +7,7 @@ from importlib import resources
 import pytest
 
 from shared import pii
-from shared.console import InvalidInput, OutboxFilter, decode_cursor, diff, encode_cursor
+from collector.console.service import InvalidInput, OutboxFilter, decode_cursor, diff, encode_cursor
 
 
 def test_filter_parses_search_kinds_and_never_echoes_an_email_into_descriptions():

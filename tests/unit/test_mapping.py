@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.mapping import Ctx, email_hash, load_mapping
-from agent.plan import Plan, Unit
+from shared.mapping import Ctx, email_hash, load_mapping
+from agent.delivery.plan import Plan, Unit
 from shared.errors import ConfigError
 from tests.support import woo
 

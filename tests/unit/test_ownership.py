@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.mapping import load_mapping
-from agent.ownership import InvalidValue, load_twoway, put_body, wc_value
+from shared.mapping import load_mapping
+from agent.twoway.ownership import InvalidValue, load_twoway, put_body, wc_value
 from shared.errors import ConfigError
 
 

@@ -206,7 +206,7 @@ class CollectorProcess:
 
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "collector", "--host", "127.0.0.1", "--port", str(self.port)],
+            [sys.executable, "-m", "cli", "collector", "--host", "127.0.0.1", "--port", str(self.port)],
             env=self.env, stdout=log, stderr=log, cwd=str(PLUGIN_ROOT.parent),
         )
         deadline = time.monotonic() + 60
@@ -234,7 +234,7 @@ class CollectorProcess:
 @pytest.fixture
 def real_collector(wordpress_env, request, tmp_path):
     try:
-        import shared.cli  # noqa: F401
+        import cli.main  # noqa: F401
         import collector.app  # noqa: F401
     except ImportError as exc:
         pytest.skip(f"the collector is not importable yet: {exc}")
@@ -244,7 +244,7 @@ def real_collector(wordpress_env, request, tmp_path):
         pytest.skip("tests/conftest.py provides no pg_dsn fixture (real Postgres) yet")
     env = _wooforce_cli_env(pg_dsn, tmp_path)
     added = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "stores", "add", "--name", "WordPress e2e", "--json"],
+        [sys.executable, "-m", "cli", "stores", "add", "--name", "WordPress e2e", "--json"],
         env=env, capture_output=True, text=True, timeout=120, cwd=str(PLUGIN_ROOT.parent),
     )
     assert added.returncode == 0, added.stdout + added.stderr

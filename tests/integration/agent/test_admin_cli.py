@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 
 def cli(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "shared.cli", *args], env={**os.environ, **env}, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli", *args], env={**os.environ, **env}, capture_output=True,
                           text=True, timeout=60)
 
 

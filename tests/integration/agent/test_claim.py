@@ -50,7 +50,7 @@ async def test_newer_event_during_lease_is_delivered_after_the_older(db, sf_stor
     # a newer version arrives while the old one is leased (in flight)
     await outbox.put(sf_store, "customer", woo.customer(7, first_name="New", modified=2))
     # finish the leased batch by hand: deliver what was claimed
-    from agent.delivery import StoreRun
+    from agent.delivery.engine import StoreRun
     run = StoreRun(deliverer, sf_store, units)
     results = await run.run()
     from datetime import datetime, timezone

@@ -1,11 +1,11 @@
-"""GDPR erasure also in Salesforce (agent/erase.py): the records Wooforce wrote for the customer get their
+"""GDPR erasure also in Salesforce (agent/erasure.py): the records Wooforce wrote for the customer get their
 personal fields blanked; other customers' records are untouched; local erasure and audit happen first."""
 from __future__ import annotations
 
 import pytest
 
-from agent.erase import erase_in_salesforce
-from shared.console import CLI, ConsoleManager
+from agent.erasure import erase_in_salesforce
+from collector.console.service import CLI, ConsoleManager
 from shared.models import events_from_body
 from tests.support import woo
 

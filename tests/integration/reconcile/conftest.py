@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from agent.reconcile import Reconciler
+from agent.reconcile.reconciler import Reconciler
 from emulators.woocommerce import WooCommerceEmulator
 from shared.settings import Settings
 

@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from agent.backfill import Backfill, job_params, poll_jobs, sync_entity
+from agent.reconcile.backfill import Backfill, job_params, poll_jobs, sync_entity
 from shared.errors import NotFound
 from tests.integration.reconcile.conftest import event_count, heads, tuned
 

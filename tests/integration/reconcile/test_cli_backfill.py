@@ -21,7 +21,7 @@ def cli(pg_dsn, tmp_path, db):
            "WOOFORCE_DATA_DIR": str(tmp_path), "WOOFORCE_WC_MAX_RETRIES": "0"}
 
     async def run(*args: str) -> tuple[int, str, str]:
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "shared.cli", *args, env=env, cwd=tmp_path,
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", *args, env=env, cwd=tmp_path,
                                                     stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         out, err = await asyncio.wait_for(proc.communicate(), 60)
         return proc.returncode, out.decode(), err.decode()

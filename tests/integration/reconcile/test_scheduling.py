@@ -7,7 +7,7 @@ import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from loguru import logger
 
-from agent.reconcile import register_jobs
+from agent.reconcile.reconciler import register_jobs
 from tests.integration.reconcile.conftest import tuned
 
 pytestmark = pytest.mark.integration

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.console import CLI, ConsoleManager
+from collector.console.service import CLI, ConsoleManager
 from tests.support.twoway import make_rig
 
 pytestmark = pytest.mark.integration

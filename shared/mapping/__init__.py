@@ -1,8 +1,8 @@
-"""The declarative WooCommerce -> Salesforce mapping (``agent/mapping.toml``, overridable).
+"""The declarative WooCommerce -> Salesforce mapping (``shared/mapping/mapping.toml``, overridable).
 
 :func:`load_mapping` reads the shipped defaults and merges an owner's file over them;
 :meth:`Mapping.fields` turns one WooCommerce document into the Salesforce fields of one sObject.
-Keys and references are structural (``agent/plan.py``), not configurable.
+Keys and references are structural (``agent/delivery/plan.py``), not configurable.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from shared.errors import ConfigError
+from shared.mapping.twoway import load_twoway
 from shared.models import parse_wc_datetime
 
 TYPES = ("text", "number", "int", "bool", "date", "datetime")
@@ -185,7 +186,7 @@ def _spec(where: str, raw: Any) -> Spec | None:
 class Mapping:
     options: dict
     tables: dict[tuple[str, str], dict[str, Spec]]
-    twoway: dict = field(default_factory=dict)  # raw [twoway] section: field ownership (agent/ownership.py)
+    twoway: dict = field(default_factory=dict)  # raw [twoway] section: field ownership (shared/mapping/twoway.py, agent/twoway/)
 
     def sobject_fields(self) -> dict[str, set[str]]:
         """Every Salesforce field the mapping writes, per sObject (plus Wooforce_Key__c)."""
@@ -238,7 +239,7 @@ def _read(path: Path | str) -> dict:
 
 
 def default_text() -> str:
-    return resources.files("agent").joinpath("mapping.toml").read_text()
+    return resources.files("shared.mapping").joinpath("mapping.toml").read_text()
 
 
 def load_mapping(*overrides: Path | str | None) -> Mapping:
@@ -265,7 +266,5 @@ def load_mapping(*overrides: Path | str | None) -> Mapping:
                     specs[name] = spec
             tables[(source, sobject)] = specs
     mapping = Mapping(options, tables, twoway)
-    from agent.ownership import load_twoway  # validates the ownership declarations (ConfigError)
-
-    load_twoway(mapping)
+    load_twoway(mapping)  # validates the ownership declarations (ConfigError)
     return mapping

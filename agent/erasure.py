@@ -11,7 +11,7 @@ import asyncio
 import re
 from typing import Any
 
-from agent.mapping import SOURCES, email_hash, key, load_mapping
+from shared.mapping import SOURCES, email_hash, key, load_mapping
 from agent.salesforce import SalesforceClient
 from shared.db import Database
 from shared.errors import WooforceError

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.mapping import KEY_FIELD, Ctx, Mapping, email_hash, key
+from shared.mapping import KEY_FIELD, Ctx, Mapping, email_hash, key
 
 # dependency levels: a level only references lower levels
 LEVELS = {"Account": 0, "Product2": 0, "Contact": 1, "PricebookEntry": 1, "Order": 2, "OrderItem": 3}

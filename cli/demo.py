@@ -104,7 +104,7 @@ class Demo:
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         log = open(self.data_dir / f"{name}.out", "ab")
-        proc = subprocess.Popen([sys.executable, "-m", "shared.cli", *args], env=self._env(), stdout=log,
+        proc = subprocess.Popen([sys.executable, "-m", "cli", *args], env=self._env(), stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         self.procs[name] = proc
         return proc

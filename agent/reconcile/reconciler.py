@@ -17,8 +17,6 @@ dedup key (``wc:{resource}:{id}:{version}``), so a version already seen is not s
 """
 from __future__ import annotations
 
-import os
-import socket
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,21 +26,18 @@ from typing import Any
 import aiohttp
 from loguru import logger
 
-from agent import wcsync as W
+from agent.reconcile import records as W
+from agent.leases import new_owner
 from agent.woocommerce import WooClient
 from shared import ids
 from shared.db import Database
 from shared.errors import NotFound, RetryableError, WooCommerceAuthError, WooforceError
-from shared.models import NewEvent
+from shared.models import NewEvent, payload_dict
 from shared.outbox import OutboxManager
 from shared.settings import Settings
 from shared.stores import StoreManager
 
 MISSING_IDS_KEPT = 50  # per resource in the gap report
-
-
-def new_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{ids.new_id('run')[-6:]}"
 
 
 @dataclass
@@ -229,7 +224,7 @@ class Reconciler:
                 if known is not None and known["version"] is not None and known["version"] >= head.version:
                     head_fp = known["fingerprint"]
                 else:
-                    head_fp = W.fingerprint(W.payload_dict(head.payload))
+                    head_fp = W.fingerprint(payload_dict(head.payload))
                 if fp != head_fp:  # changed without a new modified date (user meta): a new event at this version
                     v = max(version or head.version, head.version)
                     event = W.make_event(store_id, "reconciler", "customer", "updated", record, version=v,
@@ -291,7 +286,7 @@ class Reconciler:
         exist (their changes come through the parent in the modified listing). One request for the parents
         not already at hand."""
         hs = await W.heads(self.db, store_id, "product", missing)
-        parent_of = {rid: int(W.payload_dict(h.payload).get("parent_id") or 0) for rid, h in hs.items()}
+        parent_of = {rid: int(payload_dict(h.payload).get("parent_id") or 0) for rid, h in hs.items()}
         parent_of = {rid: p for rid, p in parent_of.items() if p}
         wanted = sorted(set(parent_of.values()) - set(found))
         parents = dict(found)
@@ -319,7 +314,7 @@ def register_jobs(scheduler: Any, *, settings: Settings, db: Database,
                   stores: StoreManager | None = None) -> Reconciler:
     """Add the reconciler (one job per store, refreshed every minute) and the backfill poller to ``scheduler``
     (an APScheduler 3 ``AsyncIOScheduler``)."""
-    from agent import backfill
+    from agent.reconcile import backfill
     from shared.crypto import Vault
 
     stores = stores or StoreManager(db, Vault.from_settings(settings), cache_ttl_s=settings.store_cache_ttl_s)

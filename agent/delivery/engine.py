@@ -1,7 +1,7 @@
 """Drain the outbox into Salesforce: claim with a lease, upsert dependencies first, decide record by record.
 
 One batch: ``claim_outbox`` (one statement, ``FOR UPDATE SKIP LOCKED``, expired leases included) -> per
-store a :class:`~agent.plan.Plan` -> sObject Collections upserts (<= 200 records) packed five to a Composite
+store a :class:`~agent.delivery.plan.Plan` -> sObject Collections upserts (<= 200 records) packed five to a Composite
 request (one API call), or a Bulk API 2.0 job for an sObject above the bulk threshold -> calls run
 concurrently (``sf_concurrency``) as a DAG: a call starts once every call holding a lower dependency
 level finished -> each row's outcome from its own records (delivered / retrying / dead) -> one statement
@@ -18,27 +18,24 @@ import asyncio
 import csv
 import io
 import json
-import os
 import random
-import socket
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from loguru import logger
 from prometheus_client import Gauge
 
-from agent import ownership
-from agent.mapping import KEY_FIELD, Mapping, key, load_mapping
-from agent.plan import LEVELS, PRIMARY, STANDARD_PRICEBOOK_KEY, Plan, Rec, Unit, set_create_only
-from agent.salesforce import RETRYABLE_CODES, SalesforceClient, in_thread
-from agent.sfpoll import soql_keys
+from agent.twoway import hooks
+from shared.mapping import KEY_FIELD, Mapping, key, load_mapping
+from agent.leases import leases_kept, new_owner
+from agent.delivery.plan import LEVELS, PRIMARY, STANDARD_PRICEBOOK_KEY, Plan, Rec, Unit, set_create_only
+from agent.salesforce import RETRYABLE_CODES, SalesforceClient, in_thread, soql_keys
 from shared import ids
 from shared.db import Database, retry_conflicts
 from shared.errors import PermanentError, RetryableError, SalesforcePermanent, SalesforceRetryable
+from shared.models import payload_dict
 from shared.settings import Settings
 from shared.stores import StoreManager
 
@@ -49,29 +46,6 @@ BUDGET_CODE = "API_BUDGET"
 API_USED_RATIO = Gauge("wooforce_salesforce_api_used_ratio", "share of the daily Salesforce API allocation used",
                        ["store_id"])
 API_USED = Gauge("wooforce_salesforce_api_used", "Salesforce API calls used today (Sforce-Limit-Info)", ["store_id"])
-
-
-def new_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{ids.new_id('run')[-8:]}"
-
-
-@asynccontextmanager
-async def leases_kept(db: Database, owner: str, lease_s: float) -> AsyncIterator[None]:
-    """While the block runs, extend ``owner``'s leases every third of ``lease_s``: a batch that outlasts its lease
-    (slow API, many records) is not claimed a second time by another worker. Used by every lease holder."""
-    async def beat() -> None:
-        while True:
-            await asyncio.sleep(max(lease_s / 3, 0.5))
-            try:
-                await db.execute("extend_leases", owner, float(lease_s))
-            except RetryableError:
-                pass  # the next beat tries again; the lease is long enough to miss one
-
-    task = asyncio.create_task(beat(), name=f"leases:{owner}")
-    try:
-        yield
-    finally:
-        task.cancel()
 
 
 @dataclass
@@ -181,7 +155,7 @@ class StoreRun:
         self.forget: list[tuple[str, str]] = []
         self.calls = 0
         self.plan: Plan | None = None
-        self.twoway: ownership.DeliveryHook | None = None  # two-way sync: echoes, field ownership (issue 8)
+        self.twoway: hooks.DeliveryHook | None = None  # two-way sync: echoes, field ownership (issue 8)
 
     async def run(self) -> list[dict]:
         try:
@@ -204,7 +178,7 @@ class StoreRun:
         await self._rebuild_trash_stubs()
         known = await self._known(mapping, pricebook)
         plan = self.plan = Plan(mapping, known, {self.store_id: pricebook})
-        self.twoway = await ownership.before_plan(self.agent.db, self.store_id, mapping, self.units, self)
+        self.twoway = await hooks.before_plan(self.agent.db, self.store_id, mapping, self.units, self)
         for u in sorted(self.units, key=lambda u: u.resource != "order"):
             if u.skip_reason is None:  # two-way: an echo of Wooforce's own WooCommerce write is not sent back
                 plan.add_unit(u)  # orders first: an entity's own row then amends any copy an order made of it
@@ -258,7 +232,7 @@ class StoreRun:
             try:
                 for i in range(0, len(unsure), COLLECTION_MAX):
                     soql = soql_keys("OrderItem", ["Id", KEY_FIELD], unsure[i:i + COLLECTION_MAX], f"Order.{KEY_FIELD}")
-                    for r in await self._call(self.client.query, soql):
+                    for r in await self.call(self.client.query, soql):
                         held.setdefault(r[KEY_FIELD], r["Id"])
             except (SalesforceRetryable, SalesforcePermanent) as exc:
                 self.broken = self.broken or f"{exc.code}: {exc.message[:200]}"
@@ -283,7 +257,7 @@ class StoreRun:
                      "url": self.client.data_path("/composite/sobjects?allOrNone=false&ids="
                                                   + ",".join(r.sf_id for r in part))} for j, part in enumerate(parts)]
             try:
-                items = await self._call(self.client.composite, subs)
+                items = await self.call(self.client.composite, subs)
             except (SalesforceRetryable, SalesforcePermanent) as exc:
                 retry = isinstance(exc, SalesforceRetryable)
                 if retry:
@@ -314,14 +288,14 @@ class StoreRun:
         b = self.client.budget
         stale = b.used is None or time.monotonic() - b.seen_at > self.settings.sf_budget_pause_s or b.over()
         if stale:
-            await self._call(self.client.limits)
+            await self.call(self.client.limits)
 
     async def _standard_pricebook(self) -> str:
         db = self.agent.db
         row = await db.fetch("lookup_sf_records", self.store_id, ["Pricebook2"], [STANDARD_PRICEBOOK_KEY])
         if row:
             return row[0]["sf_id"]
-        recs = await self._call(self.client.query, "SELECT Id FROM Pricebook2 WHERE IsStandard = true LIMIT 1")
+        recs = await self.call(self.client.query, "SELECT Id FROM Pricebook2 WHERE IsStandard = true LIMIT 1")
         if not recs:
             raise SalesforcePermanent("the org has no standard price book", code="config")
         await db.execute("upsert_sf_records", [self.store_id], ["Pricebook2"], [STANDARD_PRICEBOOK_KEY],
@@ -343,7 +317,7 @@ class StoreRun:
             full = {r["resource_id"]: r for r in rows}
             for u in units:
                 if (row := full.get(u.resource_id)) is not None:
-                    u.payload = {**ownership.payload_dict(row["payload"]), "status": "trash"}
+                    u.payload = {**payload_dict(row["payload"]), "status": "trash"}
                     u.rebuilt_from = row["id"]
 
     async def _known(self, mapping: Mapping, pricebook: str) -> set[tuple[str, str, str]]:
@@ -373,12 +347,12 @@ class StoreRun:
         found: list[dict] = []
         try:
             if len(soqls) == 1:
-                found = await self._call(self.client.query, soqls[0])
+                found = await self.call(self.client.query, soqls[0])
             else:
                 for i in range(0, len(soqls), 25):
                     subs = [{"method": "GET", "referenceId": f"q{j}", "url": self.client.query_path(q)}
                             for j, q in enumerate(soqls[i:i + 25])]
-                    for item in await self._call(self.client.composite, subs):
+                    for item in await self.call(self.client.composite, subs):
                         body = item.get("body")
                         if (item.get("httpStatusCode") or 500) >= 300 or not isinstance(body, dict):
                             raise SalesforceRetryable(f"lookup by key failed: {json.dumps(body)[:300]}",
@@ -395,7 +369,7 @@ class StoreRun:
                 self.new_records.append((sobject, r[KEY_FIELD], r["Id"]))
         return out
 
-    async def _call(self, fn, *args):
+    async def call(self, fn, *args):
         async with self.sem:
             before = self.client.calls
             try:
@@ -430,7 +404,7 @@ class StoreRun:
                  "body": {"allOrNone": False, "records": [r.fields for r in recs]}}
                 for i, (sobject, recs) in enumerate(node.collections)]
         try:
-            items = await self._call(self.client.composite, subs)
+            items = await self.call(self.client.composite, subs)
         except SalesforceRetryable as exc:
             self.broken = self.broken or f"{exc.code}: {exc.message[:200]}"
             self.retry_after_s = max(self.retry_after_s or 0, exc.retry_after_s or 0) or None
@@ -468,7 +442,7 @@ class StoreRun:
     async def _run_bulk(self, node: Node, call: str) -> None:
         (sobject, recs), = node.collections
         try:
-            await self._call(run_bulk_upsert, self.client, sobject, recs, self.settings.sf_bulk_poll_s, call)
+            await self.call(run_bulk_upsert, self.client, sobject, recs, self.settings.sf_bulk_poll_s, call)
         except SalesforceRetryable as exc:
             self.broken = self.broken or f"{exc.code}: {exc.message[:200]}"
             # a job may have been created and run: treat every record as possibly written
@@ -633,7 +607,7 @@ class Deliverer:
         return [Unit(index=i, store_id=r["store_id"], resource=r["resource"], resource_id=r["resource_id"],
                      event_id=r["head_event_id"], version=r["head_version"], seq=r["head_seq"],
                      attempts=r["attempts"], action=r["action"],
-                     payload=ownership.payload_dict(r["payload"]))
+                     payload=payload_dict(r["payload"]))
                 for i, r in enumerate(rows)]
 
     async def run_batch(self) -> BatchStats | None:
@@ -653,7 +627,7 @@ class Deliverer:
             results = [r for rs in await asyncio.gather(*(run.run() for run in runs)) for r in rs]
         duration_ms = int((time.perf_counter() - t0) * 1000)
         await retry_conflicts(lambda: self._record(results, runs, started, duration_ms), action="sync.record_conflict")
-        await ownership.after_delivery(runs, results)
+        await hooks.after_delivery(runs, results)
         stats = BatchStats(claimed=len(units), outcomes=Counter(r["outcome"] for r in results),
                            api_calls=sum(r.calls for r in runs),
                            records=sum(len(r.plan.records) + len(r.plan.deletes) for r in runs if r.plan))

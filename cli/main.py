@@ -3,53 +3,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
-from collections.abc import Awaitable, Callable
 
+from cli import console as console_cli
+from cli import reconcile as reconcile_cli
+from cli.common import open_db, print_out, with_stores
 from shared.errors import ConfigError, DatabaseUnavailable, NotFound, WooforceError
 from shared.settings import Settings, load_settings
-
-
-# -- helpers -------------------------------------------------------------------------------
-
-async def _open_db(settings: Settings, *, migrate: bool | None = None):
-    from shared import migrations
-    from shared.db import Database, resolve_dsn
-
-    db = await Database.from_settings(settings, await resolve_dsn(settings)).open()
-    if settings.should_migrate if migrate is None else migrate:
-        await migrations.migrate(db)
-    await migrations.check(db)
-    return db
-
-
-def _with_stores(fn: Callable[..., Awaitable[int]]) -> Callable[[Settings, argparse.Namespace], int]:
-    def run(settings: Settings, args: argparse.Namespace) -> int:
-        async def main() -> int:
-            from shared.crypto import Vault
-            from shared.stores import StoreManager
-
-            db = await _open_db(settings)
-            try:
-                return await fn(StoreManager(db, Vault.from_settings(settings)), args, settings)
-            finally:
-                await db.close()
-
-        return asyncio.run(main())
-
-    return run
-
-
-def _print(obj, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(obj, indent=2, default=str))
-    elif isinstance(obj, list):
-        for row in obj:
-            print("  ".join(f"{k}={v}" for k, v in row.items()))
-    else:
-        for k, v in obj.items():
-            print(f"{k}: {v}")
 
 
 # -- processes -----------------------------------------------------------------------------
@@ -78,7 +38,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     async def main() -> int:
         from shared import migrations
 
-        db = await _open_db(settings, migrate=not args.check) if not args.check else None
+        db = await open_db(settings, migrate=not args.check) if not args.check else None
         if args.check:
             from shared.db import Database, resolve_dsn
 
@@ -105,7 +65,7 @@ def cmd_keygen(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from emulators.demo import DemoOptions, run
+    from cli.demo import DemoOptions, run
 
     opts = DemoOptions(duration_s=None if args.duration == 0 else args.duration, changes_per_s=args.changes_per_s,
                        drop_share=args.drop_share, seed=args.seed, port=args.port, orders=args.orders,
@@ -115,31 +75,31 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 # -- stores --------------------------------------------------------------------------------
 
-@_with_stores
+@with_stores
 async def cmd_stores_add(stores, args, settings) -> int:
     wc = None
     if args.wc_webhook_secret or args.wc_key:
         wc = {"consumer_key": args.wc_key, "consumer_secret": args.wc_secret,
               "webhook_secret": args.wc_webhook_secret, "auth": args.wc_auth}
     row, secret = await stores.add(args.name, wc_url=args.wc_url, wc_credentials=wc)
-    _print({"store_id": row["id"], "name": row["name"], "signing_secret": secret}, args.json)
+    print_out({"store_id": row["id"], "name": row["name"], "signing_secret": secret}, args.json)
     if not args.json:
         print("\nKeep the signing secret: it is shown only now. Put store id and secret in the plugin's settings.",
               file=sys.stderr)
     return 0
 
 
-@_with_stores
+@with_stores
 async def cmd_stores_list(stores, args, settings) -> int:
-    _print(await stores.list(), args.json)
+    print_out(await stores.list(), args.json)
     return 0
 
 
-@_with_stores
+@with_stores
 async def cmd_stores_show(stores, args, settings) -> int:
     s = await stores.get(args.store_id)
     wc = s["wc_credentials"] or {}
-    _print({"store_id": s["id"], "name": s["name"], "status": s["status"], "wc_url": s["wc_url"],
+    print_out({"store_id": s["id"], "name": s["name"], "status": s["status"], "wc_url": s["wc_url"],
             "wc_keys": "set" if wc.get("consumer_key") else "not set",
             "wc_webhook_secret": "set" if wc.get("webhook_secret") else "not set",
             "salesforce": "set" if s["sf_credentials"] else "not set",
@@ -148,15 +108,15 @@ async def cmd_stores_show(stores, args, settings) -> int:
     return 0
 
 
-@_with_stores
+@with_stores
 async def cmd_stores_rotate(stores, args, settings) -> int:
     grace = settings.secret_rotation_grace_s if args.grace_s is None else args.grace_s
     secret = await stores.rotate_secret(args.store_id, grace_s=grace)
-    _print({"store_id": args.store_id, "signing_secret": secret, "previous_valid_for_s": grace}, args.json)
+    print_out({"store_id": args.store_id, "signing_secret": secret, "previous_valid_for_s": grace}, args.json)
     return 0
 
 
-@_with_stores
+@with_stores
 async def cmd_stores_set_wc(stores, args, settings) -> int:
     await stores.set_woocommerce(args.store_id, url=args.url, consumer_key=args.key, consumer_secret=args.secret,
                                  webhook_secret=args.webhook_secret, auth=args.auth)
@@ -164,7 +124,7 @@ async def cmd_stores_set_wc(stores, args, settings) -> int:
     return 0
 
 
-@_with_stores
+@with_stores
 async def cmd_stores_set_sf(stores, args, settings) -> int:
     conn = {k: v for k, v in vars(args).items() if k.startswith("sf_") and v is not None}
     await stores.set_salesforce(args.store_id, {k[3:]: v for k, v in conn.items()})
@@ -172,14 +132,14 @@ async def cmd_stores_set_sf(stores, args, settings) -> int:
     return 0
 
 
-@_with_stores
+@with_stores
 async def cmd_stores_status(stores, args, settings) -> int:
     await stores.set_status(args.store_id, args.status)
     print(f"{args.store_id} is {args.status}")
     return 0
 
 
-@_with_stores
+@with_stores
 async def cmd_stores_remove(stores, args, settings) -> int:
     if not args.yes:
         print("refusing to remove a store and all its events without --yes", file=sys.stderr)
@@ -191,13 +151,13 @@ async def cmd_stores_remove(stores, args, settings) -> int:
 
 # -- delivery (Salesforce) -----------------------------------------------------------------
 
-@_with_stores
+@with_stores
 async def cmd_salesforce_check(stores, args, settings) -> int:
     from agent.admin import check_salesforce
 
     report = await check_salesforce(stores, settings, args.store)
     if args.json:
-        _print(report, True)
+        print_out(report, True)
     else:
         for sobject, fields in report["missing"].items():
             print(f"{sobject}: missing {', '.join(fields)}")
@@ -210,24 +170,24 @@ async def cmd_salesforce_check(stores, args, settings) -> int:
     return 0 if report["ok"] else 1
 
 
-@_with_stores
+@with_stores
 async def cmd_outbox_replay(stores, args, settings) -> int:
     from agent.admin import replay_dead
 
     replayed = await replay_dead(stores.db, args.store, resource=args.resource, error_code=args.error_code,
                                  resource_ids=args.id or None)
-    from shared.console import CLI, ConsoleManager  # every write is audited (console issue)
+    from collector.console.service import CLI, ConsoleManager  # every write is audited (console issue)
     await ConsoleManager(stores.db).audit(CLI, "outbox.replay_dead", store_id=args.store, target=args.store, params={
         "resource": args.resource, "error_code": args.error_code, "ids": args.id}, result={"replayed": len(replayed)})
-    _print({"store_id": args.store, "replayed": len(replayed)}, args.json)
+    print_out({"store_id": args.store, "replayed": len(replayed)}, args.json)
     return 0
 
 
-@_with_stores
+@with_stores
 async def cmd_outbox_dead(stores, args, settings) -> int:
     from agent.admin import list_dead
 
-    _print(await list_dead(stores.db, args.store, resource=args.resource, limit=args.limit), args.json)
+    print_out(await list_dead(stores.db, args.store, resource=args.resource, limit=args.limit), args.json)
     return 0
 
 
@@ -324,10 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.set_defaults(func=cmd_outbox_replay)
     dl.add_argument("--limit", type=int, default=100)
     dl.set_defaults(func=cmd_outbox_dead)
-    from shared.console_cli import add_commands as add_console_commands  # operators, tokens, outbox list|show, erase
-    add_console_commands(sub, ob_sub)
-    from agent.cli_reconcile import add_commands  # backfill, sync, reconcile (issue 4)
-    add_commands(sub)
+    console_cli.add_commands(sub, ob_sub)  # operators, tokens, outbox list|show, erase, audit, alerts, retention
+    reconcile_cli.add_commands(sub)  # backfill, sync, reconcile
     return p
 
 

@@ -7,8 +7,8 @@ import time
 
 from loguru import logger
 
-from agent.sfpoll import Poller
-from agent.wcwrite import WooWriter
+from agent.twoway.poll import Poller
+from agent.twoway.write import WooWriter
 from shared.db import Database
 from shared.errors import RetryableError
 from shared.settings import Settings

@@ -23,13 +23,14 @@ from typing import Any, Callable
 import aiohttp
 from loguru import logger
 
-from agent import ownership as O
-from agent.delivery import leases_kept, new_owner
+from agent.twoway import ownership as O
+from agent.twoway import state as S
+from agent.leases import leases_kept, new_owner
 from agent.woocommerce import WooClient
 from shared import ids
 from shared.db import Database
 from shared.errors import PermanentError, RetryableError, WooforceError
-from shared.models import parse_wc_datetime
+from shared.models import payload_dict, parse_wc_datetime
 from shared.settings import Settings
 from shared.stores import StoreManager
 
@@ -109,15 +110,15 @@ class WooWriter:
     async def _write(self, store_id: str, tw: O.TwoWay, client: WooClient, row) -> dict:
         resource, rid = row["resource"], row["resource_id"]
         obj = tw.objects.get(resource)
-        p = O.payload_dict(row["payload"])
+        p = payload_dict(row["payload"])
         if obj is None:
             return self._result(row, "skipped", error=f"no two-way fields for {resource} in the mapping")
         t = O.parse_ts(p.get("modstamp"))
-        st = (await O.load_states(self.db, store_id, resource, [rid])).get(rid)
-        head = (await O.load_heads(self.db, store_id, resource, [rid])).get(rid)
+        st = (await S.load_states(self.db, store_id, resource, [rid])).get(rid)
+        head = (await S.load_heads(self.db, store_id, resource, [rid])).get(rid)
         if head is not None and head.action in ("trashed", "deleted"):
             return self._result(row, "skipped", error=f"not written: the store {head.action} this {resource}")
-        ch = O.Changes()
+        ch = S.Changes()
         values: dict[str, str | None] = {}
         for f in obj.back:
             if f.sf not in (p.get("fields") or {}):
@@ -132,10 +133,10 @@ class WooWriter:
                 continue
             wc_at = O.parse_ts(fs.get("wc_at"))
             newer_wc = t is not None and ((wc_at is not None and wc_at > t and fs.get("v") != s) or (
-                O.wc_changed(head, fs, w_head) and head.version > t))
+                S.wc_changed(head, fs, w_head) and head.version > t))
             if f.owner == "both" and newer_wc:
                 winner = w_head if head is not None and w_head != fs.get("v") else fs.get("v")
-                ch.conflicts.append(O.Conflict(resource, rid, f.sf, "woocommerce", winner,
+                ch.conflicts.append(S.Conflict(resource, rid, f.sf, "woocommerce", winner,
                                                head.version if head else wc_at, s, t))
                 ch.patch(resource, rid, f.sf, sf_lost=s, sf_pending=None)
                 continue
@@ -167,7 +168,7 @@ class WooWriter:
         return self._result(row, "delivered", changes=ch, summary=summary, status=200, duration_ms=_ms(t0))
 
     def _result(self, row, outcome: str, *, code: str | None = None, error: str | None = None,
-                changes: O.Changes | None = None, summary: dict | None = None, status: int | None = None,
+                changes: S.Changes | None = None, summary: dict | None = None, status: int | None = None,
                 retry_after: float | None = None, duration_ms: int = 0) -> dict:
         s = self.settings
         attempts, delay = row["attempts"], 0.0
@@ -205,12 +206,12 @@ class WooWriter:
                 [x["attempts"] for x in r], [float(x["delay_s"]) for x in r], [None] * len(r),
                 [x["code"] for x in r], [x["error"] if x["outcome"] != "skipped" else None for x in r], DESTINATION,
                 conn=tx)
-            by_store: dict[str, O.Changes] = {}
+            by_store: dict[str, S.Changes] = {}
             for x in r:
                 ch = x["changes"]
                 if ch is None or x["outcome"] not in ("delivered", "skipped"):
                     continue
-                total = by_store.setdefault(x["store_id"], O.Changes())
+                total = by_store.setdefault(x["store_id"], S.Changes())
                 for k, p in ch.patches.items():
                     for sf_field, kv in p.items():
                         total.patches.setdefault(k, {}).setdefault(sf_field, {}).update(kv)

@@ -9,7 +9,7 @@ not polled.
 A row is a change only where an owned field differs from what Wooforce last wrote or saw (``twoway_state``):
 our own upserts come back with ``LastModifiedById`` = the integration user and equal values, and are skipped
 (counted as ``own``). A human change becomes an event (``source='salesforce'``) heading the entity's outbox row
-for ``destination='woocommerce'``, written by :mod:`agent.wcwrite`. When WooCommerce changed a ``both`` field
+for ``destination='woocommerce'``, written by :mod:`agent.twoway.write`. When WooCommerce changed a ``both`` field
 too (a newer version not yet in Salesforce), the newer change wins and the loser is recorded.
 """
 from __future__ import annotations
@@ -21,8 +21,9 @@ from datetime import datetime, timedelta, timezone
 
 from loguru import logger
 
-from agent import ownership as O
-from agent.salesforce import in_thread
+from agent.twoway import ownership as O
+from agent.twoway import state as S
+from agent.salesforce import in_thread, soql_datetime, soql_keys
 from shared.db import Database
 from shared.errors import PermanentError, RetryableError
 from shared.models import NewEvent
@@ -42,18 +43,6 @@ class PollReport:
     error: str | None = None
     skipped: str | None = None
     duration_ms: int = 0
-
-
-def soql_datetime(dt: datetime) -> str:
-    dt = dt.astimezone(timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
-
-
-def soql_keys(sobject: str, cols: list[str], keys: list[str], by: str = "Wooforce_Key__c") -> str:
-    """``cols`` of the records whose ``by`` (their Wooforce key, or e.g. ``Order.Wooforce_Key__c`` for an order's
-    lines) is one of these keys (which are [a-z0-9_:] only)."""
-    quoted = ", ".join("'" + k.replace("\\", "").replace("'", "") + "'" for k in keys)
-    return f"SELECT {', '.join(dict.fromkeys(cols))} FROM {sobject} WHERE {by} IN ({quoted})"
 
 
 def build_soql_keys(obj: O.TwoWayObject, keys: list[str]) -> str:
@@ -180,9 +169,9 @@ async def process_rows(db: Database, store_id: str, tw: O.TwoWay, obj: O.TwoWayO
     if not mine:
         return 0
     rids = sorted(mine)
-    states = await O.load_states(db, store_id, obj.resource, rids)
-    heads = await O.load_heads(db, store_id, obj.resource, rids)
-    ch = O.Changes()
+    states = await S.load_states(db, store_id, obj.resource, rids)
+    heads = await S.load_heads(db, store_id, obj.resource, rids)
+    ch = S.Changes()
     events = []
     for rid in rids:
         row = mine[rid]
@@ -208,13 +197,13 @@ async def process_rows(db: Database, store_id: str, tw: O.TwoWay, obj: O.TwoWayO
     return len(events)
 
 
-def _all_equal(tw: O.TwoWay, obj: O.TwoWayObject, row: dict, st: O.State | None) -> bool:
+def _all_equal(tw: O.TwoWay, obj: O.TwoWayObject, row: dict, st: S.State | None) -> bool:
     return st is not None and all(tw.sf_canon(f, row.get(f.sf)) == st.fields.get(f.sf, {}).get("v")
                                   for f in obj.back)
 
 
-def _decide(tw: O.TwoWay, obj: O.TwoWayObject, rid: int, row: dict, st: O.State | None, head: O.Head | None,
-            ch: O.Changes) -> bool:
+def _decide(tw: O.TwoWay, obj: O.TwoWayObject, rid: int, row: dict, st: S.State | None, head: S.Head | None,
+            ch: S.Changes) -> bool:
     """Record what this row means for the entity's state; True if WooCommerce needs a write."""
     t = O.parse_ts(row.get("SystemModstamp"))
     fields = st.fields if st else {}
@@ -235,19 +224,19 @@ def _decide(tw: O.TwoWay, obj: O.TwoWayObject, rid: int, row: dict, st: O.State 
             continue
         if (pending is not None and s == pending) or (lost is not None and s == lost):
             continue  # seen before (the overlap window brings rows again)
-        if O.is_own_ambiguous(fs, s):
+        if S.is_own_ambiguous(fs, s):
             ch.patch(obj.resource, rid, f.sf, v=s, unsure=None, amb=None)  # our ambiguous upsert did land
             continue
         if head is not None and w_head == s:
             ch.patch(obj.resource, rid, f.sf, v=s, sf_pending=None)  # already equal on both sides
             continue
-        if f.owner == "both" and O.wc_changed(head, fs, w_head):
+        if f.owner == "both" and S.wc_changed(head, fs, w_head):
             # WooCommerce changed it too, in a version Salesforce has not received yet
             if head.version > t:
-                ch.conflicts.append(O.Conflict(obj.resource, rid, f.sf, "woocommerce", w_head, head.version, s, t))
+                ch.conflicts.append(S.Conflict(obj.resource, rid, f.sf, "woocommerce", w_head, head.version, s, t))
                 ch.patch(obj.resource, rid, f.sf, sf_lost=s, sf_at=t)
                 continue
-            ch.conflicts.append(O.Conflict(obj.resource, rid, f.sf, "salesforce", s, t, w_head, head.version))
+            ch.conflicts.append(S.Conflict(obj.resource, rid, f.sf, "salesforce", s, t, w_head, head.version))
         ch.patch(obj.resource, rid, f.sf, sf_pending=s, sf_at=t)
         write = True
     return write

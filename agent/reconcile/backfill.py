@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 from loguru import logger
 
-from agent import wcsync as W
+from agent.reconcile import records as W
 from agent.woocommerce import WooClient
 from shared import ids
 from shared.db import Database

@@ -1,5 +1,5 @@
 """The console's commands: ``wooforce operators``, ``tokens``, ``outbox list|show`` (added to the delivery's
-``outbox`` group), ``erase``, ``audit``, ``alerts``, ``retention`` (registered by ``shared/cli.py``).
+``outbox`` group), ``erase``, ``audit``, ``alerts``, ``retention`` (registered by ``cli/main.py``).
 
 They call the same manager as the console pages and the admin API, acting as the local ``cli`` admin; every
 write is audited (actor ``cli``).
@@ -10,7 +10,8 @@ import argparse
 import getpass
 import sys
 
-from shared.console import CLI, ROLES, ConsoleManager, OutboxFilter
+from cli.common import open_db, print_out
+from collector.console.service import CLI, ROLES, ConsoleManager, OutboxFilter
 
 
 def _run(fn):
@@ -18,10 +19,8 @@ def _run(fn):
     def run(settings, args) -> int:
         import asyncio
 
-        from shared.cli import _open_db
-
         async def main() -> int:
-            db = await _open_db(settings)
+            db = await open_db(settings)
             try:
                 return await fn(ConsoleManager(db, replay_batch=settings.console_replay_batch), args, settings)
             finally:
@@ -33,9 +32,7 @@ def _run(fn):
 
 
 def _out(obj, as_json: bool) -> None:
-    from shared.cli import _print
-
-    _print(obj, as_json)
+    print_out(obj, as_json)
 
 
 def _password(args) -> str:
@@ -139,7 +136,7 @@ async def cmd_erase(m: ConsoleManager, args, settings) -> int:
         return 2
     eraser = None
     if args.salesforce:
-        from agent.erase import erase_in_salesforce
+        from agent.erasure import erase_in_salesforce
         from shared.crypto import Vault
         from shared.stores import StoreManager
 

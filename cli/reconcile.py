@@ -1,10 +1,12 @@
-"""``wooforce backfill``, ``wooforce sync`` and ``wooforce reconcile`` (registered by ``shared/cli.py``)."""
+"""``wooforce backfill``, ``wooforce sync`` and ``wooforce reconcile`` (registered by ``cli/main.py``)."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
 from datetime import datetime, timezone
+
+from cli.common import with_stores
 
 RESOURCE_CHOICES = ["orders", "products", "customers"]
 SYNC_RESOURCES = {"order": "order", "orders": "order", "product": "product", "products": "product",
@@ -22,8 +24,8 @@ def parse_since(value: str) -> datetime:
 async def cmd_backfill(stores, args, settings) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from agent.backfill import Backfill, job_params
-    from agent.reconcile import new_owner
+    from agent.reconcile.backfill import Backfill, job_params
+    from agent.leases import new_owner
 
     params = job_params(args.since, args.resource, args.force)
     with Progress(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -46,7 +48,7 @@ async def cmd_backfill(stores, args, settings) -> int:
 
 
 async def cmd_sync(stores, args, settings) -> int:
-    from agent.backfill import sync_entity
+    from agent.reconcile.backfill import sync_entity
 
     event_id = await sync_entity(stores.db, stores, settings, args.store, SYNC_RESOURCES[args.resource], args.id)
     print(json.dumps({"event_id": event_id}) if args.json else
@@ -55,7 +57,7 @@ async def cmd_sync(stores, args, settings) -> int:
 
 
 async def cmd_reconcile(stores, args, settings) -> int:
-    from agent.reconcile import Reconciler
+    from agent.reconcile.reconciler import Reconciler
 
     if not args.report_only:
         report = await Reconciler(stores.db, stores, settings).run_store(args.store, force=True)
@@ -75,26 +77,24 @@ async def cmd_reconcile(stores, args, settings) -> int:
 
 def add_commands(sub) -> None:
     """Add the commands to the ``wooforce`` subparsers ``sub``."""
-    from shared.cli import _with_stores
-
     b = sub.add_parser("backfill", help="import a store's history from WooCommerce (resumable: run again to continue)")
     b.add_argument("--store", required=True)
     b.add_argument("--since", type=parse_since, help="only records modified after this date (orders, products)")
     b.add_argument("--resource", action="append", choices=RESOURCE_CHOICES, help="repeatable; default: all")
     b.add_argument("--force", action="store_true", help="re-send versions Wooforce has already seen")
     b.add_argument("--json", action="store_true")
-    b.set_defaults(func=_with_stores(cmd_backfill))
+    b.set_defaults(func=with_stores(cmd_backfill))
 
     s = sub.add_parser("sync", help="re-send one entity now (fetched from WooCommerce): `sync --store S order 123`")
     s.add_argument("--store", required=True)
     s.add_argument("resource", choices=sorted(SYNC_RESOURCES))
     s.add_argument("id", type=int)
     s.add_argument("--json", action="store_true")
-    s.set_defaults(func=_with_stores(cmd_sync))
+    s.set_defaults(func=with_stores(cmd_sync))
 
     r = sub.add_parser("reconcile", help="reconcile a store now and print its gap report")
     r.add_argument("--store", required=True)
     r.add_argument("--last", type=int, default=10, help="runs shown")
     r.add_argument("--report-only", action="store_true", help="only print the gap report")
     r.add_argument("--json", action="store_true")
-    r.set_defaults(func=_with_stores(cmd_reconcile))
+    r.set_defaults(func=with_stores(cmd_reconcile))

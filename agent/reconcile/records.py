@@ -13,7 +13,7 @@ import orjson
 from agent.woocommerce import WooClient, wc_gmt
 from shared import ids
 from shared.db import Database
-from shared.models import NewEvent, parse_wc_datetime, payload_text
+from shared.models import NewEvent, parse_wc_datetime, payload_dict, payload_text
 
 # REST collection per outbox resource
 PATHS = {"order": "orders", "product": "products", "customer": "customers"}
@@ -100,15 +100,6 @@ def variation_as_product(variation: dict[str, Any], parent: dict[str, Any]) -> d
 def fingerprint(customer: dict[str, Any]) -> str:
     data = {k: customer.get(k) for k in CUSTOMER_FIELDS}
     return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
-
-
-def payload_dict(payload: Any) -> dict[str, Any]:
-    if isinstance(payload, str):
-        try:
-            payload = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            return {}
-    return payload if isinstance(payload, dict) else {}
 
 
 async def pages_modified_after(client: WooClient, path: str, since: datetime, *, per_page: int,

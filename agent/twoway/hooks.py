@@ -1,0 +1,175 @@
+"""Hooks of the WooCommerce -> Salesforce delivery into two-way sync (:class:`DeliveryHook`).
+
+An echo of Wooforce's own WooCommerce write (same ``date_modified`` as our PUT returned, same values) is skipped;
+a ``both`` field WooCommerce did not change is left out of the upsert (so it cannot overwrite a Salesforce change),
+unless its last upsert was ambiguous (then Salesforce is read first and the store's value is sent); a
+``salesforce`` field is never sent; a field both sides changed goes to the newer change, and the loser is recorded
+in ``twoway_conflicts``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from loguru import logger
+
+from agent.twoway import poll
+from agent.twoway.ownership import load_twoway, parse_ts, wc_value
+from agent.twoway.state import Changes, Conflict, State, ambiguous_values, load_states
+from shared.db import Database
+from shared.errors import PermanentError, RetryableError
+from shared.mapping import Mapping, key
+from shared.mapping.twoway import TwoWay
+
+
+class DeliveryHook:
+    """One store's batch: echo skipping before the plan, field filtering after it, state after delivery."""
+
+    def __init__(self, db: Database, store_id: str, tw: TwoWay):
+        self.db, self.store_id, self.tw = db, store_id, tw
+        self.states: dict[tuple[str, int], State] = {}
+        self.pending: dict[int, Changes] = {}  # unit index -> what to record once it is delivered
+        self.sent: dict[int, tuple[Any, dict[str, str | None]]] = {}  # unit index -> (its record, both fields sent)
+
+    @classmethod
+    async def prepare(cls, db: Database, store_id: str, mapping: Mapping, units: list, run=None) -> "DeliveryHook":
+        hook = cls(db, store_id, load_twoway(mapping))
+        for resource in hook.tw.objects:
+            mine = [u for u in units if u.resource == resource]
+            if not mine:
+                continue
+            states = await load_states(db, store_id, resource, [u.resource_id for u in mine])
+            for rid, st in states.items():
+                hook.states[(resource, rid)] = st
+            for u in mine:
+                st = states.get(u.resource_id)
+                if st is not None and hook.is_echo(u, st):
+                    u.skip_reason = "echo: this WooCommerce version is Wooforce's own write (not sent back)"
+        if run is not None:
+            try:
+                await hook.preflight(run, units)
+            except (RetryableError, PermanentError) as exc:
+                # degrade to what the poller has seen; the delivery itself goes on
+                logger.bind(action="twoway.preflight_failed", store_id=store_id, code=exc.code).warning(
+                    "could not read Salesforce before delivery: {}", exc.message[:300])
+        return hook
+
+    async def preflight(self, run, units: list) -> None:
+        """Before WooCommerce's change of a ``both`` field overwrites Salesforce, read the current Salesforce
+        values of those records (one SOQL call per 200): a newer human change there must win, and be recorded."""
+        for resource, obj in self.tw.objects.items():
+            both = [f for f in obj.fields if f.owner == "both"]
+            keys, rids = [], []
+            for u in units:
+                if u.resource != resource or u.skip_reason or u.action == "deleted":
+                    continue
+                st = self.states.get((resource, u.resource_id))
+                if st is None:
+                    continue  # first sync of this entity: nothing of Salesforce's to protect yet
+                if any("v" in st.fields.get(f.sf, {}) and (wc_value(u.payload, f.wc) != st.fields[f.sf]["v"]
+                                                            or st.fields[f.sf].get("unsure")) for f in both):
+                    keys.append(key(self.store_id, resource, u.resource_id))
+                    rids.append(u.resource_id)
+            for i in range(0, len(keys), 200):
+                rows = await run.call(run.client.query, poll.build_soql_keys(obj, keys[i:i + 200]))
+                await poll.process_rows(self.db, self.store_id, self.tw, obj, rows, run.client.user_id)
+            if rids:
+                for rid, st in (await load_states(self.db, self.store_id, resource, rids)).items():
+                    self.states[(resource, rid)] = st
+
+    def is_echo(self, u, st: State) -> bool:
+        if st.written_version is None or not st.written or u.action in ("trashed", "deleted"):
+            return False
+        if u.version != st.written_version:
+            return False
+        obj = self.tw.objects[u.resource]
+        return all(wc_value(u.payload, f.wc) == st.written.get(f.sf) for f in obj.back if f.sf in st.written)
+
+    def filter(self, plan) -> None:
+        for u in plan.units:
+            obj = self.tw.objects.get(u.resource)
+            if obj is None or u.skip_reason or u.action == "deleted":
+                continue
+            rec = plan.records.get((obj.sobject, key(self.store_id, u.resource, u.resource_id)))
+            if rec is None or rec.owner != u.index:
+                continue
+            st = self.states.get((u.resource, u.resource_id))
+            ch = self.pending[u.index] = Changes()
+            sent = {}
+            self.sent[u.index] = (rec, sent)
+            version = u.version
+            for f in obj.fields:
+                if f.owner == "woocommerce":
+                    continue
+                # what the upsert would send (e.g. "trash" for a trashed order), else the document's value
+                w = self.tw.sf_canon(f, rec.fields[f.sf]) if f.sf in rec.fields else wc_value(u.payload, f.wc)
+                if f.owner == "salesforce":
+                    rec.fields.pop(f.sf, None)  # Salesforce owns it: never overwritten from WooCommerce
+                    if st is None or "v" not in st.fields.get(f.sf, {}):
+                        ch.patch(u.resource, u.resource_id, f.sf, v=w)
+                    continue
+                fs = st.fields.get(f.sf, {}) if st else {}
+                if "v" in fs and w == fs["v"] and not fs.get("unsure"):
+                    rec.fields.pop(f.sf, None)  # WooCommerce did not change it: leave Salesforce's value alone
+                    continue
+                pending, sf_at = fs.get("sf_pending"), parse_ts(fs.get("sf_at"))
+                if pending is not None and pending != w and sf_at is not None and sf_at >= version:
+                    # Salesforce changed it later (not yet written to WooCommerce): Salesforce wins
+                    rec.fields.pop(f.sf, None)
+                    ch.conflicts.append(Conflict(u.resource, u.resource_id, f.sf, "salesforce", pending, sf_at, w,
+                                                 version))
+                    ch.patch(u.resource, u.resource_id, f.sf, wc_at=version)
+                    continue
+                if pending is not None and pending != w:
+                    ch.conflicts.append(Conflict(u.resource, u.resource_id, f.sf, "woocommerce", w, version, pending,
+                                                 sf_at))
+                sent[f.sf] = w
+                ch.patch(u.resource, u.resource_id, f.sf, v=w, wc_at=version, sf_pending=None, unsure=None,
+                         amb=None)
+
+    async def delivered(self, results: list[dict]) -> None:
+        total = Changes()
+        for r in results:
+            u = r["unit"]
+            ch = self.pending.get(u.index)
+            if ch is None:
+                continue
+            if r["outcome"] != "delivered":
+                rec, sent = self.sent.get(u.index, (None, {}))
+                if rec is not None and (rec.ambiguous or rec.ok):
+                    # Salesforce may hold these values now (or does: the record went through but the unit did not,
+                    # e.g. its Contact or order lines failed): stop trusting v until we know
+                    st = self.states.get((u.resource, u.resource_id))
+                    for sf_field, w in sent.items():
+                        total.patch(u.resource, u.resource_id, sf_field, unsure=True,
+                                    amb=ambiguous_values(st.fields.get(sf_field, {}) if st else {}, w))
+                continue
+            for k, p in ch.patches.items():
+                for sf_field, kv in p.items():
+                    total.patches.setdefault(k, {}).setdefault(sf_field, {}).update(kv)
+            total.conflicts.extend(ch.conflicts)
+        if not total.empty():
+            await total.save(self.db, self.store_id)
+
+
+async def before_plan(db: Database, store_id: str, mapping: Mapping, units: list, run=None) -> DeliveryHook | None:
+    """Delivery hook entry point; never fails the delivery (two-way trouble is logged)."""
+    try:
+        tw = load_twoway(mapping)
+        if not tw.objects:
+            return None
+        return await DeliveryHook.prepare(db, store_id, mapping, units, run)
+    except Exception as exc:  # noqa: BLE001 - a bug in two-way must not stop one-way delivery
+        logger.bind(action="twoway.hook_failed", store_id=store_id).warning("two-way hook failed: {}", exc)
+        return None
+
+
+async def after_delivery(runs: list, results: list[dict]) -> None:
+    for run in runs:
+        hook = getattr(run, "twoway", None)
+        if hook is None:
+            continue
+        mine = [r for r in results if r["unit"].store_id == run.store_id]
+        try:
+            await hook.delivered(mine)
+        except Exception as exc:  # noqa: BLE001
+            logger.bind(action="twoway.hook_failed", store_id=run.store_id).warning("two-way state not saved: {}", exc)

@@ -1,0 +1,49 @@
+"""What every command shares: opening the database (migrating as configured), running a command with a
+:class:`~shared.stores.StoreManager`, printing a result as text or JSON."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+
+from shared.settings import Settings
+
+
+async def open_db(settings: Settings, *, migrate: bool | None = None):
+    from shared import migrations
+    from shared.db import Database, resolve_dsn
+
+    db = await Database.from_settings(settings, await resolve_dsn(settings)).open()
+    if settings.should_migrate if migrate is None else migrate:
+        await migrations.migrate(db)
+    await migrations.check(db)
+    return db
+
+
+def with_stores(fn: Callable[..., Awaitable[int]]) -> Callable[[Settings, argparse.Namespace], int]:
+    def run(settings: Settings, args: argparse.Namespace) -> int:
+        async def main() -> int:
+            from shared.crypto import Vault
+            from shared.stores import StoreManager
+
+            db = await open_db(settings)
+            try:
+                return await fn(StoreManager(db, Vault.from_settings(settings)), args, settings)
+            finally:
+                await db.close()
+
+        return asyncio.run(main())
+
+    return run
+
+
+def print_out(obj, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(obj, indent=2, default=str))
+    elif isinstance(obj, list):
+        for row in obj:
+            print("  ".join(f"{k}={v}" for k, v in row.items()))
+    else:
+        for k, v in obj.items():
+            print(f"{k}: {v}")
