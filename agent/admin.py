@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import asyncio
 
-from shared.mapping import KEY_FIELD, load_mapping
 from agent.salesforce import SalesforceClient
 from shared.db import Database
 from shared.errors import NotFound
+from shared.mapping import KEY_FIELD, load_mapping
 from shared.settings import Settings
 from shared.stores import StoreManager
 

@@ -99,8 +99,8 @@ async def run(args) -> dict:
     from cryptography.fernet import Fernet
 
     from collector.app import create_app
-    from shared import embedded_pg, migrations
     from collector.console.service import ConsoleManager
+    from shared import embedded_pg, migrations
     from shared.crypto import Vault
     from shared.db import Database
     from shared.settings import Settings

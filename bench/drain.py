@@ -114,8 +114,8 @@ async def run(args) -> dict:
 
 def _naive(client, mapping, args, full_records: int) -> dict:
     """Upsert each record with its own call (PATCH /sobjects/{T}/Wooforce_Key__c/{key}), dependencies first."""
-    from shared.mapping import KEY_FIELD
     from agent.delivery.plan import LEVELS, Plan, Unit
+    from shared.mapping import KEY_FIELD
     from tests.support import woo
 
     pricebook = client.query("SELECT Id FROM Pricebook2 WHERE IsStandard = true LIMIT 1")[0]["Id"]

@@ -24,7 +24,7 @@ import asyncio
 import bisect
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bench.common import machine, pct, save, wait_ready
 from bench.stack import Stack, free_port, load_average
@@ -37,7 +37,7 @@ def _epoch(text: str | None) -> float | None:
         return None
     dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return dt.timestamp()
 
 

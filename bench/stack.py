@@ -33,7 +33,7 @@ class Stack:
         self.dsn = database_url
         self.procs: dict[str, subprocess.Popen] = {}
 
-    async def __aenter__(self) -> "Stack":
+    async def __aenter__(self) -> Stack:
         from cryptography.fernet import Fernet
 
         from shared import embedded_pg, migrations

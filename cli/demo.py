@@ -97,7 +97,8 @@ class Demo:
             (self.data_dir / "master.key").read_text().strip()
         return {**os.environ, "WOOFORCE_DATABASE_URL": self.dsn, "WOOFORCE_MASTER_KEY": key,
                 "WOOFORCE_DATA_DIR": str(self.data_dir), "WOOFORCE_LOG_LEVEL": "WARNING",
-                "WOOFORCE_AGENT_POLL_INTERVAL_S": "1", "WOOFORCE_RECONCILE_INTERVAL_S": str(self.opts.reconcile_interval_s),
+                "WOOFORCE_AGENT_POLL_INTERVAL_S": "1",
+                "WOOFORCE_RECONCILE_INTERVAL_S": str(self.opts.reconcile_interval_s),
                 "WOOFORCE_RECONCILE_OVERLAP_S": "5", "WOOFORCE_JOBS_POLL_INTERVAL_S": "1",
                 "WOOFORCE_CUSTOMER_SWEEP_PAGES_PER_RUN": "5", "WOOFORCE_ID_SWEEP_IDS_PER_RUN": "500",
                 "WOOFORCE_AGENT_RETRY_SCHEDULE_S": "[1, 2, 5, 10, 30]", "WOOFORCE_ALERT_INTERVAL_S": "3600"}
@@ -122,7 +123,7 @@ class Demo:
                     async with s.get(url, timeout=aiohttp.ClientTimeout(total=1)) as r:
                         if r.status == 200:
                             return
-                except (aiohttp.ClientError, asyncio.TimeoutError):
+                except (TimeoutError, aiohttp.ClientError):
                     pass
                 await asyncio.sleep(0.2)
         raise RuntimeError(f"{url} did not become ready")
@@ -150,8 +151,9 @@ class Demo:
             ck, cs = wc.add_api_key("read_write")
             self.db = await Database(self.dsn, min_size=1, max_size=4).open()
             await migrations.migrate(self.db)
-            stores = StoreManager(self.db, Vault.from_settings(self.settings.model_copy(update={"data_dir": self.data_dir})))
-            row, secret = await stores.add("Demo shop", wc_url=wc.url, wc_credentials={
+            vault = Vault.from_settings(self.settings.model_copy(update={"data_dir": self.data_dir}))
+            stores = StoreManager(self.db, vault)
+            row, _secret = await stores.add("Demo shop", wc_url=wc.url, wc_credentials={
                 "consumer_key": ck, "consumer_secret": cs, "auth": "auto", "webhook_secret": WEBHOOK_SECRET})
             self.store_id = row["id"]
             await stores.set_salesforce(self.store_id, {"instance_url": sf.url, "auth": "client_credentials",
@@ -233,13 +235,14 @@ class Demo:
                 elif time.monotonic() - last_line >= 5:
                     s = counts["status"]
                     self.console.print(f"[{time.monotonic() - self.started:5.0f}s] events={counts['events']} "
-                                       f"delivered={s.get('delivered', 0)} pending={s.get('pending', 0) + s.get('leased', 0)} "
+                                       f"delivered={s.get('delivered', 0)} "
+                                       f"pending={s.get('pending', 0) + s.get('leased', 0)} "
                                        f"retrying={s.get('retrying', 0)} dead={s.get('dead', 0)} "
                                        f"api_calls={counts['api_calls']}")
                     last_line = time.monotonic()
                 try:
                     await asyncio.wait_for(self.stop.wait(), 1.0)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     async def _settle(self) -> bool:
@@ -297,7 +300,8 @@ class Demo:
         out.print(f"Salesforce API calls used: {c['api_calls']}   lag (WooCommerce change -> Salesforce write): "
                   f"p50 {fmt(p50)}  p95 {fmt(p95)}  p99 {fmt(p99)}")
         if not settled:
-            out.print("[yellow]the agent did not settle within the timeout; the report may show work in flight[/yellow]")
+            out.print("[yellow]the agent did not settle within the timeout; "
+                      "the report may show work in flight[/yellow]")
         out.print(f"mismatches: {report.mismatch_count}")
         if report.converged:
             out.print("[green]Salesforce matches the store.[/green]")

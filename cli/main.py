@@ -11,7 +11,6 @@ from cli.common import open_db, print_out, with_stores
 from shared.errors import ConfigError, DatabaseUnavailable, NotFound, WooforceError
 from shared.settings import Settings, load_settings
 
-
 # -- processes -----------------------------------------------------------------------------
 
 def cmd_collector(settings: Settings, args: argparse.Namespace) -> int:
@@ -242,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--wc-auth", default="auto", choices=["auto", "basic", "query", "oauth1"])
     store_cmd("list", cmd_stores_list, "list stores", with_id=False)
     store_cmd("show", cmd_stores_show, "show one store (no secrets)")
-    rot = store_cmd("rotate-secret", cmd_stores_rotate, "issue a new signing secret; the old stays valid for a grace period")
+    rot = store_cmd("rotate-secret", cmd_stores_rotate,
+                    "issue a new signing secret; the old stays valid for a grace period")
     rot.add_argument("--grace-s", type=int, help="seconds the previous secret stays valid (default from settings)")
     wc = store_cmd("set-woocommerce", cmd_stores_set_wc, "set the WooCommerce URL, REST keys and webhook secret")
     wc.add_argument("--url", required=True)

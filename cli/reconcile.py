@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from cli.common import with_stores
 
@@ -18,14 +18,14 @@ def parse_since(value: str) -> datetime:
         dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise argparse.ArgumentTypeError("expected a date (2026-01-31) or a date-time (2026-01-31T12:00:00Z)") from None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 async def cmd_backfill(stores, args, settings) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from agent.reconcile.backfill import Backfill, job_params
     from agent.leases import new_owner
+    from agent.reconcile.backfill import Backfill, job_params
 
     params = job_params(args.since, args.resource, args.force)
     with Progress(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

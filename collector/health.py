@@ -17,8 +17,8 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     try:
         await asyncio.wait_for(request.app[keys.DB].fetchval("ping"), timeout=2)
-    except (WooforceError, asyncio.TimeoutError) as exc:
-        code = "database_unavailable" if isinstance(exc, (DatabaseUnavailable, asyncio.TimeoutError)) else "database_error"
+    except (TimeoutError, WooforceError) as exc:
+        code = "database_unavailable" if isinstance(exc, DatabaseUnavailable | TimeoutError) else "database_error"
         return web.json_response({"status": "unavailable", "error": {"code": code, "message": str(exc) or code}},
                                  status=503, headers={"Retry-After": str(request.app[keys.SETTINGS].retry_after_s)})
     return web.json_response({"status": "ok"})

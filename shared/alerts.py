@@ -13,7 +13,7 @@ import asyncio
 import smtplib
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 
 import aiohttp
@@ -68,7 +68,8 @@ def _send_email(settings: Settings, subject: str, text: str) -> None:
     msg["To"] = ", ".join(settings.alert_email_to)
     msg["Subject"] = subject
     msg.set_content(text)
-    with smtplib.SMTP(settings.alert_smtp_host, settings.alert_smtp_port, timeout=settings.alert_smtp_timeout_s) as smtp:
+    with smtplib.SMTP(settings.alert_smtp_host, settings.alert_smtp_port,
+                      timeout=settings.alert_smtp_timeout_s) as smtp:
         if settings.alert_smtp_starttls:
             smtp.starttls()
         if settings.alert_smtp_username:
@@ -84,7 +85,7 @@ async def notify(settings: Settings, subject: str, lines: list[str]) -> bool:
     if settings.alert_webhook_url:
         try:
             await _post_webhook(settings.alert_webhook_url, text, settings.alert_smtp_timeout_s)
-        except (aiohttp.ClientError, asyncio.TimeoutError, RuntimeError) as exc:
+        except (TimeoutError, aiohttp.ClientError, RuntimeError) as exc:
             ok = False
             logger.bind(action="alerts.webhook_failed").warning(f"{type(exc).__name__}: {exc}")
     if settings.alert_smtp_host and settings.alert_email_to:
@@ -100,7 +101,7 @@ async def evaluate_alerts(db: Database, settings: Settings) -> dict:
     """One evaluation: fire new alerts, re-notify old ones (rate-limited), resolve cleared ones."""
     t0 = time.perf_counter()
     conditions = await current_conditions(db, settings)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     to_notify = []
     for c in conditions:
         row = await db.fetchrow("alerts_upsert_firing", c.key, c.kind, c.store_id, c.summary)

@@ -17,7 +17,7 @@ class Vault:
         self._fernet = MultiFernet([Fernet(k.strip()) for k in keys])
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Vault":
+    def from_settings(cls, settings: Settings) -> Vault:
         if settings.master_key is not None:
             return cls(settings.master_key.get_secret_value().split(","))
         path = settings.data_dir / "master.key"
@@ -40,7 +40,8 @@ class Vault:
         try:
             return json.loads(self._fernet.decrypt(bytes(token)))
         except InvalidToken:
-            raise ConfigError("stored credentials cannot be decrypted: WOOFORCE_MASTER_KEY is not the key they were written with") from None
+            raise ConfigError("stored credentials cannot be decrypted: "
+                              "WOOFORCE_MASTER_KEY is not the key they were written with") from None
 
     def rotate(self, token: bytes) -> bytes:
         return self._fernet.rotate(bytes(token))

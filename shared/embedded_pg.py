@@ -34,7 +34,8 @@ def start(data_dir: Path, *, db_name: str = DB_NAME, cleanup_mode: str | None = 
                 raise DatabaseUnavailable(f"embedded Postgres failed to start in {pgdata}: {exc}") from exc
         logger.bind(action="db.embedded_started").info(f"embedded Postgres at {pgdata}")
     server = _servers[key]
-    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{db_name}';")
+    # psql takes one command string (no bind parameters); db_name is our own test/dev database name
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{db_name}';")  # noqa: S608
     if "(1 row)" not in exists:
         server.psql(f'CREATE DATABASE "{db_name}";')
     return dsn_for(server, db_name)

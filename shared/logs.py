@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import re
 import sys
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from loguru import logger
 
 from shared.settings import Settings
 
-_SENSITIVE_PARAMS = re.compile(r"^(consumer_key|consumer_secret|oauth_.*|access_token|client_secret|password|token|key|secret)$", re.I)
+_SENSITIVE_PARAMS = re.compile(
+    r"^(consumer_key|consumer_secret|oauth_.*|access_token|client_secret|password|token|key|secret)$", re.I)
 
 
 def redact_url(url: str) -> str:
@@ -24,16 +26,17 @@ def redact_url(url: str) -> str:
     netloc = parts.hostname or ""
     if parts.port:
         netloc += f":{parts.port}"
-    query = urlencode([(k, "REDACTED" if _SENSITIVE_PARAMS.match(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)])
+    query = urlencode([(k, "REDACTED" if _SENSITIVE_PARAMS.match(k) else v)
+                       for k, v in parse_qsl(parts.query, keep_blank_values=True)])
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def _human(record) -> str:
     action = record["extra"].get("action", "-")
     extras = " ".join(f"{k}={v}" for k, v in record["extra"].items() if k not in ("action", "process_name"))
-    return "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level:<7} | " + action.replace("{", "{{").replace("}", "}}") + " | {message}" + (
-        " | " + extras.replace("{", "{{").replace("}", "}}") if extras else ""
-    ) + "\n{exception}"
+    head = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level:<7} | " + action.replace("{", "{{").replace("}", "}}")
+    tail = " | " + extras.replace("{", "{{").replace("}", "}}") if extras else ""
+    return head + " | {message}" + tail + "\n{exception}"
 
 
 def setup_logging(settings: Settings, process_name: str, *, to_files: bool = True) -> None:
@@ -46,7 +49,9 @@ def setup_logging(settings: Settings, process_name: str, *, to_files: bool = Tru
     if to_files:
         path = settings.logs_path
         path.mkdir(parents=True, exist_ok=True)
-        common = dict(serialize=True, rotation=settings.log_rotation, retention=settings.log_retention,
-                      compression="gz", enqueue=True, level=settings.log_level)
+        common: dict[str, Any] = {"serialize": True, "rotation": settings.log_rotation,
+                                  "retention": settings.log_retention, "compression": "gz", "enqueue": True,
+                                  "level": settings.log_level}
         logger.add(path / f"{process_name}.log", **common)
-        logger.add(path / "sync-results.log", filter=lambda r: str(r["extra"].get("action", "")).startswith("sync."), **common)
+        logger.add(path / "sync-results.log",
+                   filter=lambda r: str(r["extra"].get("action", "")).startswith("sync."), **common)

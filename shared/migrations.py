@@ -57,7 +57,8 @@ async def applied(db: Database) -> dict[int, str]:
         exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
         if not exists:
             return {}
-        return {r["version"]: r["checksum"] for r in await conn.fetch("SELECT version, checksum FROM schema_migrations")}
+        rows = await conn.fetch("SELECT version, checksum FROM schema_migrations")
+        return {r["version"]: r["checksum"] for r in rows}
 
 
 async def migrate(db: Database) -> list[int]:
@@ -67,16 +68,19 @@ async def migrate(db: Database) -> list[int]:
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_ID)
             await conn.execute(_CREATE)
-            have = {r["version"]: r["checksum"] for r in await conn.fetch("SELECT version, checksum FROM schema_migrations")}
+            rows = await conn.fetch("SELECT version, checksum FROM schema_migrations")
+            have = {r["version"]: r["checksum"] for r in rows}
             for mig in available():
                 if mig.version in have:
                     if have[mig.version] != mig.checksum:
-                        raise SchemaOutOfDate(f"migration {mig.version:04d}_{mig.name} was changed after it was applied")
+                        raise SchemaOutOfDate(
+                            f"migration {mig.version:04d}_{mig.name} was changed after it was applied")
                     continue
                 await conn.execute(mig.sql)
                 await conn.execute("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
                                    mig.version, mig.name, mig.checksum)
-                logger.bind(action="db.migrated", version=mig.version).info(f"applied migration {mig.version:04d}_{mig.name}")
+                logger.bind(action="db.migrated", version=mig.version).info(
+                    f"applied migration {mig.version:04d}_{mig.name}")
                 done.append(mig.version)
     return done
 

@@ -78,7 +78,8 @@ def verify(
     ts_raw = headers.get("webhook-timestamp")
     sig_header = headers.get("webhook-signature")
     if not msg_id or not ts_raw or not sig_header:
-        raise SignatureError("missing_signature", "webhook-id, webhook-timestamp and webhook-signature headers are required")
+        raise SignatureError("missing_signature",
+                             "webhook-id, webhook-timestamp and webhook-signature headers are required")
     try:
         ts = int(ts_raw)
     except ValueError:
@@ -125,4 +126,5 @@ def verify_wc(secrets: Iterable[str], signature: str | None, body: bytes) -> Non
     for secret in secrets:
         matched |= hmac.compare_digest(hmac.new(secret.encode(), body, hashlib.sha256).digest(), given)
     if not matched:
-        raise SignatureError("bad_signature", "X-WC-Webhook-Signature does not match the store's WooCommerce webhook secret")
+        raise SignatureError("bad_signature",
+                             "X-WC-Webhook-Signature does not match the store's WooCommerce webhook secret")

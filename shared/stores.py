@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from shared import ids
 from shared.crypto import Vault
@@ -24,7 +24,7 @@ class StoreAuth:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _valid_secrets(entries: list[dict], now: datetime) -> tuple[str, ...]:
@@ -41,7 +41,8 @@ class StoreManager:
         self.cache_ttl_s = cache_ttl_s
         self._cache: dict[str, tuple[float, StoreAuth | None]] = {}
 
-    async def add(self, name: str, *, wc_url: str | None = None, wc_credentials: dict | None = None) -> tuple[dict, str]:
+    async def add(self, name: str, *, wc_url: str | None = None,
+                  wc_credentials: dict | None = None) -> tuple[dict, str]:
         """Register a store; return its row and its (only ever shown once) signing secret."""
         secret = generate_secret()
         entries = [{"secret": secret, "created_at": _now().isoformat(), "expires_at": None}]

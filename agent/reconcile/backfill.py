@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -28,7 +28,7 @@ from shared.settings import Settings
 from shared.stores import StoreManager
 
 RESOURCES = ("customers", "products", "orders")  # dependencies first
-EPOCH = datetime(1970, 1, 2, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 2, tzinfo=UTC)
 
 ProgressFn = Callable[[str, int, int], None]  # (resource, records done, total)
 
@@ -87,7 +87,7 @@ class Backfill:
                                          retry_backoff_s=s.wc_retry_backoff_s, session=self.session, ssl=self.ssl)
             since = datetime.fromisoformat(params["since"]) if params.get("since") else EPOCH
             if since.tzinfo is None:
-                since = since.replace(tzinfo=timezone.utc)
+                since = since.replace(tzinfo=UTC)
             async with client:
                 for plural in RESOURCES:
                     if params.get("resources") and plural not in params["resources"]:
@@ -130,7 +130,7 @@ class Backfill:
                                           "total": None})
         if st["done"]:
             return
-        s, resource, store_id = self.settings, W.RESOURCE_OF[plural], job["store_id"]
+        s, resource = self.settings, W.RESOURCE_OF[plural]
         if st["total"] is None:
             params = {"per_page": 1} if plural == "customers" else {
                 "per_page": 1, "modified_after": W.wc_gmt(since), "dates_are_gmt": True}

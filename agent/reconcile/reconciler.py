@@ -20,14 +20,14 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 from loguru import logger
 
-from agent.reconcile import records as W
 from agent.leases import new_owner
+from agent.reconcile import records as W
 from agent.woocommerce import WooClient
 from shared import ids
 from shared.db import Database
@@ -77,7 +77,7 @@ class Reconciler:
         if claim is None:
             return None
         failures = claim["failures"]
-        started, t0 = datetime.now(timezone.utc), time.perf_counter()
+        started, t0 = datetime.now(UTC), time.perf_counter()
         report = RunReport(store_id)
         client: WooClient | None = None
         next_run_at, log_level = None, "INFO"
@@ -93,7 +93,7 @@ class Reconciler:
         except WooCommerceAuthError as exc:
             report.outcome, report.error, log_level = "auth_failed", exc.message, "ERROR"
             failures += 1
-            next_run_at = datetime.now(timezone.utc) + timedelta(seconds=s.reconcile_auth_backoff_s)
+            next_run_at = datetime.now(UTC) + timedelta(seconds=s.reconcile_auth_backoff_s)
             await self.db.execute("update_store_keys_status", store_id, "failed", exc.message)
         except NotFound as exc:
             report.outcome, report.error, log_level = "failed", exc.message, "WARNING"
@@ -102,7 +102,7 @@ class Reconciler:
             report.error, log_level = exc.message, "WARNING"
             failures += 1
             delay = min(s.reconcile_interval_s * 2 ** (failures - 1), s.reconcile_max_backoff_s)
-            next_run_at = datetime.now(timezone.utc) + timedelta(seconds=delay)
+            next_run_at = datetime.now(UTC) + timedelta(seconds=delay)
         finally:
             report.requests = client.requests if client is not None else 0
             report.duration_ms = int((time.perf_counter() - t0) * 1000)
@@ -141,7 +141,7 @@ class Reconciler:
     async def _modified(self, client: WooClient, store_id: str, resource: str, track: dict | None,
                         report: RunReport, customer_refs: set[int]) -> None:
         s = self.settings
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         cursor = (track or {}).get("cursor_at") or now - timedelta(seconds=s.reconcile_initial_lookback_s)
         since = cursor - timedelta(seconds=s.reconcile_overlap_s)
         newest = cursor
@@ -330,9 +330,9 @@ def register_jobs(scheduler: Any, *, settings: Settings, db: Database,
             if job_id not in existing:
                 scheduler.add_job(reconciler.run_store, "interval", seconds=settings.reconcile_interval_s,
                                   args=[store_id], id=job_id, max_instances=1, coalesce=True,
-                                  next_run_time=datetime.now(timezone.utc))
+                                  next_run_time=datetime.now(UTC))
 
     scheduler.add_job(refresh_store_jobs, "interval", seconds=60, id="reconcile.stores", max_instances=1,
-                      coalesce=True, next_run_time=datetime.now(timezone.utc))
+                      coalesce=True, next_run_time=datetime.now(UTC))
     backfill.register_jobs(scheduler, settings=settings, db=db, stores=stores, owner=reconciler.owner)
     return reconciler

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -42,14 +42,14 @@ def dedup_key(resource: str, rid: int, version: datetime) -> str:
 def make_event(store_id: str, source: str, resource: str, action: str, record: dict[str, Any], *,
                version: datetime | None = None, key: str | None = None) -> NewEvent:
     rid = int(record["id"])
-    version = version or version_of(record) or datetime.now(timezone.utc)
+    version = version or version_of(record) or datetime.now(UTC)
     return NewEvent(store_id=store_id, source=source, resource=resource, action=action, resource_id=rid,
                     version=version, payload_json=payload_text(record, "record"),
                     dedup_key=key or dedup_key(resource, rid, version))
 
 
 def deleted_event(store_id: str, source: str, resource: str, rid: int) -> NewEvent:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return NewEvent(store_id=store_id, source=source, resource=resource, action="deleted", resource_id=rid,
                     version=now, payload_json=orjson.dumps({"id": rid}).decode(),
                     dedup_key=f"wc:{resource}:{rid}:deleted:{source}")

@@ -4,12 +4,21 @@ Salesforce's values back. The declarations themselves (:class:`TwoWay`, owners, 
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.errors import PermanentError
-from shared.mapping.twoway import (OWNERS, RESOURCES, STREETS, WC_STATUSES, Owned, TwoWay, TwoWayObject,
-                                   load_twoway, norm)
+from shared.mapping.twoway import (
+    OWNERS,
+    RESOURCES,
+    STREETS,
+    WC_STATUSES,
+    Owned,
+    TwoWay,
+    TwoWayObject,
+    load_twoway,
+    norm,
+)
 
 __all__ = ["OWNERS", "RESOURCES", "WC_STATUSES", "InvalidValue", "Owned", "TwoWay", "TwoWayObject", "iso",
            "load_twoway", "norm", "parse_ts", "put_body", "wc_value"]
@@ -78,7 +87,7 @@ def parse_ts(value: Any) -> datetime | None:
     if value in (None, ""):
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     text = str(value)
     for fmt in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z"):
         try:
@@ -86,10 +95,10 @@ def parse_ts(value: Any) -> datetime | None:
         except ValueError:
             pass
     dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def iso(dt: datetime | None) -> str | None:
-    return dt.astimezone(timezone.utc).isoformat() if dt else None
+    return dt.astimezone(UTC).isoformat() if dt else None
 
 

@@ -17,13 +17,13 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from loguru import logger
 
+from agent.salesforce import in_thread, soql_datetime, soql_keys
 from agent.twoway import ownership as O
 from agent.twoway import state as S
-from agent.salesforce import in_thread, soql_datetime, soql_keys
 from shared.db import Database
 from shared.errors import PermanentError, RetryableError
 from shared.models import NewEvent
@@ -53,7 +53,8 @@ def build_soql_keys(obj: O.TwoWayObject, keys: list[str]) -> str:
 
 def build_soql(obj: O.TwoWayObject, store_id: str, since: datetime) -> str:
     cols = ["Id", "Wooforce_Key__c", "SystemModstamp", "LastModifiedById"] + [f.sf for f in obj.back]
-    return (f"SELECT {', '.join(dict.fromkeys(cols))} FROM {obj.sobject} "
+    # SOQL (no bind parameters in the REST query API); store ids and resources are [a-z0-9_] only
+    return (f"SELECT {', '.join(dict.fromkeys(cols))} FROM {obj.sobject} "  # noqa: S608
             f"WHERE SystemModstamp > {soql_datetime(since)} "
             f"AND Wooforce_Key__c LIKE '{store_id}:{obj.resource}:%' ORDER BY SystemModstamp, Id")
 
@@ -87,7 +88,7 @@ class Poller:
                 return rep
             budget = await self.db.fetchrow("get_sf_budget", store_id)
             if client.budget.over() or (budget and budget["paused"] and budget["paused_until"]
-                                        and budget["paused_until"] > datetime.now(timezone.utc)):
+                                        and budget["paused_until"] > datetime.now(UTC)):
                 rep.skipped = "API budget share reached"
                 return rep
             await self._poll(store_id, client, tw, objects, rep)
@@ -108,7 +109,7 @@ class Poller:
     async def _poll(self, store_id: str, client, tw: O.TwoWay, objects: list[O.TwoWayObject], rep: PollReport) -> None:
         s = self.settings
         cursors = {r["sobject"]: r["cursor_at"] for r in await self.db.fetch("twoway_poll_cursors", store_id)}
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         headers = {"Sforce-Query-Options": f"batchSize={s.sf_poll_batch_size}"}
         subs, by_ref = [], {}
         for obj in objects:

@@ -21,7 +21,7 @@ from shared.models import payload_dict
 AMBIGUOUS_KEEP = 10  # unconfirmed values remembered per field
 
 
-def wc_changed(head: "Head | None", fs: dict, w_head: str | None) -> bool:
+def wc_changed(head: Head | None, fs: dict, w_head: str | None) -> bool:
     """WooCommerce holds a change of this field Salesforce has not received: the outbox head (newer than the
     version the field was last synced at) differs from the agreed value."""
     if head is None or "v" not in fs or w_head == fs["v"] or head.action == "deleted":
@@ -102,6 +102,14 @@ class Changes:
 
     def empty(self) -> bool:
         return not (self.patches or self.written or self.conflicts)
+
+    def merge(self, other: Changes) -> None:
+        """Add ``other``'s patches (field by field, later keys win), writes and conflicts to these."""
+        for k, p in other.patches.items():
+            for sf_field, kv in p.items():
+                self.patches.setdefault(k, {}).setdefault(sf_field, {}).update(kv)
+        self.written.update(other.written)
+        self.conflicts.extend(other.conflicts)
 
     async def save(self, db: Database, store_id: str, conn=None) -> None:
         by_resource: dict[str, list[tuple[int, dict, datetime | None, dict | None]]] = {}

@@ -1,7 +1,7 @@
 """Server-rendered inline SVG charts (no JavaScript, no CDN)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from html import escape
 
 COLORS = {"delivered": "#2e7d32", "retrying": "#f9a825", "dead": "#c62828", "skipped": "#90a4ae"}
@@ -9,11 +9,11 @@ COLORS = {"delivered": "#2e7d32", "retrying": "#f9a825", "dead": "#c62828", "ski
 
 def outcomes_chart(rows: list[dict], hours: int = 24, width: int = 720, height: int = 180) -> str:
     """Stacked bars: delivery outcomes per hour over the last ``hours``."""
-    now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     slots = [now - timedelta(hours=h) for h in range(hours - 1, -1, -1)]
     by = {(r["hour"], r["outcome"]): r["n"] for r in rows}
     totals = [sum(by.get((s, o), 0) for o in COLORS) for s in slots]
-    top = max(totals + [1])
+    top = max([*totals, 1])
     pad_l, pad_b = 40, 20
     bw = (width - pad_l) / len(slots)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" width="{width}" height="{height}" '

@@ -3,4 +3,4 @@ from .faults import Fault, Faults
 from .server import SalesforceEmulator
 from .state import ADMIN_USERNAME, INTEGRATION_USERNAME
 
-__all__ = ["SalesforceEmulator", "Fault", "Faults", "INTEGRATION_USERNAME", "ADMIN_USERNAME"]
+__all__ = ["ADMIN_USERNAME", "INTEGRATION_USERNAME", "Fault", "Faults", "SalesforceEmulator"]

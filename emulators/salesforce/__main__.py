@@ -26,7 +26,7 @@ async def _main(args: argparse.Namespace) -> None:
     for spec in args.jwt_app:
         key_and_path, user = _split_user(spec)
         key, _, path = key_and_path.partition("=")
-        emu.register_jwt_app(key, Path(path).read_bytes(), user)
+        emu.register_jwt_app(key, Path(path).read_bytes(), user)  # noqa: ASYNC240 - start-up, before serving
     for spec in args.client_credentials:
         creds, user = _split_user(spec)
         cid, _, secret = creds.partition(":")

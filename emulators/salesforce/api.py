@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import unquote
 
 from . import dml, soql
@@ -424,7 +425,7 @@ def collections_update(org: OrgState, call: Call, m) -> Resp:
             try:
                 real = dml.resolve_id(org, o, str(rid))
             except ApiError as e:
-                raise DmlFailure([RecordError(e.errors[0].code, e.errors[0].message, e.errors[0].fields or [])])
+                raise DmlFailure([RecordError(e.errors[0].code, e.errors[0].message, e.errors[0].fields or [])]) from None
             dml.save(org, call.ctx, o, parsed, org.get(o.name, real))
             return {"id": real, "success": True, "errors": []}
         return run
@@ -457,7 +458,7 @@ def collections_upsert(org: OrgState, call: Call, m) -> Resp:
                 rid, created = dml.upsert(org, call.ctx, o, f.name, value, parsed)
             except MultipleMatches as e:
                 raise DmlFailure([RecordError("DUPLICATE_EXTERNAL_ID", f"{f.label}: more than one record found "
-                                              f"for external id field: {[i[:15] for i in e.ids]}", [f.name])])
+                                              f"for external id field: {[i[:15] for i in e.ids]}", [f.name])]) from None
             return {"id": rid, "success": True, "errors": [], "created": created}
         return run
     return _run_collection(org, [job(p, k) for p, k in zip(prepared, keys)], aon, keep_id=True)

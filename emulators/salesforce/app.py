@@ -34,7 +34,7 @@ def _limit_header(org: OrgState) -> dict:
 async def _hang(app: web.Application, seconds: float) -> None:
     try:
         await asyncio.wait_for(app[STOPPING].wait(), timeout=seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
 
 

@@ -205,7 +205,7 @@ async def process_job(org: OrgState, job: Job, chunk_delay_s: float = 0.0) -> No
     job.state = "InProgress"
     job.modstamp = fmt_dt(org.now())
     rows: list[list[str]] = []
-    for n, text in enumerate(job.data):
+    for text in job.data:
         parsed = list(csv.reader(io.StringIO(text.replace("\r\n", "\n"))))
         if not parsed:
             continue

@@ -56,7 +56,7 @@ def _substitute(node, results: dict):
 
 
 def _heavy(path: str) -> bool:
-    return path.startswith("/query") or path.startswith("/composite/sobjects")
+    return path.startswith(("/query", "/composite/sobjects"))
 
 
 def _failed(resp: Resp) -> bool:
@@ -145,7 +145,7 @@ def _run_sub(org: OrgState, call: Call, method: str, url: str, body, headers: di
     if m is None:
         return Resp(404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])
     path = (m.group(2) or "").rstrip("/")
-    if path == "/composite" or path.startswith("/composite/batch") or path.startswith("/jobs"):
+    if path == "/composite" or path.startswith(("/composite/batch", "/jobs")):
         return Resp(400, [{"errorCode": "INVALID_API_INPUT", "message": f"{path} isn't supported in a composite "
                            "request"}])
     sub = Call(method=method, path=path, version=m.group(1), query=dict(parse_qsl(parts.query)),

@@ -6,8 +6,8 @@ record problems raise ``DmlFailure`` so collections can report them per record.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .errors import ApiError, DmlFailure, MultipleMatches, RecordError, lock_row
 from .schema import SObject

@@ -40,7 +40,7 @@ class ApiError(Exception):
         self.errors = [RecordError(code, message, fields)]
 
     @classmethod
-    def of(cls, status: int, errors: list[RecordError]) -> "ApiError":
+    def of(cls, status: int, errors: list[RecordError]) -> ApiError:
         err = cls(status, errors[0].code, errors[0].message, errors[0].fields)
         err.errors = list(errors)
         return err

@@ -83,7 +83,7 @@ def _label(name: str) -> str:
     return base.replace("_", " ")
 
 
-def F(name: str, type_: str, length: int = 0, **kw) -> Field:  # noqa: N802 - reads like a table
+def F(name: str, type_: str, length: int = 0, **kw) -> Field:
     if type_ in TEXT_TYPES and not length:
         length = {"id": 18, "reference": 18, "email": 80, "phone": 40, "textarea": 32000}.get(type_, 255)
     return Field(name=name, type=type_, label=kw.pop("label", _label(name)), length=length,

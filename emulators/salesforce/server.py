@@ -4,18 +4,19 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from aiohttp import web
 
+from ..tls import make_tls
 from . import control
 from .app import create_app
 from .faults import Faults
 from .state import INTEGRATION_USERNAME, OrgState, ValidationRule
-from ..tls import make_tls
 
 
 class SalesforceEmulator:
@@ -49,7 +50,7 @@ class SalesforceEmulator:
     def url(self) -> str:
         return f"https://{self.host}:{self.port}"
 
-    async def start(self) -> "SalesforceEmulator":
+    async def start(self) -> SalesforceEmulator:
         tls = make_tls(self.ca_path)
         app = create_app(self.state, self.faults, self.settings)
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
@@ -67,13 +68,13 @@ class SalesforceEmulator:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> "SalesforceEmulator":
+    async def __aenter__(self) -> SalesforceEmulator:
         return await self.start()
 
     async def __aexit__(self, *exc) -> None:
         await self.stop()
 
-    def start_in_thread(self) -> "SalesforceEmulator":
+    def start_in_thread(self) -> SalesforceEmulator:
         started: Future = Future()
 
         def run() -> None:

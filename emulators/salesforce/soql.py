@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 from .errors import ApiError
 from .schema import NUMBER_TYPES, Field, SObject
@@ -311,7 +311,7 @@ def _kind(f: Field) -> str:
 
 
 def _date_literal(org: OrgState, low: str, tok: Tok, parser: _Parser):
-    today = org.clock().astimezone(timezone.utc).date()
+    today = org.clock().astimezone(UTC).date()
     name, _, n = low.partition(":")
     if name in ("last_n_days", "next_n_days") and not n:
         raise parser.malformed(tok)
@@ -351,8 +351,8 @@ def _compare(value, op: str, lit) -> bool:
             return op == "!="
         lo, hi = lit[1], lit[2]
         if isinstance(value, datetime):
-            lo = datetime.combine(lo, time(), timezone.utc)
-            hi = datetime.combine(hi, time(), timezone.utc)
+            lo = datetime.combine(lo, time(), UTC)
+            hi = datetime.combine(hi, time(), UTC)
         inside = lo <= value < hi
         return {"=": inside, "!=": not inside, ">": value >= hi, ">=": value >= lo, "<": value < lo,
                 "<=": value < hi}[op]

@@ -4,9 +4,10 @@ from __future__ import annotations
 import random
 import secrets
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from .schema import Field, SObject, base_schema
 from .sfids import make_id
@@ -76,7 +77,7 @@ class CcClient:
 class OrgState:
     def __init__(self, *, daily_api_max: int = 100_000, clock: Callable[[], datetime] | None = None,
                  seed: int | None = None, session_ttl_s: float = 7200.0):
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.rng = random.Random(seed)
         self.daily_api_max = daily_api_max
         self.session_ttl_s = session_ttl_s
@@ -105,7 +106,7 @@ class OrgState:
         self.stats: Counter = Counter()
         self.query_cursors: dict[str, tuple[list[dict], int]] = {}
         self.bulk_jobs: dict[str, Any] = {}
-        self._last_now = datetime(1970, 1, 1, tzinfo=timezone.utc)
+        self._last_now = datetime(1970, 1, 1, tzinfo=UTC)
         for (obj, fname) in self._indexed_fields():
             self.index[(obj, fname)] = {}
         now = fmt_dt(self.now())

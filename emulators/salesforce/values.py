@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from .errors import ApiError
 from .schema import NUMBER_TYPES, Field
@@ -16,7 +16,7 @@ _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 def fmt_dt(dt: datetime) -> str:
     """Salesforce REST datetime: 2026-01-02T03:04:05.000+0000 (UTC, milliseconds)."""
-    dt = dt.astimezone(timezone.utc)
+    dt = dt.astimezone(UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}+0000"
 
 
@@ -31,7 +31,7 @@ def parse_dt(text: str, *, strict_body: bool = False) -> datetime | None:
         return None
     micro = int((frac or "0")[:6].ljust(6, "0"))
     try:
-        dt = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), micro, tzinfo=timezone.utc)
+        dt = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), micro, tzinfo=UTC)
     except ValueError:
         return None
     if tz and tz != "Z":
@@ -40,7 +40,7 @@ def parse_dt(text: str, *, strict_body: bool = False) -> datetime | None:
         offset = sign * (int(digits[:2]) * 60 + int(digits[2:]))
         dt = dt.replace(tzinfo=None)
         from datetime import timedelta
-        dt = (dt - timedelta(minutes=offset)).replace(tzinfo=timezone.utc)
+        dt = (dt - timedelta(minutes=offset)).replace(tzinfo=UTC)
     return dt
 
 

@@ -7,5 +7,13 @@ from .oauth import oauth1_url, sign_oauth1
 from .phpjson import php_json_bytes, php_json_encode
 from .store import Change, Store, StoreError
 
-__all__ = ["WooCommerceEmulator", "Store", "StoreError", "Change", "sign_oauth1", "oauth1_url", "php_json_encode",
-           "php_json_bytes"]
+__all__ = [
+           "Change",
+           "Store",
+           "StoreError",
+           "WooCommerceEmulator",
+           "oauth1_url",
+           "php_json_bytes",
+           "php_json_encode",
+           "sign_oauth1",
+]

@@ -216,7 +216,7 @@ def select(store: Store, spec: ListSpec, coll: dict[int, Rec], *, indexed: str |
         rec = coll.get(rid)
         if rec is None:
             continue
-        if include is not None and rid not in include or exclude is not None and rid in exclude:
+        if (include is not None and rid not in include) or (exclude is not None and rid in exclude):
             continue
         if statuses:
             if any_status:

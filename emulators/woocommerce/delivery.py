@@ -221,7 +221,7 @@ class Dispatcher:
                         log.info("delivery refused", status=resp.status, seq=rec.seq)
                         return False
                     retry_after = resp.headers.get("Retry-After")
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 log.info("delivery error", error=type(exc).__name__, seq=rec.seq)
             if attempt < target.max_retries:
                 wait_s = target.retry_backoff_ms / 1000 * (2 ** attempt)

@@ -158,7 +158,7 @@ def parse_list(resource: str, params: dict[str, Any], times: StoreTime) -> ListS
     spec.search = str(params.get("search", "") or "")
     if resource == "order":
         raw = params.get("status", ["any"])
-        statuses = raw if isinstance(raw, list) else [p for p in str(raw).split(",")]
+        statuses = raw if isinstance(raw, list) else list(str(raw).split(","))
         for i, s in enumerate(statuses):
             _enum(errors, "status", s, ORDER_STATUS_ENUM, f"status[{i}]")
         spec.statuses = statuses

@@ -26,7 +26,7 @@ class Rec:
     """One stored record. ``doc`` may be built lazily (seeded orders) by ``builder`` on first access;
     ``status`` and ``customer_id`` are kept outside ``doc`` so list filters never force a build."""
 
-    __slots__ = ("id", "kind", "created", "modified", "parent_id", "extra", "status", "customer_id", "_doc", "builder")
+    __slots__ = ("_doc", "builder", "created", "customer_id", "extra", "id", "kind", "modified", "parent_id", "status")
 
     def __init__(self, id: int, kind: str, created: int, modified: int, doc: dict[str, Any] | None,
                  parent_id: int = 0, extra: dict[str, Any] | None = None, status: str = "",

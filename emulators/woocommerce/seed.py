@@ -66,7 +66,7 @@ def _seed(store: Store, *, orders: int, products: int, customers: int, seed: int
     start = now - int(days * 86400)
     started = time.perf_counter()
     customer_ids = []
-    for i in range(customers):
+    for _ in range(customers):
         rec = store.create_customer(random_person(rng, store._user_seq + 1), now=start + rng.randint(0, now - start) // 2,
                                     emit=False)
         customer_ids.append(rec.id)

@@ -739,7 +739,7 @@ class Store:
         self._emit(rec, "updated", ["order.updated"])
         for product in touched:
             self._emit(product, "updated", ["product.updated"])
-        if new_status == "completed" and old_status != "completed" or (data.get("set_paid") and new_status != old_status):
+        if (new_status == "completed" and old_status != "completed") or (data.get("set_paid") and new_status != old_status):
             self._mark_paying(doc["customer_id"])
         return rec
 

@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from shared.errors import ConfigError
 from shared.mapping.twoway import load_twoway
 from shared.models import parse_wc_datetime
 
 TYPES = ("text", "number", "int", "bool", "date", "datetime")
-SOURCES = {"customer": ("Account", "Contact"), "buyer": ("Account", "Contact"), "product": ("Product2", "PricebookEntry"),
-           "line_product": ("Product2", "PricebookEntry"), "order": ("Order",), "order_item": ("OrderItem",)}
+SOURCES = {"customer": ("Account", "Contact"), "buyer": ("Account", "Contact"),
+           "product": ("Product2", "PricebookEntry"), "line_product": ("Product2", "PricebookEntry"),
+           "order": ("Order",), "order_item": ("OrderItem",)}
 KEY_FIELD = "Wooforce_Key__c"
 
 
@@ -186,7 +188,8 @@ def _spec(where: str, raw: Any) -> Spec | None:
 class Mapping:
     options: dict
     tables: dict[tuple[str, str], dict[str, Spec]]
-    twoway: dict = field(default_factory=dict)  # raw [twoway] section: field ownership (shared/mapping/twoway.py, agent/twoway/)
+    # raw [twoway] section: field ownership (shared/mapping/twoway.py, agent/twoway/)
+    twoway: dict = field(default_factory=dict)
 
     def sobject_fields(self) -> dict[str, set[str]]:
         """Every Salesforce field the mapping writes, per sObject (plus Wooforce_Key__c)."""

@@ -62,7 +62,7 @@ class TwoWay:
         return self.status_map.get(low)
 
 
-def load_twoway(mapping: "Mapping") -> TwoWay:
+def load_twoway(mapping: Mapping) -> TwoWay:
     """The ownership declarations of ``mapping`` (validated once, cached on the mapping)."""
     cached = getattr(mapping, "_twoway_cfg", None)
     if cached is not None:
@@ -103,7 +103,7 @@ def load_twoway(mapping: "Mapping") -> TwoWay:
             if owned:
                 objects[resource] = TwoWayObject(resource, sobject, tuple(owned))
     tw = TwoWay(objects, {str(k).strip().lower(): v for k, v in smap.items()})
-    setattr(mapping, "_twoway_cfg", tw)
+    mapping._twoway_cfg = tw
     return tw
 
 

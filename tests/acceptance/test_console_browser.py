@@ -18,7 +18,7 @@ from collector.console.service import CLI, ConsoleManager
 from shared.models import events_from_body
 from shared.outbox import OutboxManager
 from tests.support import woo
-from tests.support.agent_fixtures import *  # noqa: F401,F403 - sf_session / sf_emu / make_deliverer fixtures
+from tests.support.agent_fixtures import *  # noqa: F403 - sf_session / sf_emu / make_deliverer fixtures
 from tests.support.agent_fixtures import sf_connection
 
 pytestmark = pytest.mark.acceptance

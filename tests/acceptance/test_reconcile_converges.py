@@ -15,7 +15,7 @@ from agent.reconcile.records import payload_dict
 from collector.app import create_app
 from emulators.woocommerce import WooCommerceEmulator
 from shared.models import parse_wc_datetime
-from tests.support.agent_fixtures import *  # noqa: F401,F403 - sf_session / sf_emu fixtures
+from tests.support.agent_fixtures import *  # noqa: F403 - sf_session / sf_emu fixtures
 from tests.support.agent_fixtures import sf_connection
 
 pytestmark = [pytest.mark.acceptance, pytest.mark.integration]

@@ -16,7 +16,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from agent.twoway.jobs import register_jobs
 from emulators.woocommerce import WooCommerceEmulator
-from tests.support.agent_fixtures import *  # noqa: F401,F403 - sf_session / sf_emu fixtures
+from tests.support.agent_fixtures import *  # noqa: F403 - sf_session / sf_emu fixtures
 from tests.support.twoway import make_rig
 
 pytestmark = [pytest.mark.acceptance, pytest.mark.integration]

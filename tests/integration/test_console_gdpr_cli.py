@@ -9,8 +9,8 @@ import sys
 import pytest
 from cryptography.fernet import Fernet
 
-from shared.alerts import purge_payloads
 from collector.console.service import CLI, ConsoleManager, Forbidden
+from shared.alerts import purge_payloads
 from tests.support.console import add_attempt, add_operator, audit_rows, outbox_row, seed_orders
 
 pytestmark = pytest.mark.integration
@@ -34,7 +34,13 @@ async def test_erase_removes_the_customers_personal_data_and_is_audited(db, stor
     with pytest.raises(Forbidden):  # erasure needs an admin
         await console.erase_customer(viewer, "jane@example.com")
     res = await console.erase_customer(CLI, "Jane@Example.com", salesforce=True)
-    assert (res["entities"], res["events"], res["attempts"], res["salesforce"]) == (2, 2, 1, "not_done")
+    assert (res["entities"], res["events"], res["attempts"], res["salesforce"]) == (2, 2, 1, "queued")
+    async with db.connection() as conn:  # the Salesforce part is the agent's job, with no personal data in it
+        jobs = [dict(r) for r in await conn.fetch("SELECT id, store_id, kind, status, params FROM jobs")]
+    assert [(j["id"], j["store_id"], j["kind"], j["status"]) for j in jobs] == [
+        (res["salesforce_jobs"][0], store.id, "erasure", "requested")]
+    assert sorted(map(tuple, jobs[0]["params"]["entities"])) == [("order", 1), ("order", 2)]
+    assert "jane" not in str(jobs[0]).lower()
     events = await _dump(db, "events")
     attempts = await _dump(db, "attempts")
     outbox = await _dump(db, "outbox")
@@ -49,7 +55,8 @@ async def test_erase_removes_the_customers_personal_data_and_is_audited(db, stor
         assert await conn.fetchval("SELECT count(*) FROM entity_emails") == 1  # jane's lookup row is gone too
     audit = [a for a in await audit_rows(db) if a["action"] == "gdpr.erase"]
     assert len(audit) == 1 and audit[0]["target"].startswith("email:")
-    assert audit[0]["result"]["salesforce"] == "not_done" and "jane" not in str(audit[0]).lower()
+    assert audit[0]["result"]["salesforce"] == "queued" and "jane" not in str(audit[0]).lower()
+    assert audit[0]["result"]["salesforce_jobs"] == res["salesforce_jobs"]
     assert (await outbox_row(db, store.id, 1))["status"] == "dead"  # delivery state untouched
 
 

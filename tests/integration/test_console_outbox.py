@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -57,7 +57,7 @@ async def test_filters_and_search_by_woocommerce_id_salesforce_id_and_hashed_ema
     assert [r["resource_id"] for r in (await page(q=" bob@example.COM "))[0]] == [5]
     assert sorted(r["resource_id"] for r in (await page(q="jane@example.com"))[0]) == [1, 2, 3, 4]
     assert (await page(resource="product"))[0] == []
-    future = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
+    future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     assert (await page(since=future))[0] == []
     assert len((await page(until=future))[0]) == 5
     with pytest.raises(InvalidInput):
@@ -166,8 +166,8 @@ async def test_send_now_and_store_resync(console, db, store):
     res = await console.sync_entity(CLI, store.id, "order", 1)
     assert res == {"status": "retrying", "queued": True}
     row = await outbox_row(db, store.id, 1)
-    assert row["available_at"] <= datetime.now(timezone.utc) and row["attempts"] == 3
-    job = await console.resync_store(CLI, store.id, datetime(2026, 11, 1, tzinfo=timezone.utc), ["orders"])
+    assert row["available_at"] <= datetime.now(UTC) and row["attempts"] == 3
+    job = await console.resync_store(CLI, store.id, datetime(2026, 11, 1, tzinfo=UTC), ["orders"])
     async with db.connection() as conn:
         j = await conn.fetchrow("SELECT * FROM jobs WHERE id = $1", job["job_id"])
     assert j["kind"] == "backfill" and j["params"] == {"since": "2026-11-01T00:00:00+00:00", "resources": ["orders"]}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import UTC
 
 import pytest
 
@@ -46,11 +47,11 @@ async def test_answer_waits_for_the_commit(client, db, store):
 
 
 def _events(store_id: str, *keys: str) -> list:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from shared.models import NewEvent
 
-    v = datetime(2026, 11, 22, 15, 35, 24, tzinfo=timezone.utc)
+    v = datetime(2026, 11, 22, 15, 35, 24, tzinfo=UTC)
     return [NewEvent(store_id=store_id, source="plugin", resource="customer", action="updated", resource_id=i + 1,
                      version=v, payload_json=f'{{"id": {i + 1}, "email": "c{i}@example.com"}}', dedup_key=k,
                      sender_id=k, occurred_at=v, email_sha256=bytes([i]) * 32) for i, k in enumerate(keys)]

@@ -31,7 +31,7 @@ async def _post_until_dead(url: str, store_id: str, secret: str, *, prefix: str,
                                         headers=sign_headers(secret, f"m{i}", body)) as r:
                     if r.status in (200, 202):
                         acked.update(e["id"] for e in events)
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 return  # the collector is gone
 
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:

@@ -20,7 +20,7 @@ from emulators.woocommerce import WooCommerceEmulator
 from emulators.woocommerce.delivery import rfc3339
 from shared.ids import new_id
 from shared.signing import sign_headers
-from tests.support.agent_fixtures import *  # noqa: F401,F403 - sf_session / sf_emu fixtures
+from tests.support.agent_fixtures import *  # noqa: F403 - sf_session / sf_emu fixtures
 from tests.support.agent_fixtures import sf_connection
 
 pytestmark = pytest.mark.reliability

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
 
 from collector.console.service import CLI, ConsoleManager
 from shared.models import NewEvent, events_from_body

@@ -58,7 +58,7 @@ async def send_all(url_of, store_id: str, secret: str, events: list[dict], *, ba
                             stats.retry_after_seen += 1
                         if r.status < 500 and r.status != 429:
                             raise AssertionError(f"unexpected {r.status}: {await r.text()}")
-                except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError):
+                except (TimeoutError, aiohttp.ClientError, ConnectionError):
                     stats.connection_errors += 1
                 await asyncio.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 1.0)

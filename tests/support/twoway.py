@@ -4,7 +4,7 @@ Salesforce poller, WooCommerce writer) driven step by step."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from aiohttp.test_utils import TestServer
 
@@ -36,7 +36,7 @@ class Rig:
     # ---- counters -----------------------------------------------------------------------------------
     def wc_puts(self) -> int:
         by = self.wc.requests_by_path
-        return sum(v for k, v in by.items() if k.startswith("PUT ") or k.startswith("POST /wp-json/wc/v3/orders/"))
+        return sum(v for k, v in by.items() if k.startswith(("PUT ", "POST /wp-json/wc/v3/orders/")))
 
     def sf_writes(self, *sobjects: str) -> int:
         w = self.sf.stats().get("record_writes", {})
@@ -79,7 +79,7 @@ class Rig:
 
     async def close(self) -> None:
         self.sf.state.clock = self._sf_clock
-        self.sf.state._last_now = datetime(1970, 1, 1, tzinfo=timezone.utc)  # the next test's org is reset anyway
+        self.sf.state._last_now = datetime(1970, 1, 1, tzinfo=UTC)  # the next test's org is reset anyway
         self.deliverer.close()
         await self.writer.close()
         await self.server.close()
@@ -104,7 +104,7 @@ async def make_rig(db, stores, settings, sf_emu, wc: WooCommerceEmulator, *, ord
               WooWriter(db, stores, s, deliverer.mapping, owner=deliverer.owner + ":wc"), server)
     # one clock for both emulators: the store's offset (tick) moves Salesforce's SystemModstamp too
     rig._sf_clock = sf_emu.state.clock
-    sf_emu.state.clock = lambda: datetime.now(timezone.utc) + timedelta(seconds=wc.store.clock.offset_s)
+    sf_emu.state.clock = lambda: datetime.now(UTC) + timedelta(seconds=wc.store.clock.offset_s)
     st = wc.store
     product = st.create_product({"name": "Widget", "type": "simple", "regular_price": "10.00", "sku": "W-1"})
     for n in range(customers):

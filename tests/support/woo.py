@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from shared.models import NewEvent, parse_wc_datetime
 from shared.outbox import OutboxManager
 
-BASE = datetime(2026, 11, 22, 12, 0, 0, tzinfo=timezone.utc)
+BASE = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 
 
 def email_hash_key(email: str) -> str:
@@ -67,7 +67,7 @@ class Feeder:
               event_id: str | None = None) -> NewEvent:
         self.n += 1
         sender = event_id or f"ev-{resource}-{doc['id']}-{self.n}"
-        version = parse_wc_datetime(doc.get("date_modified_gmt")) or datetime.now(timezone.utc)
+        version = parse_wc_datetime(doc.get("date_modified_gmt")) or datetime.now(UTC)
         return NewEvent(store_id=store_id, source="plugin", resource=resource, action=action,
                         resource_id=doc["id"], version=version, payload_json=json.dumps(doc),
                         dedup_key=f"id:{sender}", sender_id=sender, occurred_at=version)

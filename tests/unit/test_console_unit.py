@@ -1,13 +1,13 @@
 """Console pieces without I/O: filters and cursors, diffs, PII masking/erasure, the OpenAPI document."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 
 import pytest
 
-from shared import pii
 from collector.console.service import InvalidInput, OutboxFilter, decode_cursor, diff, encode_cursor
+from shared import pii
 
 
 def test_filter_parses_search_kinds_and_never_echoes_an_email_into_descriptions():
@@ -15,7 +15,7 @@ def test_filter_parses_search_kinds_and_never_echoes_an_email_into_descriptions(
     assert OutboxFilter.parse({"q": "0015g00000AbCdEAAX"}).sf_id == "0015g00000AbCdEAAX"
     f = OutboxFilter.parse({"q": " Jane@Example.com ", "status": "dead", "since": "2026-11-01"})
     assert f.email_sha256 == pii.email_sha256("jane@example.com")
-    assert f.since == datetime(2026, 11, 1, tzinfo=timezone.utc)
+    assert f.since == datetime(2026, 11, 1, tzinfo=UTC)
     assert "jane" not in str(f.describe()).lower()
     for bad in ({"status": "x"}, {"resource": "coupon"}, {"store": "nope"}, {"since": "yesterday"},
                 {"q": "a b"}, {"destination": "mars"}):
@@ -24,7 +24,7 @@ def test_filter_parses_search_kinds_and_never_echoes_an_email_into_descriptions(
 
 
 def test_cursor_round_trip_and_garbage():
-    row = {"updated_at": datetime(2026, 11, 22, 1, 2, 3, 456789, tzinfo=timezone.utc), "store_id": "st_x",
+    row = {"updated_at": datetime(2026, 11, 22, 1, 2, 3, 456789, tzinfo=UTC), "store_id": "st_x",
            "resource": "order", "resource_id": 42}
     assert decode_cursor(encode_cursor(row)) == (row["updated_at"], "st_x", "order", 42)
     with pytest.raises(InvalidInput):

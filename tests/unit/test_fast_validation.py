@@ -9,7 +9,8 @@ import json
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, example, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from shared.models import InvalidEvent, _fast_events, _model_events, events_from_body
 

@@ -1,7 +1,7 @@
 """Settings, ids, the query loader, log redaction and event parsing: no I/O."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -41,7 +41,7 @@ def test_settings_defaults_are_sane(monkeypatch, tmp_path):
 
 
 def test_ids_are_prefixed_typed_and_sortable():
-    a, b = ids.new_id("event"), ids.new_id("event")
+    a = ids.new_id("event")
     assert a.startswith("evt_") and ids.is_id("event", a) and not ids.is_id("store", a)
     assert len({ids.new_id("store") for _ in range(1000)}) == 1000
     import time
@@ -70,12 +70,12 @@ def test_plugin_event_version_comes_from_date_modified_gmt():
     body = {"id": "e1", "type": "product.updated", "occurred_at": "2026-11-22T16:00:00+01:00", "resource_id": 9,
             "data": {"id": 9, "date_modified_gmt": "2026-11-22T14:59:59"}}
     (ev,) = events_from_body(body, store_id="st_x", max_events=10)
-    assert ev.version == datetime(2026, 11, 22, 14, 59, 59, tzinfo=timezone.utc)
+    assert ev.version == datetime(2026, 11, 22, 14, 59, 59, tzinfo=UTC)
     assert (ev.resource, ev.action, ev.dedup_key) == ("product", "updated", "id:e1")
     body["type"] = "product.deleted"
     body["data"] = {"id": 9}
     (ev,) = events_from_body(body, store_id="st_x", max_events=10)
-    assert ev.version == datetime(2026, 11, 22, 15, 0, tzinfo=timezone.utc)  # occurred_at, in UTC
+    assert ev.version == datetime(2026, 11, 22, 15, 0, tzinfo=UTC)  # occurred_at, in UTC
 
 
 def test_lone_surrogate_is_refused_before_the_database():
@@ -87,7 +87,7 @@ def test_lone_surrogate_is_refused_before_the_database():
 
 
 def test_wc_webhook_mapping():
-    now = datetime(2026, 11, 22, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 22, tzinfo=UTC)
     ev = event_from_wc_webhook("customer.deleted", {"id": 6}, store_id="st_x", delivery_id="d1", received_at=now)
     assert (ev.action, ev.version) == ("deleted", now)
     ev = event_from_wc_webhook("product.deleted", {"id": 6}, store_id="st_x", delivery_id="d1", received_at=now)

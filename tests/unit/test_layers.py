@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -184,9 +185,7 @@ def cycles(graph: dict[str, dict[str, str]]) -> list[list[str]]:
 
 
 def describe(cycle: list[str], graph: dict[str, dict[str, str]]) -> str:
-    return "import cycle: " + " -> ".join(
-        f"{a} ({graph[a][b]})" for a, b in zip(cycle, cycle[1:], strict=False)
-    ) + f" -> {cycle[-1]}"
+    return "import cycle: " + " -> ".join(f"{a} ({graph[a][b]})" for a, b in pairwise(cycle)) + f" -> {cycle[-1]}"
 
 
 # --- the checks ---------------------------------------------------------------------------------------------

@@ -29,8 +29,8 @@ def test_rejected_requests_log_no_payload(tmp_path):
     """The collector logs the error code for a rejected request, never the body it refused."""
     import asyncio
 
-    from aiohttp.test_utils import TestClient, TestServer
     from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
 
     from collector.errors import ApiError, make_error_middleware
 

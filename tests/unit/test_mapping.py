@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.mapping import Ctx, email_hash, load_mapping
 from agent.delivery.plan import Plan, Unit
 from shared.errors import ConfigError
+from shared.mapping import Ctx, email_hash, load_mapping
 from tests.support import woo
 
 CTX = Ctx("st_x", "order", "updated", {"trashed_order_status": "trash"})

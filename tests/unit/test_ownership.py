@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.mapping import load_mapping
 from agent.twoway.ownership import InvalidValue, load_twoway, put_body, wc_value
 from shared.errors import ConfigError
+from shared.mapping import load_mapping
 
 
 def test_defaults_flow_back_status_tracking_carrier_phone_and_addresses():

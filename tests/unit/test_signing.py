@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import standardwebhooks
@@ -12,7 +12,7 @@ from shared import signing
 
 def test_our_signature_verifies_with_the_reference_library():
     secret = signing.generate_secret()
-    body = '{"id":34,"name":"J\\u00fcrgen","url":"https:\\/\\/shop.example"}'.encode()
+    body = b'{"id":34,"name":"J\\u00fcrgen","url":"https:\\/\\/shop.example"}'
     headers = signing.sign_headers(secret, "msg_abc", body)
     assert standardwebhooks.Webhook(secret).verify(body, headers)["id"] == 34
 
@@ -21,7 +21,7 @@ def test_reference_signature_verifies_with_ours():
     secret = signing.generate_secret()
     wh = standardwebhooks.Webhook(secret)
     ts = int(time.time())
-    sig = wh.sign("msg_x", datetime.fromtimestamp(ts, tz=timezone.utc), '{"a":1}')
+    sig = wh.sign("msg_x", datetime.fromtimestamp(ts, tz=UTC), '{"a":1}')
     headers = {"webhook-id": "msg_x", "webhook-timestamp": str(ts), "webhook-signature": sig}
     assert signing.verify([secret], headers, b'{"a":1}') == "msg_x"
 

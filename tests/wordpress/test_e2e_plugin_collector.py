@@ -204,7 +204,7 @@ class CollectorProcess:
         import time
         import urllib.request
 
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cli", "collector", "--host", "127.0.0.1", "--port", str(self.port)],
             env=self.env, stdout=log, stderr=log, cwd=str(PLUGIN_ROOT.parent),

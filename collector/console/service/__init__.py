@@ -7,11 +7,30 @@ Split by concern: ``access`` (sign-in, sessions, tokens), ``outbox`` (browsing, 
 from __future__ import annotations
 
 from collector.console.service.access import AccessService, hash_password
-from collector.console.service.base import (CLI, DESTINATIONS, ROLES, STATUSES, TOKEN_PREFIX, AuthFailed, Forbidden,
-                                            InvalidInput, Principal, csrf_ok, parse_time)
+from collector.console.service.base import (
+    CLI,
+    DESTINATIONS,
+    ROLES,
+    STATUSES,
+    TOKEN_PREFIX,
+    AuthFailed,
+    Forbidden,
+    InvalidInput,
+    Principal,
+    csrf_ok,
+    parse_time,
+)
 from collector.console.service.dashboard import DashboardService
 from collector.console.service.gdpr import GdprService
-from collector.console.service.outbox import OutboxFilter, OutboxService, decode_cursor, diff, encode_cursor, flatten, salesforce_fields
+from collector.console.service.outbox import (
+    OutboxFilter,
+    OutboxService,
+    decode_cursor,
+    diff,
+    encode_cursor,
+    flatten,
+    salesforce_fields,
+)
 
 __all__ = ["CLI", "DESTINATIONS", "ROLES", "STATUSES", "TOKEN_PREFIX", "AuthFailed", "ConsoleManager", "Forbidden",
            "InvalidInput", "OutboxFilter", "Principal", "csrf_ok", "decode_cursor", "diff", "encode_cursor", "flatten",

@@ -9,8 +9,7 @@ from datetime import timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from collector.console.service.base import (ROLES, TOKEN_PREFIX, AuthFailed, InvalidInput, Principal, ServiceBase,
-                                            _now)
+from collector.console.service.base import ROLES, TOKEN_PREFIX, AuthFailed, InvalidInput, Principal, ServiceBase, _now
 from shared import ids
 from shared.errors import NotFound
 

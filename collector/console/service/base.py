@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from shared.db import Database
 from shared.errors import PermanentError
@@ -58,7 +58,7 @@ CLI = Principal(None, "cli", "admin", via="cli")
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def parse_time(value: str | None, name: str) -> datetime | None:
@@ -68,7 +68,7 @@ def parse_time(value: str | None, name: str) -> datetime | None:
         dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidInput(f"{name} must be an ISO date or time, e.g. 2026-11-22 or 2026-11-22T15:00:00Z") from None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def csrf_ok(expected: str | None, given: str | None) -> bool:

@@ -11,11 +11,11 @@ from typing import Any
 import orjson
 from loguru import logger
 
-from collector.console.service.base import (DESTINATIONS, STATUSES, InvalidInput, Principal, ServiceBase,
-                                            parse_time)
+from collector.console.service.base import DESTINATIONS, STATUSES, InvalidInput, Principal, ServiceBase, parse_time
 from shared import ids, pii
 from shared.errors import NotFound
 from shared.models import RESOURCES
+
 
 @dataclass(slots=True)
 class OutboxFilter:
@@ -36,8 +36,10 @@ class OutboxFilter:
     FIELDS = ("destination", "store_id", "resource", "status", "error_code", "since", "until", "q")
 
     @classmethod
-    def parse(cls, params: Any) -> "OutboxFilter":
-        """From query/form parameters (``store``, ``resource``, ``status``, ``error_code``, ``since``, ``until``, ``q``)."""
+    def parse(cls, params: Any) -> OutboxFilter:
+        """From query/form parameters.
+
+        ``store``, ``resource``, ``status``, ``error_code``, ``since``, ``until``, ``q``."""
         get = lambda k: (params.get(k) or "").strip() or None  # noqa: E731
         f = cls(destination=get("destination") or "salesforce", store_id=get("store") or get("store_id"),
                 resource=get("resource"), status=get("status"), error_code=get("error_code"),
@@ -133,8 +135,9 @@ def salesforce_fields(store_id: str, resource: str, action: str, payload: Any) -
             _MAPPING.append(load_mapping())
         m = _MAPPING[0]
         ctx = Ctx(store_id, resource, action, m.options)
-        return {sobject: m.fields(source, sobject, payload, ctx) for (source, sobject) in m.tables if source == resource}
-    except Exception as exc:  # a payload the mapping cannot read: the timeline shows the raw diff only
+        return {sobject: m.fields(source, sobject, payload, ctx)
+                for (source, sobject) in m.tables if source == resource}
+    except Exception as exc:  # noqa: BLE001 - a payload the mapping cannot read: the timeline shows the raw diff only
         logger.bind(action="console.mapping_failed").debug(f"{type(exc).__name__}: {exc}")
         return None
 

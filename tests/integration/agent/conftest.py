@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.agent_fixtures import *  # noqa: F401,F403 - fixtures
+from tests.support.agent_fixtures import *  # noqa: F403 - fixtures
 from tests.support.agent_fixtures import sf_connection
 
 

@@ -4,7 +4,7 @@ two-way state must not drop a field as "unchanged" (the org may hold the unconfi
 record whose create was never confirmed must look it up by Wooforce_Key__c instead of assuming it is absent."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -171,7 +171,7 @@ async def test_trash_stub_after_an_undelivered_update_writes_that_update(db, sf_
              if r["Wooforce_Key__c"].rpartition(":item:")[0].endswith(":order:7")}
     assert lines == {"99"}
     # trashed again after a restore that was delivered: nothing undelivered, so only the status is written
-    later = datetime.now(timezone.utc) + timedelta(minutes=1)  # the first stub's version is the time it came
+    later = datetime.now(UTC) + timedelta(minutes=1)  # the first stub's version is the time it came
     restored = outbox.event(sf_store, "order", edited, action="restored")
     restored.version = later
     await outbox.put_events([restored])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC
 
 import pytest
 
@@ -53,8 +54,8 @@ async def test_newer_event_during_lease_is_delivered_after_the_older(db, sf_stor
     from agent.delivery.engine import StoreRun
     run = StoreRun(deliverer, sf_store, units)
     results = await run.run()
-    from datetime import datetime, timezone
-    await deliverer._record(results, [run], datetime.now(timezone.utc), 1)
+    from datetime import datetime
+    await deliverer._record(results, [run], datetime.now(UTC), 1)
     assert (await _status(db))[("customer", 7)] == "pending"  # head moved: not marked delivered
     await deliverer.drain()
     assert (await _status(db))[("customer", 7)] == "delivered"

@@ -3,7 +3,7 @@ outcomes, retries, dead letters and replay, session expiry, API budget, bulk."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
@@ -301,7 +301,7 @@ async def test_retry_after_from_salesforce_postpones_the_retry(db, sf_store, sf_
     await outbox.put(sf_store, "customer", woo.customer(1))
     await d.drain()  # connect while Salesforce is fine
     await outbox.put(sf_store, "customer", woo.customer(2))
-    value = "30" if header == "seconds" else format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30),
+    value = "30" if header == "seconds" else format_datetime(datetime.now(UTC) + timedelta(seconds=30),
                                                               usegmt=True)
     fault = sf_emu.faults.add(kind, path_contains="/composite", times=1, retry_after=value)
     assert (await d.drain()).outcomes["retrying"] == 1 and fault.hits == 1

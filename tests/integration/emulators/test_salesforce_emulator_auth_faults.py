@@ -34,7 +34,7 @@ def rsa_key():
 
 def _cert_pem(key) -> bytes:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "wooforce")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
             .sign(key, hashes.SHA256()))

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import csv
-from datetime import datetime, timedelta, timezone
 import io
 import ssl
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
@@ -117,7 +117,7 @@ async def test_bulk2_lock_row_fault_applies_per_record(emu, sf_aio):
 
 
 async def test_session_ttl_and_today_follow_the_injected_clock(tmp_path):
-    now = [datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)]
+    now = [datetime(2026, 3, 1, 12, 0, tzinfo=UTC)]
     async with SalesforceEmulator(ca_path=tmp_path / "ca.pem", clock=lambda: now[0], session_ttl_s=36 * 3600) as emu:
         ctx = ssl.create_default_context(cafile=str(emu.ca_path))
         async with aiohttp.ClientSession(base_url=emu.url, connector=aiohttp.TCPConnector(ssl=ctx),

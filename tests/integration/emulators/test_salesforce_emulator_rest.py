@@ -1,7 +1,7 @@
 """Salesforce emulator: single-record REST, describe, validation, SOQL, limits (simple-salesforce + raw requests)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceResourceNotFound
@@ -294,11 +294,11 @@ def test_soql_systemmodstamp_and_lastmodifiedbyid(sf, sf_emu, sf_api, sf_http):
     assert [x["Id"] for x in by_human["records"]] == [ids[1]]
     mine = sf.query(f"SELECT Id FROM Account WHERE LastModifiedById = '{sf_emu.integration_user_id[:15]}'")
     assert {x["Id"] for x in mine["records"]} == {ids[0], ids[2]}
-    since = (datetime.now(timezone.utc) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    since = (datetime.now(UTC) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
     q = sf.query(f"SELECT Id, SystemModstamp FROM Account WHERE SystemModstamp > {since} "
                  "ORDER BY SystemModstamp DESC, Id LIMIT 1")
     assert q["records"][0]["Id"] == ids[1]
-    future = (datetime.now(timezone.utc) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    future = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
     assert sf.query(f"SELECT Id FROM Account WHERE SystemModstamp >= {future}")["totalSize"] == 0
     assert sf.query("SELECT Id FROM Account WHERE SystemModstamp = TODAY")["totalSize"] == 3
     quoted = sf_api("GET", "/query", params={"q": f"SELECT Id FROM Account WHERE SystemModstamp > '{since}'"})

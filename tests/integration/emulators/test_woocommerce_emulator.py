@@ -10,7 +10,6 @@ from emulators.woocommerce import Store, WooCommerceEmulator
 from tests.fixtures import load
 
 
-
 def rest(name: str) -> dict[str, Any]:
     return load(f"woocommerce/rest/{name}.json")
 

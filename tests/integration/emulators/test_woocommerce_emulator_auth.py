@@ -15,7 +15,6 @@ from emulators.woocommerce.oauth import base_string
 from tests.fixtures import load
 
 
-
 def rest(name: str) -> dict[str, Any]:
     return load(f"woocommerce/rest/{name}.json")
 

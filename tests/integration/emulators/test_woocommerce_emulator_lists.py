@@ -151,7 +151,7 @@ async def test_ordering_and_filters(shop):
 async def test_modified_after_quirks(shop):
     """Strict > at one-second resolution; bare values are store-local unless dates_are_gmt; Z is honoured;
     an offset together with dates_are_gmt is read 8 h off (the real store returned every order)."""
-    s, times = shop.emu.store, shop.emu.store.times
+    times = shop.emu.store.times
     old = make_orders(shop.emu, 2, start=T0 - 3600)  # an hour older
     new = make_orders(shop.emu, 3, start=T0)  # modified T0, T0+1, T0+2
     mid = T0 + 1

@@ -1,6 +1,8 @@
 """Reconciler, orders and products: pagination edges, the overlap window, no duplicates, trash and deletes."""
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 
 from shared.models import parse_wc_datetime
@@ -68,15 +70,16 @@ async def test_overlap_catches_a_late_commit_behind_the_cursor(db, shop, make_re
 
 
 async def test_a_version_seen_by_a_webhook_is_not_enqueued_again_but_a_newer_one_is(db, shop, make_reconciler):
+    from datetime import datetime
+
     from shared.models import event_from_wc_webhook
     from shared.outbox import OutboxManager
-    from datetime import datetime, timezone
 
     store = shop.store
     a, b = add_orders(store, 2)
     body = store.render(store.orders[a])
     ev = event_from_wc_webhook("order.updated", body, store_id=shop.store_id, delivery_id="d1",
-                               received_at=datetime.now(timezone.utc))
+                               received_at=datetime.now(UTC))
     await OutboxManager(db).ingest([ev])
     store.update_order(b, {"customer_note": "changed"}, now=store.clock.now())
     report = await make_reconciler().run_store(shop.store_id)
@@ -138,12 +141,12 @@ async def test_variation_changes_are_found_under_their_parent(db, shop, make_rec
 async def test_two_changes_in_one_second_and_a_bare_trash_webhook(db, shop, make_reconciler):
     """WooCommerce dates have 1 s resolution: the webhook of the first change has the same version (and dedup
     key) as the second; and a trash webhook carries only {"id"}. The content decides."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from shared.models import event_from_wc_webhook
     from shared.outbox import OutboxManager
 
-    store, now = shop.store, datetime.now(timezone.utc)
+    store, now = shop.store, datetime.now(UTC)
     store.clock.freeze()
     a, b = add_orders(store, 2, at=store.clock.now())
     first = store.render(store.orders[a])  # its webhook arrives...

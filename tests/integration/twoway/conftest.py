@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from emulators.woocommerce import WooCommerceEmulator
-from tests.support.agent_fixtures import *  # noqa: F401,F403 - sf_session / sf_emu fixtures
+from tests.support.agent_fixtures import *  # noqa: F403 - sf_session / sf_emu fixtures
 from tests.support.twoway import make_rig
 
 

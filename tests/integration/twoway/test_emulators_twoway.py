@@ -2,7 +2,7 @@
 edits as a human user, record-write counts; a WooCommerce PUT that bumps date_modified and fires its webhook."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import pytest
@@ -21,7 +21,7 @@ def query(emu, soql: str, batch: int | None = None) -> dict:
 
 
 def test_salesforce_soql_filters_on_modstamp_and_last_modified_by_with_order_and_paging(sf_emu):
-    since = (datetime.now(timezone.utc) - timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    since = (datetime.now(UTC) - timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     ids = [sf_emu.insert("Account", {"Name": f"A{i}"})["Id"] for i in range(450)]
     before = sf_emu.stats()["record_writes"]["Account"]
     edited = [ids[7], ids[3], ids[300]]
