@@ -170,14 +170,11 @@ class SalesforceClient:
                 return Response(r.status_code, body, dict(r.headers))
             code, msg = error_code(body)
             retry_after = _retry_after(r.headers.get("Retry-After"))
+            text, code = f"Salesforce {r.status_code} {code}: {msg}", code or "HTTP_%d" % r.status_code
             if r.status_code >= 500 or code in RETRYABLE_CODES or r.status_code in (401, 429):
-                exc = SalesforceRetryable(f"Salesforce {r.status_code} {code}: {msg}", code=code or "HTTP_%d"
-                                          % r.status_code, retry_after_s=retry_after)
-            else:
-                exc = SalesforcePermanent(f"Salesforce {r.status_code} {code}: {msg}", code=code or "HTTP_%d"
-                                          % r.status_code)
-            exc.status_code, exc.body = r.status_code, body
-            raise exc
+                raise SalesforceRetryable(text, code=code, retry_after_s=retry_after, status_code=r.status_code,
+                                          body=body)
+            raise SalesforcePermanent(text, code=code, status_code=r.status_code, body=body)
         raise AssertionError("unreachable")
 
     def composite(self, subrequests: list[dict]) -> list[dict]:

@@ -26,7 +26,7 @@ import aiohttp
 import orjson
 from loguru import logger
 
-from shared.errors import PermanentError, WooCommerceAuthError, WooCommerceRetryable
+from shared.errors import PermanentError, WooCommerceAuthError, WooCommerceRetryable, WooforceError
 from shared.logs import redact_url
 
 API_PREFIX = "/wp-json/wc/v3"
@@ -159,7 +159,7 @@ class WooClient:
                     raw = await resp.read()
                     status, headers = resp.status, resp.headers
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-                err: Exception = WooCommerceRetryable(
+                err: WooforceError = WooCommerceRetryable(
                     f"WooCommerce unreachable ({type(exc).__name__}) at {redact_url(url)}", code="woocommerce_unreachable")
             else:
                 if status < 300 or (status == 404 and allow_404):
@@ -174,12 +174,12 @@ class WooClient:
                         raise err
             if attempt > self.max_retries:
                 raise err
-            wait_s = getattr(err, "retry_after_s", None) or self.retry_backoff_s * 2 ** (attempt - 1)
+            wait_s = err.retry_after_s or self.retry_backoff_s * 2 ** (attempt - 1)
             logger.bind(action="wc.retry", path=urlsplit(url).path, attempt=attempt, code=err.code).info(
                 "WooCommerce request failed; retrying in {:.1f}s", wait_s)
             await asyncio.sleep(min(wait_s, 30.0))
 
-    def _error(self, status: int, headers: Any, raw: bytes, url: str) -> Exception:
+    def _error(self, status: int, headers: Any, raw: bytes, url: str) -> WooforceError:
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -195,7 +195,7 @@ class WooClient:
                 hint = " (unknown consumer key, or a key without read permission)"
             return WooCommerceAuthError(
                 f"WooCommerce refused the store's REST keys: HTTP {status} {code}: {message}{hint} [{where}]",
-                code="woocommerce_auth")
+                code="woocommerce_auth", status_code=status, body=body)
         if status == 429 or status >= 500:
             retry_after = headers.get("Retry-After")
             try:
@@ -203,5 +203,7 @@ class WooClient:
             except ValueError:
                 ra = None
             return WooCommerceRetryable(f"WooCommerce answered HTTP {status} {code} at {where}",
-                                        code="woocommerce_retryable", retry_after_s=ra)
-        return WooCommerceBadRequest(f"WooCommerce answered HTTP {status} {code}: {message} [{where}]")
+                                        code="woocommerce_retryable", retry_after_s=ra, status_code=status,
+                                        body=body)
+        return WooCommerceBadRequest(f"WooCommerce answered HTTP {status} {code}: {message} [{where}]",
+                                     status_code=status, body=body)

@@ -74,7 +74,7 @@ async def _commit(request: web.Request, events, source: str) -> web.Response:
     try:
         results = await request.app[keys.COMMITTER].submit(events)
     except DatabaseError as exc:
-        if getattr(exc, "is_data_error", False):
+        if exc.is_data_error:
             raise ApiError(422, "unstorable_event", "the database refused this payload") from None
         raise
     accepted = sum(r.new for r in results)

@@ -17,7 +17,7 @@ import asyncpg
 from loguru import logger
 
 from shared import queries
-from shared.errors import DatabaseError, DatabaseUnavailable
+from shared.errors import DatabaseError, DatabaseUnavailable, WooforceError
 from shared.settings import Settings
 
 _UNAVAILABLE = (
@@ -35,9 +35,9 @@ _UNAVAILABLE = (
 CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock: run the transaction again
 
 
-def is_conflict(exc: BaseException) -> bool:
+def is_conflict(exc: WooforceError) -> bool:
     """A transaction that lost a lock race: retrying it is safe and expected to succeed."""
-    return getattr(exc, "sqlstate", None) in CONFLICT_SQLSTATES
+    return exc.sqlstate in CONFLICT_SQLSTATES
 
 
 T = TypeVar("T")
@@ -58,14 +58,12 @@ async def retry_conflicts(run: Callable[[], Awaitable[T]], *, attempts: int = 3,
     raise AssertionError("attempts must be at least 1")
 
 
-def wrap(exc: BaseException) -> Exception:
+def wrap(exc: BaseException) -> BaseException:
     if isinstance(exc, _UNAVAILABLE):
         return DatabaseUnavailable(f"database unavailable: {type(exc).__name__}: {exc}")
     if isinstance(exc, asyncpg.PostgresError):
-        err = DatabaseError(f"{type(exc).__name__}: {exc}")
-        err.sqlstate = getattr(exc, "sqlstate", None)
-        err.is_data_error = isinstance(exc, asyncpg.exceptions.DataError)
-        return err
+        return DatabaseError(f"{type(exc).__name__}: {exc}", sqlstate=exc.sqlstate,
+                             is_data_error=isinstance(exc, asyncpg.exceptions.DataError))
     return exc  # not a driver error
 
 

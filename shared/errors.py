@@ -1,20 +1,35 @@
 """One exception root, split into retryable and permanent errors.
 
 Driver errors (asyncpg, requests, aiohttp) are wrapped into these at the layer that talks to
-the driver, so callers decide on ``isinstance(err, RetryableError)`` alone.
+the driver, so callers decide on ``isinstance(err, RetryableError)`` alone. What the driver reported
+(an HTTP status, a SQLSTATE, a rejected value) is given to the constructor and read as a plain attribute;
+every attribute has a typed class-level default, so any ``WooforceError`` answers all of them.
 """
 from __future__ import annotations
 
+from typing import Any
+
 
 class WooforceError(Exception):
-    code = "error"
+    code: str = "error"
+    retry_after_s: float | None = None  # the server asked for this pause before the next try (Retry-After)
+    status_code: int | None = None  # HTTP status of the answer that failed (None: no answer, or not HTTP)
+    body: Any = None  # that answer's parsed body, when it had one
+    sqlstate: str | None = None  # the SQLSTATE of a statement the database rejected
+    is_data_error: bool = False  # the database refused a value (SQLSTATE class 22): the input's fault
 
-    def __init__(self, message: str = "", *, code: str | None = None, retry_after_s: float | None = None):
+    def __init__(self, message: str = "", *, code: str | None = None, retry_after_s: float | None = None,
+                 status_code: int | None = None, body: Any = None, sqlstate: str | None = None,
+                 is_data_error: bool = False):
         super().__init__(message or self.__class__.__doc__ or self.code)
         self.message = message or (self.__class__.__doc__ or self.code).strip()
         if code:
             self.code = code
         self.retry_after_s = retry_after_s
+        self.status_code = status_code
+        self.body = body
+        self.sqlstate = sqlstate
+        self.is_data_error = is_data_error
 
 
 class RetryableError(WooforceError):

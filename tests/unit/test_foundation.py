@@ -123,9 +123,7 @@ async def test_retry_conflicts_reruns_lost_lock_races_only():
         async def run():
             run.calls += 1
             if left:
-                err = DatabaseError(f"sqlstate {left[0]}")
-                err.sqlstate = left.pop(0)
-                raise err
+                raise DatabaseError(f"sqlstate {left[0]}", sqlstate=left.pop(0))
             return "done"
         run.calls = 0
         return run
