@@ -6,11 +6,15 @@ import argparse
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from shared.settings import Settings
 
+if TYPE_CHECKING:
+    from shared.db import Database
 
-async def open_db(settings: Settings, *, migrate: bool | None = None):
+
+async def open_db(settings: Settings, *, migrate: bool | None = None) -> Database:
     from shared import migrations
     from shared.db import Database, resolve_dsn
 
@@ -38,7 +42,7 @@ def with_stores(fn: Callable[..., Awaitable[int]]) -> Callable[[Settings, argpar
     return run
 
 
-def print_out(obj, as_json: bool) -> None:
+def print_out(obj: Any, as_json: bool) -> None:
     if as_json:
         print(json.dumps(obj, indent=2, default=str))
     elif isinstance(obj, list):

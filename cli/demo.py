@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from emulators.convergence import compare
+from emulators.convergence import ConvergenceReport, compare
 from shared import embedded_pg, migrations
 from shared.crypto import Vault
 from shared.db import Database
@@ -58,7 +58,8 @@ def _free_port(preferred: int) -> int:
             s.bind(("127.0.0.1", preferred))
         except OSError:
             s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def _pct(values: list[float], p: float) -> float | None:
@@ -278,7 +279,7 @@ class Demo:
             if not kill:
                 self.console.print(f"stopped {name} (pid {p.pid}, exit code {p.returncode})")
 
-    async def _report(self, report, settled: bool) -> int:
+    async def _report(self, report: ConvergenceReport, settled: bool) -> int:
         c = await self._counts()
         out = self.console
         t = Table(title="Reconciliation report: WooCommerce store vs Salesforce")

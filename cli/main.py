@@ -4,12 +4,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from cli import console as console_cli
 from cli import reconcile as reconcile_cli
 from cli.common import open_db, print_out, with_stores
 from shared.errors import ConfigError, DatabaseUnavailable, NotFound, WooforceError
 from shared.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from shared.stores import StoreManager
 
 # -- processes -----------------------------------------------------------------------------
 
@@ -37,17 +42,17 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     async def main() -> int:
         from shared import migrations
 
-        db = await open_db(settings, migrate=not args.check) if not args.check else None
         if args.check:
             from shared.db import Database, resolve_dsn
 
-            db = await Database.from_settings(settings, await resolve_dsn(settings)).open()
+            checked = await Database.from_settings(settings, await resolve_dsn(settings)).open()
             try:
-                await migrations.check(db)
+                await migrations.check(checked)
             finally:
-                await db.close()
+                await checked.close()
             print("schema is up to date")
             return 0
+        db = await open_db(settings, migrate=True)
         versions = sorted(await migrations.applied(db))
         await db.close()
         print(f"schema at version {versions[-1] if versions else 0}")
@@ -75,7 +80,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 # -- stores --------------------------------------------------------------------------------
 
 @with_stores
-async def cmd_stores_add(stores, args, settings) -> int:
+async def cmd_stores_add(stores: StoreManager, args: argparse.Namespace, settings: Settings) -> int:
     wc = None
     if args.wc_webhook_secret or args.wc_key:
         wc = {"consumer_key": args.wc_key, "consumer_secret": args.wc_secret,
@@ -89,13 +94,13 @@ async def cmd_stores_add(stores, args, settings) -> int:
 
 
 @with_stores
-async def cmd_stores_list(stores, args, settings) -> int:
+async def cmd_stores_list(stores: StoreManager, args: argparse.Namespace, settings: Settings) -> int:
     print_out(await stores.list(), args.json)
     return 0
 
 
 @with_stores
-async def cmd_stores_show(stores, args, settings) -> int:
+async def cmd_stores_show(stores: StoreManager, args: argparse.Namespace, settings: Settings) -> int:
     s = await stores.get(args.store_id)
     wc = s["wc_credentials"] or {}
     print_out({"store_id": s["id"], "name": s["name"], "status": s["status"], "wc_url": s["wc_url"],
@@ -108,7 +113,7 @@ async def cmd_stores_show(stores, args, settings) -> int:
 
 
 @with_stores
-async def cmd_stores_rotate(stores, args, settings) -> int:
+async def cmd_stores_rotate(stores: StoreManager, args: argparse.Namespace, settings: Settings) -> int:
     grace = settings.secret_rotation_grace_s if args.grace_s is None else args.grace_s
     secret = await stores.rotate_secret(args.store_id, grace_s=grace)
     print_out({"store_id": args.store_id, "signing_secret": secret, "previous_valid_for_s": grace}, args.json)
@@ -116,7 +121,7 @@ async def cmd_stores_rotate(stores, args, settings) -> int:
 
 
 @with_stores
-async def cmd_stores_set_wc(stores, args, settings) -> int:
+async def cmd_stores_set_wc(stores: StoreManager, args: argparse.Namespace, settings: Settings) -> int:
     await stores.set_woocommerce(args.store_id, url=args.url, consumer_key=args.key, consumer_secret=args.secret,
                                  webhook_secret=args.webhook_secret, auth=args.auth)
     print(f"WooCommerce connection of {args.store_id} updated")
@@ -124,7 +129,7 @@ async def cmd_stores_set_wc(stores, args, settings) -> int:
 
 
 @with_stores
-async def cmd_stores_set_sf(stores, args, settings) -> int:
+async def cmd_stores_set_sf(stores: StoreManager, args: argparse.Namespace, settings: Settings) -> int:
     conn = {k: v for k, v in vars(args).items() if k.startswith("sf_") and v is not None}
     await stores.set_salesforce(args.store_id, {k[3:]: v for k, v in conn.items()})
     print(f"Salesforce connection of {args.store_id} updated")
@@ -132,14 +137,14 @@ async def cmd_stores_set_sf(stores, args, settings) -> int:
 
 
 @with_stores
-async def cmd_stores_status(stores, args, settings) -> int:
+async def cmd_stores_status(stores: StoreManager, args: argparse.Namespace, settings: Settings) -> int:
     await stores.set_status(args.store_id, args.status)
     print(f"{args.store_id} is {args.status}")
     return 0
 
 
 @with_stores
-async def cmd_stores_remove(stores, args, settings) -> int:
+async def cmd_stores_remove(stores: StoreManager, args: argparse.Namespace, settings: Settings) -> int:
     if not args.yes:
         print("refusing to remove a store and all its events without --yes", file=sys.stderr)
         return 2
@@ -151,7 +156,7 @@ async def cmd_stores_remove(stores, args, settings) -> int:
 # -- delivery (Salesforce) -----------------------------------------------------------------
 
 @with_stores
-async def cmd_salesforce_check(stores, args, settings) -> int:
+async def cmd_salesforce_check(stores: StoreManager, args: argparse.Namespace, settings: Settings) -> int:
     from agent.admin import check_salesforce
 
     report = await check_salesforce(stores, settings, args.store)
@@ -170,7 +175,7 @@ async def cmd_salesforce_check(stores, args, settings) -> int:
 
 
 @with_stores
-async def cmd_outbox_replay(stores, args, settings) -> int:
+async def cmd_outbox_replay(stores: StoreManager, args: argparse.Namespace, settings: Settings) -> int:
     from agent.admin import replay_dead
 
     replayed = await replay_dead(stores.db, args.store, resource=args.resource, error_code=args.error_code,
@@ -183,7 +188,7 @@ async def cmd_outbox_replay(stores, args, settings) -> int:
 
 
 @with_stores
-async def cmd_outbox_dead(stores, args, settings) -> int:
+async def cmd_outbox_dead(stores: StoreManager, args: argparse.Namespace, settings: Settings) -> int:
     from agent.admin import list_dead
 
     print_out(await list_dead(stores.db, args.store, resource=args.resource, limit=args.limit), args.json)
@@ -224,7 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("stores", help="manage stores (tenants)")
     ssub = s.add_subparsers(dest="stores_command", required=True, metavar="ACTION")
 
-    def store_cmd(name: str, func, help_: str, *, with_id: bool = True):
+    def store_cmd(name: str, func: Callable[[Settings, argparse.Namespace], int], help_: str, *,
+                  with_id: bool = True) -> argparse.ArgumentParser:
         sp = ssub.add_parser(name, help=help_)
         if with_id:
             sp.add_argument("store_id")
@@ -296,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         from shared.logs import setup_logging
 
         setup_logging(settings, args.command, to_files=args.command in ("collector", "agent"))
-        return args.func(settings, args)
+        code: int = args.func(settings, args)
+        return code
     except ConfigError as exc:
         print(f"wooforce: {exc.message}", file=sys.stderr)
         return 2

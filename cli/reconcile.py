@@ -5,8 +5,13 @@ import argparse
 import json
 import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from cli.common import with_stores
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
+    from shared.stores import StoreManager
 
 RESOURCE_CHOICES = ["orders", "products", "customers"]
 SYNC_RESOURCES = {"order": "order", "orders": "order", "product": "product", "products": "product",
@@ -21,8 +26,8 @@ def parse_since(value: str) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-async def cmd_backfill(stores, args, settings) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+async def cmd_backfill(stores: StoreManager, args: argparse.Namespace, settings: Settings) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
     from agent.leases import new_owner
     from agent.reconcile.backfill import Backfill, job_params
@@ -30,7 +35,7 @@ async def cmd_backfill(stores, args, settings) -> int:
     params = job_params(args.since, args.resource, args.force)
     with Progress(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   disable=args.json, transient=False) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def on_progress(resource: str, done: int, total: int) -> None:
             if resource not in tasks:
@@ -47,7 +52,7 @@ async def cmd_backfill(stores, args, settings) -> int:
     return 0
 
 
-async def cmd_sync(stores, args, settings) -> int:
+async def cmd_sync(stores: StoreManager, args: argparse.Namespace, settings: Settings) -> int:
     from agent.reconcile.backfill import sync_entity
 
     event_id = await sync_entity(stores.db, stores, settings, args.store, SYNC_RESOURCES[args.resource], args.id)
@@ -56,7 +61,7 @@ async def cmd_sync(stores, args, settings) -> int:
     return 0
 
 
-async def cmd_reconcile(stores, args, settings) -> int:
+async def cmd_reconcile(stores: StoreManager, args: argparse.Namespace, settings: Settings) -> int:
     from agent.reconcile.reconciler import Reconciler
 
     if not args.report_only:
@@ -75,7 +80,7 @@ async def cmd_reconcile(stores, args, settings) -> int:
     return 0 if not runs or runs[0]["outcome"] == "ok" else 1
 
 
-def add_commands(sub) -> None:
+def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add the commands to the ``wooforce`` subparsers ``sub``."""
     b = sub.add_parser("backfill", help="import a store's history from WooCommerce (resumable: run again to continue)")
     b.add_argument("--store", required=True)

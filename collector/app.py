@@ -1,7 +1,7 @@
 """The collector's application factory."""
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from loguru import logger
@@ -32,7 +32,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> web.Applica
     return app
 
 
-def _database(given: Database | None):
+def _database(given: Database | None) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[keys.SETTINGS]
         db = given

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -24,12 +25,13 @@ from shared.outbox import IngestResult, OutboxManager
 @dataclass(slots=True)
 class _Item:
     events: list[NewEvent]
-    future: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    future: asyncio.Future[list[IngestResult]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 class GroupCommitter:
     def __init__(self, db: Database, outbox: OutboxManager, *, writers: int = 2, max_batch_events: int = 2000,
-                 on_batch=None):
+                 on_batch: Callable[[int, int, float], None] | None = None):
         self.db = db
         self.outbox = outbox
         self.writers = writers
@@ -78,7 +80,8 @@ class GroupCommitter:
                 items = self._take(first)
                 try:
                     if conn is not None and not self.db.is_open(conn):  # the server closed it while idle
-                        conn = await self._given_back(conn)
+                        await self._given_back(conn)
+                        conn = None
                     conn = await self._write(items, conn)
                 finally:
                     for _ in items:
@@ -97,7 +100,8 @@ class GroupCommitter:
             results = await self._commit(events, conn)
         except DatabaseUnavailable as exc:
             _fail(items, exc)
-            return await self._given_back(conn)
+            await self._given_back(conn)
+            return None
         except DatabaseError as exc:
             if len(items) == 1 or conn is None:
                 _fail(items, exc)
@@ -115,7 +119,8 @@ class GroupCommitter:
         except Exception as exc:  # noqa: BLE001 - a bug must not kill the writer
             logger.bind(action="ingest.batch_failed").exception("group commit failed")
             _fail(items, exc)
-            return await self._given_back(conn)
+            await self._given_back(conn)
+            return None
         duration_ms = (time.perf_counter() - t0) * 1000
         if self.on_batch:
             self.on_batch(len(items), len(events), duration_ms)
@@ -131,7 +136,7 @@ class GroupCommitter:
         if conn is not None:
             await self.db.release(conn)
 
-    async def _commit(self, events: list[NewEvent], conn) -> list[IngestResult]:
+    async def _commit(self, events: list[NewEvent], conn: asyncpg.Connection) -> list[IngestResult]:
         # one statement: it commits on its own
         return await retry_conflicts(lambda: self.outbox.ingest(events, conn=conn))
 

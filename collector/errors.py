@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from loguru import logger
 
 from shared.errors import DatabaseUnavailable
@@ -26,9 +27,9 @@ def error_response(status: int, code: str, message: str, *, fields: list | None 
     return web.json_response({"error": err}, status=status, headers=headers)
 
 
-def make_error_middleware(retry_after_s: int):
+def make_error_middleware(retry_after_s: int) -> Middleware:
     @web.middleware
-    async def error_middleware(request: web.Request, handler):
+    async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
         except ApiError as exc:
@@ -40,8 +41,9 @@ def make_error_middleware(retry_after_s: int):
             logger.bind(action="ingest.db_unavailable").warning(str(exc))
             return error_response(503, "database_unavailable", "the database is unreachable; retry later",
                                   headers={"Retry-After": str(retry_after_s)})
-        except web.HTTPRequestEntityTooLarge as exc:
-            return error_response(413, "body_too_large", f"request body exceeds {exc.max_size} bytes")
+        except web.HTTPRequestEntityTooLarge:
+            # (the exception keeps no max_size attribute: reading exc.max_size raised AttributeError here)
+            return error_response(413, "body_too_large", f"request body exceeds {request.client_max_size} bytes")
         except web.HTTPException as exc:
             if exc.status < 400 or not request.path.startswith(("/v1/", "/api/")):
                 raise

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 
@@ -31,11 +32,11 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def make_metrics_middleware(metrics: Metrics):
+def make_metrics_middleware(metrics: Metrics) -> Middleware:
     """Counts every ``/v1/`` request by endpoint (the path's last segment: events, woocommerce, ping, resync) and
     status, errors included (it runs outside the error middleware, which turns them into responses)."""
     @web.middleware
-    async def metrics_middleware(request: web.Request, handler):
+    async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith("/v1/"):
             return await handler(request)
         resource = request.match_info.route.resource

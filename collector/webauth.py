@@ -21,7 +21,8 @@ def client_ip(request: web.Request) -> str | None:
 
 
 def principal(request: web.Request) -> Principal:
-    return request["principal"]
+    p: Principal = request["principal"]
+    return p
 
 
 async def session_principal(request: web.Request) -> Principal | None:

@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from typing import Any
 
 import aiohttp
 from loguru import logger
@@ -63,13 +65,15 @@ async def _post_webhook(url: str, text: str, timeout_s: float) -> None:
 
 
 def _send_email(settings: Settings, subject: str, text: str) -> None:
+    host = settings.alert_smtp_host
+    if not host:  # the caller checks; nothing to send to
+        return
     msg = EmailMessage()
     msg["From"] = settings.alert_email_from
     msg["To"] = ", ".join(settings.alert_email_to)
     msg["Subject"] = subject
     msg.set_content(text)
-    with smtplib.SMTP(settings.alert_smtp_host, settings.alert_smtp_port,
-                      timeout=settings.alert_smtp_timeout_s) as smtp:
+    with smtplib.SMTP(host, settings.alert_smtp_port, timeout=settings.alert_smtp_timeout_s) as smtp:
         if settings.alert_smtp_starttls:
             smtp.starttls()
         if settings.alert_smtp_username:
@@ -105,6 +109,7 @@ async def evaluate_alerts(db: Database, settings: Settings) -> dict:
     to_notify = []
     for c in conditions:
         row = await db.fetchrow("alerts_upsert_firing", c.key, c.kind, c.store_id, c.summary)
+        assert row is not None  # INSERT ... ON CONFLICT DO UPDATE ... RETURNING
         last = row["last_notified_at"]
         if last is None or (now - last).total_seconds() >= settings.alert_repeat_s:
             to_notify.append((c, last is not None))
@@ -147,11 +152,11 @@ async def purge_payloads(db: Database, settings: Settings, *, batch: int = 5000)
     return total
 
 
-def register_jobs(scheduler, *, db: Database, settings: Settings) -> None:
+def register_jobs(scheduler: Any, *, db: Database, settings: Settings) -> None:
     """Add alert evaluation (every ``ALERT_INTERVAL_S``) and payload retention (hourly) to the agent's scheduler."""
     from shared.errors import WooforceError
 
-    async def guarded(fn, action: str) -> None:
+    async def guarded(fn: Callable[[Database, Settings], Awaitable[object]], action: str) -> None:
         try:
             await fn(db, settings)
         except WooforceError as exc:  # e.g. database unavailable: the next run tries again

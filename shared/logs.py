@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from loguru import logger
 
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from loguru import Record
 
 _SENSITIVE_PARAMS = re.compile(
     r"^(consumer_key|consumer_secret|oauth_.*|access_token|client_secret|password|token|key|secret)$", re.I)
@@ -31,8 +34,8 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
-def _human(record) -> str:
-    action = record["extra"].get("action", "-")
+def _human(record: Record) -> str:
+    action = str(record["extra"].get("action", "-"))
     extras = " ".join(f"{k}={v}" for k, v in record["extra"].items() if k not in ("action", "process_name"))
     head = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level:<7} | " + action.replace("{", "{{").replace("}", "}}")
     tail = " | " + extras.replace("{", "{{").replace("}", "}}") if extras else ""

@@ -74,7 +74,7 @@ def _replace(obj: Any, value: str, meta_too: bool, values: frozenset = frozenset
     if isinstance(obj, str) and values:
         return scrub_text(obj, values, value)
     if isinstance(obj, dict):
-        out = {}
+        out: dict[Any, Any] = {}
         for k, v in obj.items():
             if is_pii_key(k) and v not in (None, "") and not isinstance(v, (dict, list)):
                 out[k] = value

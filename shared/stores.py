@@ -50,6 +50,7 @@ class StoreManager:
             "insert_store", ids.new_id("store"), name, self.vault.encrypt(entries), wc_url,
             self.vault.encrypt(wc_credentials) if wc_credentials else None,
         )
+        assert row is not None  # INSERT ... RETURNING
         return dict(row), secret
 
     async def get(self, store_id: str) -> dict:

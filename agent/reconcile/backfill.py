@@ -57,9 +57,10 @@ class Backfill:
         await self.stores.get(store_id)
         job_id = await self.db.fetchval("job_find_open_backfill", store_id, params)
         if job_id is None:
-            job_id = (await self.db.fetchrow("insert_job", ids.new_id("job"), store_id, "backfill", params,
-                                             requested_by))["id"]
-        return job_id
+            row = await self.db.fetchrow("insert_job", ids.new_id("job"), store_id, "backfill", params, requested_by)
+            assert row is not None  # INSERT ... RETURNING
+            job_id = row["id"]
+        return str(job_id)
 
     async def run(self, job_id: str) -> dict[str, Any]:
         """Claim and run one job to the end; returns its progress. Raises if another agent holds it."""
@@ -69,7 +70,8 @@ class Backfill:
             if job is None:
                 raise NotFound(f"unknown job {job_id}")
             if job["status"] == "done":
-                return job["progress"]
+                progress: dict[str, Any] = job["progress"]
+                return progress
             raise PermanentError(f"job {job_id} is {job['status']} and held by another agent "
                                  f"until {job['lease_expires_at']}", code="job_busy")
         return await self.run_claimed(dict(row))
@@ -168,7 +170,8 @@ class Backfill:
                 e.dedup_key = f"backfill:{job['id']}:{e.dedup_key}"
         else:
             hs = await W.heads(self.db, store_id, resource, [int(r["id"]) for r in records])
-            events = [e for r in records if (e := W.decide(store_id, "backfill", resource, r, hs.get(int(r["id"]))))]
+            events = [ev for r in records
+                      if (ev := W.decide(store_id, "backfill", resource, r, hs.get(int(r["id"])))) is not None]
         results = await self.outbox.ingest(events) if events else []
         st["seen"] += sum(1 for r in records if r.get("type") != "variation")
         st["enqueued"] += sum(1 for r in results if r.new)

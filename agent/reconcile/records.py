@@ -113,7 +113,7 @@ async def pages_modified_after(client: WooClient, path: str, since: datetime, *,
     skipped), so a record modified while we page (it moves to the end) cannot shift an unseen record out of
     view. Page numbers are only used inside one second holding more than a page of records.
     """
-    after, seen = since, set()
+    after, seen = since, set[tuple[Any, ...]]()
     while True:
         params = {"modified_after": wc_gmt(after), "dates_are_gmt": True, "orderby": "modified", "order": "asc",
                   "per_page": per_page, "page": page, **(extra or {})}

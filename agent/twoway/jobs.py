@@ -4,6 +4,8 @@ WooCommerce destination). Both reuse the delivery engine's per-store Salesforce 
 from __future__ import annotations
 
 import time
+from ssl import SSLContext
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
@@ -14,9 +16,13 @@ from shared.errors import RetryableError
 from shared.settings import Settings
 from shared.stores import StoreManager
 
+if TYPE_CHECKING:
+    from agent.delivery.engine import Deliverer
+
 
 class TwoWayJobs:
-    def __init__(self, db: Database, stores: StoreManager, settings: Settings, deliverer, *, ssl=None):
+    def __init__(self, db: Database, stores: StoreManager, settings: Settings, deliverer: Deliverer, *,
+                 ssl: SSLContext | None = None):
         self.poller = Poller(db, deliverer, settings)
         self.writer = WooWriter(db, stores, settings, deliverer.mapping, owner=deliverer.owner + ":wc", ssl=ssl)
         self.stopping = False
@@ -53,7 +59,8 @@ class TwoWayJobs:
             await self.writer.close()
 
 
-def register_jobs(scheduler, *, settings: Settings, db: Database, stores: StoreManager, deliverer) -> TwoWayJobs | None:
+def register_jobs(scheduler: Any, *, settings: Settings, db: Database, stores: StoreManager,
+                  deliverer: Deliverer) -> TwoWayJobs | None:
     if not settings.twoway_enabled:
         return None
     jobs = TwoWayJobs(db, stores, settings, deliverer)

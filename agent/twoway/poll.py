@@ -18,10 +18,11 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from agent.salesforce import in_thread, soql_datetime, soql_keys
+from agent.salesforce import SalesforceClient, in_thread, soql_datetime, soql_keys
 from agent.twoway import ownership as O
 from agent.twoway import state as S
 from shared.db import Database
@@ -29,6 +30,9 @@ from shared.errors import PermanentError, RetryableError
 from shared.models import NewEvent
 from shared.outbox import OutboxManager
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from agent.delivery.engine import Deliverer
 
 
 @dataclass
@@ -62,7 +66,7 @@ def build_soql(obj: O.TwoWayObject, store_id: str, since: datetime) -> str:
 class Poller:
     """Polls Salesforce for every two-way store; shares the delivery engine's clients (token, budget)."""
 
-    def __init__(self, db: Database, deliverer, settings: Settings):
+    def __init__(self, db: Database, deliverer: Deliverer, settings: Settings):
         self.db, self.deliverer, self.settings = db, deliverer, settings
 
     async def run(self) -> list[PollReport]:
@@ -106,12 +110,14 @@ class Poller:
                 "WARNING" if rep.error else ("INFO" if rep.changes else "DEBUG"), "Salesforce poll")
         return rep
 
-    async def _poll(self, store_id: str, client, tw: O.TwoWay, objects: list[O.TwoWayObject], rep: PollReport) -> None:
+    async def _poll(self, store_id: str, client: SalesforceClient, tw: O.TwoWay, objects: list[O.TwoWayObject],
+                    rep: PollReport) -> None:
         s = self.settings
         cursors = {r["sobject"]: r["cursor_at"] for r in await self.db.fetch("twoway_poll_cursors", store_id)}
         now = datetime.now(UTC)
         headers = {"Sforce-Query-Options": f"batchSize={s.sf_poll_batch_size}"}
-        subs, by_ref = [], {}
+        subs: list[dict[str, Any]] = []
+        by_ref: dict[str, O.TwoWayObject] = {}
         for obj in objects:
             cur = cursors.get(obj.sobject)
             since = (cur - timedelta(seconds=s.sf_poll_overlap_s)) if cur else \
@@ -178,6 +184,7 @@ async def process_rows(db: Database, store_id: str, tw: O.TwoWay, obj: O.TwoWayO
         row = mine[rid]
         if _decide(tw, obj, rid, row, states.get(rid), heads.get(rid), ch):
             t = O.parse_ts(row["SystemModstamp"])
+            assert t is not None  # build_soql selects SystemModstamp; Salesforce always sets it
             payload = {"sobject": obj.sobject, "sf_id": row.get("Id"), "modstamp": O.iso(t),
                        "last_modified_by": row.get("LastModifiedById"),
                        "fields": {f.sf: tw.sf_canon(f, row.get(f.sf)) for f in obj.back}}
@@ -231,8 +238,9 @@ def _decide(tw: O.TwoWay, obj: O.TwoWayObject, rid: int, row: dict, st: S.State 
         if head is not None and w_head == s:
             ch.patch(obj.resource, rid, f.sf, v=s, sf_pending=None)  # already equal on both sides
             continue
-        if f.owner == "both" and S.wc_changed(head, fs, w_head):
+        if f.owner == "both" and head is not None and S.wc_changed(head, fs, w_head):
             # WooCommerce changed it too, in a version Salesforce has not received yet
+            assert t is not None  # build_soql selects SystemModstamp; Salesforce always sets it
             if head.version > t:
                 ch.conflicts.append(S.Conflict(obj.resource, rid, f.sf, "woocommerce", w_head, head.version, s, t))
                 ch.patch(obj.resource, rid, f.sf, sf_lost=s, sf_at=t)

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
 from agent.twoway.ownership import iso, parse_ts
 from shared.db import Database
 from shared.models import payload_dict
+
+if TYPE_CHECKING:
+    import asyncpg
 
 AMBIGUOUS_KEEP = 10  # unconfirmed values remembered per field
 
@@ -52,7 +56,8 @@ class State:
     written: dict | None = None
 
 
-async def load_states(db: Database, store_id: str, resource: str, rids: list[int], conn=None) -> dict[int, State]:
+async def load_states(db: Database, store_id: str, resource: str, rids: list[int],
+                      conn: asyncpg.Connection | None = None) -> dict[int, State]:
     if not rids:
         return {}
     rows = await db.fetch("twoway_states", store_id, resource, sorted(set(rids)), conn=conn)
@@ -68,7 +73,8 @@ class Head:
     doc: dict
 
 
-async def load_heads(db: Database, store_id: str, resource: str, rids: list[int], conn=None) -> dict[int, Head]:
+async def load_heads(db: Database, store_id: str, resource: str, rids: list[int],
+                      conn: asyncpg.Connection | None = None) -> dict[int, Head]:
     """The newest WooCommerce version of each entity the outbox holds (``None`` docs for bare delete stubs)."""
     if not rids:
         return {}
@@ -96,7 +102,7 @@ class Changes:
     written: dict[tuple[str, int], tuple[datetime, dict]] = field(default_factory=dict)
     conflicts: list[Conflict] = field(default_factory=list)
 
-    def patch(self, resource: str, rid: int, sf_field: str, **kv) -> None:
+    def patch(self, resource: str, rid: int, sf_field: str, **kv: Any) -> None:
         self.patches.setdefault((resource, rid), {}).setdefault(sf_field, {}).update(
             {k: iso(v) if isinstance(v, datetime) else v for k, v in kv.items()})
 
@@ -111,7 +117,7 @@ class Changes:
         self.written.update(other.written)
         self.conflicts.extend(other.conflicts)
 
-    async def save(self, db: Database, store_id: str, conn=None) -> None:
+    async def save(self, db: Database, store_id: str, conn: asyncpg.Connection | None = None) -> None:
         by_resource: dict[str, list[tuple[int, dict, datetime | None, dict | None]]] = {}
         for (resource, rid) in sorted(set(self.patches) | set(self.written)):
             version, written = self.written.get((resource, rid), (None, None))

@@ -24,7 +24,8 @@ async def _console_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.CONSOLE] = ConsoleManager(app[keys.DB], session_ttl_s=settings.console_session_ttl_s,
                                        replay_batch=settings.console_replay_batch)
     yield
-    tasks = list(app[keys.BACKGROUND])
+    background = app[keys.BACKGROUND]
+    tasks = list(background)
     if tasks:  # bulk replays in flight: let them finish their batches (each batch is one transaction)
         await asyncio.wait(tasks, timeout=10)
         for t in tasks:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.errors import ConfigError
-from shared.mapping.twoway import load_twoway
+from shared.mapping.twoway import TwoWay, load_twoway
 from shared.models import parse_wc_datetime
 
 TYPES = ("text", "number", "int", "bool", "date", "datetime")
@@ -109,11 +109,14 @@ def _date_created(d: dict, c: Ctx) -> str:
 
 
 def _order_status(d: dict, c: Ctx) -> str | None:
+    status: str | None
     if c.action == "trashed":
-        return c.options.get("trashed_order_status", "trash")
-    if c.action == "deleted":
-        return c.options.get("deleted_order_status", "deleted")
-    return d.get("status")
+        status = c.options.get("trashed_order_status", "trash")
+    elif c.action == "deleted":
+        status = c.options.get("deleted_order_status", "deleted")
+    else:
+        status = d.get("status")
+    return status
 
 
 def _product_active(d: dict, c: Ctx) -> bool:
@@ -190,6 +193,8 @@ class Mapping:
     tables: dict[tuple[str, str], dict[str, Spec]]
     # raw [twoway] section: field ownership (shared/mapping/twoway.py, agent/twoway/)
     twoway: dict = field(default_factory=dict)
+    # the validated form of ``twoway``, filled on first use by shared.mapping.twoway.load_twoway
+    _twoway_cfg: TwoWay | None = field(default=None, init=False, repr=False, compare=False)
 
     def sobject_fields(self) -> dict[str, set[str]]:
         """Every Salesforce field the mapping writes, per sObject (plus Wooforce_Key__c)."""

@@ -64,7 +64,7 @@ class TwoWay:
 
 def load_twoway(mapping: Mapping) -> TwoWay:
     """The ownership declarations of ``mapping`` (validated once, cached on the mapping)."""
-    cached = getattr(mapping, "_twoway_cfg", None)
+    cached = mapping._twoway_cfg
     if cached is not None:
         return cached
     raw = dict(mapping.twoway or {})

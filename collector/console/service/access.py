@@ -47,6 +47,7 @@ class AccessService(ServiceBase):
                 raise InvalidInput(f"an operator {email} exists already")
             row = await self.db.fetchrow("console_insert_operator", ids.new_id("operator"), email, pw_hash, role,
                                          store_id or p.store_id, conn=tx)
+            assert row is not None  # INSERT ... RETURNING
             await self.audit(p, "operator.add", store_id=store_id, target=email, params={"role": role}, ip=ip, conn=tx)
         return dict(row)
 
@@ -103,6 +104,7 @@ class AccessService(ServiceBase):
         async with self.db.transaction() as tx:
             row = await self.db.fetchrow("console_insert_token", ids.new_id("token"), _sha256(token), op["id"], name,
                                          expires, conn=tx)
+            assert row is not None  # INSERT ... RETURNING
             await self.audit(p, "token.create", store_id=op["store_id"], target=row["id"],
                              params={"operator": op["email"], "name": name}, ip=ip, conn=tx)
         return token, dict(row)

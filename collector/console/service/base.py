@@ -9,9 +9,13 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from shared.db import Database
 from shared.errors import PermanentError
+
+if TYPE_CHECKING:
+    import asyncpg
 
 ROLES = {"viewer": 1, "operator": 2, "admin": 3}
 STATUSES = ("pending", "leased", "delivered", "retrying", "dead")
@@ -72,7 +76,9 @@ def parse_time(value: str | None, name: str) -> datetime | None:
 
 
 def csrf_ok(expected: str | None, given: str | None) -> bool:
-    return bool(expected and given) and hmac.compare_digest(expected.encode(), given.encode())
+    if not (expected and given):
+        return False
+    return hmac.compare_digest(expected.encode(), given.encode())
 
 
 class ServiceBase:
@@ -96,6 +102,6 @@ class ServiceBase:
 
     async def audit(self, p: Principal, action: str, *, store_id: str | None = None, target: str | None = None,
                     params: dict | None = None, result: dict | None = None, ip: str | None = None,
-                    conn=None) -> None:
+                    conn: asyncpg.Connection | None = None) -> None:
         await self.db.execute("console_insert_audit", p.actor, p.operator_id, action, store_id, target,
                               params or {}, result or {}, ip, conn=conn)

@@ -11,7 +11,7 @@ LAG_SAMPLE = 5000  # lag percentiles over the newest deliveries of the window (b
 
 class DashboardService(ServiceBase):
     # -- dashboard, audit ----------------------------------------------------------------------
-    async def _optional(self, table: str, name: str, *args) -> list[dict] | None:
+    async def _optional(self, table: str, name: str, *args: object) -> list[dict] | None:
         """Rows of a query over a colleague's table; None when that table does not exist (yet)."""
         if not await self.db.fetchval("console_table_exists", table):
             return None
@@ -35,6 +35,7 @@ class DashboardService(ServiceBase):
             s["counts"] = {k: c.get(k, 0) for k in STATUSES}
             s["backlog"] = c.get("pending", 0) + c.get("leased", 0) + c.get("retrying", 0)
         lag = await self.db.fetchrow("console_dash_lag", scope, store_id, hours, LAG_SAMPLE)
+        assert lag is not None  # an aggregate: always one row
         pct = lag["p"] or [None] * 4
         outcomes = [dict(r) for r in await self.db.fetch("console_dash_outcomes", scope, store_id, hours)]
         return {

@@ -249,7 +249,9 @@ class OutboxService(ServiceBase):
         await self._resolve(f, scope)
         async with self.db.transaction() as tx:
             await self.db.execute("console_custom_plans", conn=tx)
-            return await self.db.fetchval("console_replayable_count", *f.sql_args(scope), f.entity_keys, conn=tx)
+            count: int = await self.db.fetchval("console_replayable_count", *f.sql_args(scope), f.entity_keys,
+                                                conn=tx)
+            return count
 
     async def start_replay(self, p: Principal, f: OutboxFilter, ip: str | None = None) -> dict:
         """Record a bulk replay (audited) and return it; run it with :meth:`run_replay`."""
@@ -259,6 +261,7 @@ class OutboxService(ServiceBase):
         replay_id = "rpl_" + ids.new_id("job")[4:]
         async with self.db.transaction() as tx:
             row = await self.db.fetchrow("console_insert_replay", replay_id, p.actor, f.describe(), total, conn=tx)
+            assert row is not None  # INSERT ... RETURNING
             await self.audit(p, "outbox.replay_bulk", store_id=f.store_id, target=replay_id, params=f.describe(),
                              result={"total": total}, ip=ip, conn=tx)
         return {"id": replay_id, "total": total, "started_at": row["started_at"], "status": "running"}
@@ -313,5 +316,6 @@ class OutboxService(ServiceBase):
         async with self.db.transaction() as tx:
             row = await self.db.fetchrow("insert_job", ids.new_id("job"), store_id, "backfill", params,
                                          f"operator:{p.actor}", conn=tx)
+            assert row is not None  # INSERT ... RETURNING
             await self.audit(p, "store.resync", store_id=store_id, target=row["id"], params=params, ip=ip, conn=tx)
         return {"job_id": row["id"], "status": row["status"]}
