@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -19,6 +20,36 @@ RESOURCES = ("order", "customer", "product")
 ACTIONS = ("created", "updated", "trashed", "restored", "deleted")
 SOURCES = ("plugin", "webhook", "reconciler", "backfill", "manual", "salesforce")
 EVENT_TYPES = tuple(f"{r}.{a}" for r in RESOURCES for a in ACTIONS)
+
+
+class OutboxStatus(StrEnum):
+    """``outbox.status``: where an entity's row for one destination stands. The values are the stored strings."""
+
+    PENDING = "pending"  # due at available_at
+    LEASED = "leased"  # claimed by lease_owner until lease_expires_at
+    DELIVERED = "delivered"  # the head event reached the destination
+    RETRYING = "retrying"  # failed, due again at available_at
+    DEAD = "dead"  # given up (permanent error or agent_max_attempts): waits for a replay
+
+
+class Outcome(StrEnum):
+    """What one delivery try decided for a claimed row (``attempts.outcome``; ``complete_outbox`` applies it)."""
+
+    DELIVERED = "delivered"
+    RETRYING = "retrying"
+    DEAD = "dead"
+    PAUSED = "paused"  # not tried (API budget, connection trouble): back to pending, no attempt recorded
+    SKIPPED = "skipped"  # nothing to send (an echo, a delete Salesforce never had): the row counts as delivered
+
+    @property
+    def recorded(self) -> bool:
+        """An attempt row is written for it (a pause is not a try)."""
+        return self is not Outcome.PAUSED
+
+    @property
+    def completes_as(self) -> Outcome:
+        """The outcome ``complete_outbox`` applies: a skipped row is done, like a delivered one."""
+        return Outcome.DELIVERED if self is Outcome.SKIPPED else self
 
 EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
 SenderId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
@@ -44,7 +75,7 @@ class IncomingEvent(BaseModel):
     data: dict[str, Any]
 
     @model_validator(mode="after")
-    def _data_matches(self) -> "IncomingEvent":
+    def _data_matches(self) -> IncomingEvent:
         data_id = self.data.get("id")
         if data_id is None:
             raise ValueError("data.id is required")
@@ -73,7 +104,7 @@ def parse_wc_datetime(value: Any) -> datetime | None:
     if not isinstance(value, str):
         raise ValueError("must be a string like 2026-11-22T15:35:24")
     dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 @dataclass(slots=True)

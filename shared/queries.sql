@@ -581,21 +581,26 @@ ORDER BY started_at DESC LIMIT $3
 -- the agent: claim with a lease, complete record by record, attempts, Salesforce id map, budget, replay
 
 -- name: claim_outbox
--- one statement: up to $2 rows that are due (pending/retrying) or whose lease expired (a crashed agent),
--- skipping rows other agents hold (SKIP LOCKED), stores without a Salesforce connection and stores paused
--- for their API budget; customers and products before orders, then oldest first.
--- $1 lease owner, $2 limit, $3 lease seconds
+-- one statement for both destinations ($4: 'salesforce' or 'woocommerce'): up to $2 rows that are due
+-- (pending/retrying) or whose lease expired (a crashed agent), skipping rows other workers hold (SKIP LOCKED) and
+-- stores that cannot take them. What differs per destination is a test on $4 (one plan shape, one statement):
+-- - the store needs that destination's connection: Salesforce credentials, or WooCommerce URL and REST keys;
+-- - Salesforce only: stores paused for their API budget wait (sf_budget), and customers and products go before
+--   orders (an order references them); WooCommerce writes are independent, oldest first.
+-- $1 lease owner, $2 limit, $3 lease seconds, $4 destination
 WITH c AS (
     SELECT o.store_id, o.destination, o.resource, o.resource_id
     FROM outbox o
-    WHERE o.destination = 'salesforce'
+    WHERE o.destination = $4::text
       AND ((o.status IN ('pending', 'retrying') AND o.available_at <= now())
            OR (o.status = 'leased' AND o.lease_expires_at < now()))
       AND EXISTS (SELECT 1 FROM stores s WHERE s.id = o.store_id AND s.status = 'active'
-                  AND s.sf_credentials IS NOT NULL)
-      AND NOT EXISTS (SELECT 1 FROM sf_budget b WHERE b.store_id = o.store_id AND b.paused
-                      AND b.paused_until > now())
-    ORDER BY (o.resource = 'order'), o.available_at
+                  AND CASE WHEN $4::text = 'salesforce' THEN s.sf_credentials IS NOT NULL
+                           ELSE s.wc_url IS NOT NULL AND s.wc_credentials IS NOT NULL END)
+      AND ($4::text <> 'salesforce'
+           OR NOT EXISTS (SELECT 1 FROM sf_budget b WHERE b.store_id = o.store_id AND b.paused
+                          AND b.paused_until > now()))
+    ORDER BY (o.resource = 'order' AND $4::text = 'salesforce'), o.available_at
     LIMIT $2
     FOR UPDATE OF o SKIP LOCKED
 )
@@ -626,17 +631,18 @@ WHERE o.store_id = $1 AND o.destination = 'salesforce' AND o.resource = $2 AND o
   AND f.seq > coalesce(o.delivered_seq, 0)
 
 -- name: complete_outbox
--- record-by-record outcome of one lease ($1 = owner, $14 = destination: 'salesforce' or 'woocommerce'). Marked
--- delivered only if the head did not move meanwhile (a newer event arrived while leased -> pending again, so it is
--- delivered too). A row whose lease was lost (expired and taken by another agent) is left alone. The rows are
--- locked first in the order ingest_events locks them (store, resource, id): a concurrent ingest cannot deadlock.
+-- record-by-record outcome of one lease ($1 = owner, $3 = destination: 'salesforce' or 'woocommerce'). $2: one JSON
+-- array with an object per claimed row, by column name (shared.outbox.completions_json; no positional arrays whose
+-- order could swap values). Marked delivered only if the head did not move meanwhile (a newer event arrived while
+-- leased -> pending again, so it is delivered too). A row whose lease was lost (expired and taken by another agent)
+-- is left alone. The rows are locked first in the order ingest_events locks them (store, resource, id): a
+-- concurrent ingest cannot deadlock.
 WITH locked AS (
     SELECT t.*
-    FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::text[], $8::timestamptz[],
-                $9::int[], $10::float8[], $11::text[], $12::text[], $13::text[])
-         AS t(store_id, resource, resource_id, outcome, seq, event_id, version, attempts, delay_s, sf_id,
-              error_code, error)
-    JOIN outbox o ON o.store_id = t.store_id AND o.destination = $14::text AND o.resource = t.resource
+    FROM json_to_recordset($2::text::json)
+         AS t(store_id text, resource text, resource_id bigint, outcome text, seq bigint, event_id text,
+              version timestamptz, attempts int, delay_s float8, sf_id text, error_code text, error text)
+    JOIN outbox o ON o.store_id = t.store_id AND o.destination = $3::text AND o.resource = t.resource
      AND o.resource_id = t.resource_id
     WHERE o.status = 'leased' AND o.lease_owner = $1
     ORDER BY o.store_id, o.resource, o.resource_id
@@ -660,7 +666,7 @@ UPDATE outbox o SET
     last_error      = CASE WHEN t.outcome = 'delivered' THEN NULL ELSE COALESCE(t.error, o.last_error) END,
     updated_at = now()
 FROM locked t
-WHERE o.store_id = t.store_id AND o.destination = $14::text AND o.resource = t.resource
+WHERE o.store_id = t.store_id AND o.destination = $3::text AND o.resource = t.resource
   AND o.resource_id = t.resource_id
 RETURNING o.store_id, o.resource, o.resource_id, o.status
 
@@ -685,15 +691,15 @@ UPDATE outbox SET status = CASE WHEN attempts > 0 THEN 'retrying' ELSE 'pending'
 WHERE status = 'leased' AND lease_owner = $1
 
 -- name: insert_attempts
--- $14: the destination ('salesforce' or 'woocommerce')
+-- $1: one JSON array with an object per try, by column name (shared.outbox.attempts_json); $2 when the batch
+-- started; $3 the destination ('salesforce' or 'woocommerce')
 INSERT INTO attempts (id, store_id, destination, resource, resource_id, event_id, started_at, duration_ms, outcome,
                       status_code, error_code, error, sf_id, request_summary)
-SELECT id, store_id, $14::text, resource, resource_id, event_id, started_at, duration_ms, outcome, status_code,
-       error_code, error, sf_id, request_summary::jsonb
-FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[], $7::int[], $8::text[],
-            $9::int[], $10::text[], $11::text[], $12::text[], $13::text[])
-     AS t(id, store_id, resource, resource_id, event_id, started_at, duration_ms, outcome, status_code, error_code,
-          error, sf_id, request_summary)
+SELECT id, store_id, $3::text, resource, resource_id, event_id, $2::timestamptz, duration_ms, outcome, status_code,
+       error_code, error, sf_id, request_summary
+FROM json_to_recordset($1::text::json)
+     AS t(id text, store_id text, resource text, resource_id bigint, event_id text, duration_ms int, outcome text,
+          status_code int, error_code text, error text, sf_id text, request_summary jsonb)
 
 -- name: lookup_sf_records
 -- which of these (sobject, Wooforce_Key__c) Salesforce already holds for store $1
@@ -823,25 +829,3 @@ SELECT id, field, winner, winner_value, winner_at, loser_value, loser_at, detect
 FROM twoway_conflicts WHERE store_id = $1 AND resource = $2 AND resource_id = $3
 ORDER BY detected_at DESC, id DESC LIMIT $4
 
--- name: twoway_claim_wc
--- claim_outbox for destination woocommerce: stores with WooCommerce keys; $1 owner, $2 limit, $3 lease seconds
-WITH c AS (
-    SELECT o.store_id, o.destination, o.resource, o.resource_id
-    FROM outbox o
-    WHERE o.destination = 'woocommerce'
-      AND ((o.status IN ('pending', 'retrying') AND o.available_at <= now())
-           OR (o.status = 'leased' AND o.lease_expires_at < now()))
-      AND EXISTS (SELECT 1 FROM stores s WHERE s.id = o.store_id AND s.status = 'active'
-                  AND s.wc_url IS NOT NULL AND s.wc_credentials IS NOT NULL)
-    ORDER BY o.available_at
-    LIMIT $2
-    FOR UPDATE OF o SKIP LOCKED
-)
-UPDATE outbox o
-SET status = 'leased', lease_owner = $1, lease_expires_at = now() + make_interval(secs => $3::float8),
-    updated_at = now()
-FROM c, events e
-WHERE o.store_id = c.store_id AND o.destination = c.destination AND o.resource = c.resource
-  AND o.resource_id = c.resource_id AND e.id = o.head_event_id
-RETURNING o.store_id, o.resource, o.resource_id, o.head_event_id, o.head_version, o.head_seq, o.attempts,
-          e.payload

@@ -18,24 +18,25 @@ import asyncio
 import csv
 import io
 import json
-import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from loguru import logger
 from prometheus_client import Gauge
 
-from agent.twoway import hooks
-from shared.mapping import KEY_FIELD, Mapping, key, load_mapping
+from agent.delivery.plan import LEVELS, PRIMARY, STANDARD_PRICEBOOK_KEY, Plan, Rec, Unit, UnitResult, set_create_only
 from agent.leases import leases_kept, new_owner
-from agent.delivery.plan import LEVELS, PRIMARY, STANDARD_PRICEBOOK_KEY, Plan, Rec, Unit, set_create_only
 from agent.salesforce import RETRYABLE_CODES, SalesforceClient, in_thread, soql_keys
-from shared import ids
+from agent.twoway import hooks
+from shared import outbox
 from shared.db import Database, retry_conflicts
 from shared.errors import PermanentError, RetryableError, SalesforcePermanent, SalesforceRetryable
-from shared.models import payload_dict
+from shared.mapping import KEY_FIELD, Mapping, key, load_mapping
+from shared.models import Outcome, payload_dict
 from shared.settings import Settings
 from shared.stores import StoreManager
 
@@ -46,16 +47,18 @@ BUDGET_CODE = "API_BUDGET"
 API_USED_RATIO = Gauge("wooforce_salesforce_api_used_ratio", "share of the daily Salesforce API allocation used",
                        ["store_id"])
 API_USED = Gauge("wooforce_salesforce_api_used", "Salesforce API calls used today (Sforce-Limit-Info)", ["store_id"])
+DESTINATION = "salesforce"  # the outbox destination this engine drains
+T = TypeVar("T")
 
 
 @dataclass
 class BatchStats:
     claimed: int = 0
-    outcomes: Counter = field(default_factory=Counter)
+    outcomes: Counter[Outcome] = field(default_factory=Counter)
     api_calls: int = 0
     records: int = 0
 
-    def add(self, other: "BatchStats") -> None:
+    def add(self, other: BatchStats) -> None:
         self.claimed += other.claimed
         self.outcomes.update(other.outcomes)
         self.api_calls += other.api_calls
@@ -69,7 +72,7 @@ class Node:
     collections: list[tuple[str, list[Rec]]]
     bulk: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
-    deps: list["Node"] = field(default_factory=list)
+    deps: list[Node] = field(default_factory=list)
     failed: str | None = None
 
     @property
@@ -118,13 +121,13 @@ def classify(rec: Rec, code: str | None, message: str) -> bool:
 
 
 def _fail(rec: Rec, code: str | None, message: str, status: int | None, call: str, *, retry: bool | None = None,
-          ambiguous: bool = False):
+          ambiguous: bool = False) -> None:
     rec.ok, rec.error_code, rec.error, rec.status_code, rec.call = False, code, message[:2000], status, call
     rec.retryable = classify(rec, code, message) if retry is None else retry
     rec.ambiguous = ambiguous
 
 
-def _collection_failure(status: int | None, body) -> tuple[str | None, bool | None, bool]:
+def _collection_failure(status: int | None, body: Any) -> tuple[str | None, bool | None, bool]:
     """(code, retry, ambiguous) for a Composite subrequest whose answer does not give one result per record.
     A 2xx with a malformed body and a 5xx may have been applied: retried, marked ambiguous. A 4xx names its error
     code, which ``classify`` decides (None)."""
@@ -137,14 +140,13 @@ def _collection_failure(status: int | None, body) -> tuple[str | None, bool | No
 def ambiguous(exc: SalesforceRetryable) -> bool:
     """A request-level failure after which the request may still have been applied: a 5xx (Salesforce can
     commit and then answer 503), a timeout or a lost connection. 401/403/429 mean it was not processed."""
-    status = getattr(exc, "status_code", None)
-    return (status is not None and status >= 500) or exc.code in ("TIMEOUT", "CONNECTION_ERROR")
+    return (exc.status_code is not None and exc.status_code >= 500) or exc.code in ("TIMEOUT", "CONNECTION_ERROR")
 
 
 class StoreRun:
     """Deliver one store's units of a batch."""
 
-    def __init__(self, agent: "Deliverer", store_id: str, units: list[Unit]):
+    def __init__(self, agent: Deliverer, store_id: str, units: list[Unit]):
         self.agent, self.store_id, self.units = agent, store_id, units
         self.settings = agent.settings
         self.sem = asyncio.Semaphore(self.settings.sf_concurrency)
@@ -157,13 +159,13 @@ class StoreRun:
         self.plan: Plan | None = None
         self.twoway: hooks.DeliveryHook | None = None  # two-way sync: echoes, field ownership (issue 8)
 
-    async def run(self) -> list[dict]:
+    async def run(self) -> list[UnitResult]:
         try:
             self.client = await self.agent.client(self.store_id)
             mapping = await self.agent.mapping(self.store_id)
             await self._check_budget()
             if self.client.budget.over():
-                return [self._result(u, "paused", code=BUDGET_CODE, error="daily API budget share reached")
+                return [self._result(u, Outcome.PAUSED, code=BUDGET_CODE, error="daily API budget share reached")
                         for u in self.units]
             pricebook = await self._standard_pricebook()
         except (PermanentError, RetryableError) as exc:
@@ -172,7 +174,7 @@ class StoreRun:
                 "Salesforce connection failed: {}", exc.message[:300])
             if isinstance(exc, PermanentError):
                 self.agent.drop_client(self.store_id)
-            return [self._result(u, "paused" if isinstance(exc, PermanentError) else "retrying",
+            return [self._result(u, Outcome.PAUSED if isinstance(exc, PermanentError) else Outcome.RETRYING,
                                  code=exc.code, error=exc.message, count=False, retry_after=exc.retry_after_s)
                     for u in self.units]
         await self._rebuild_trash_stubs()
@@ -263,7 +265,7 @@ class StoreRun:
                 if retry:
                     self.broken = self.broken or f"{exc.code}: {exc.message[:200]}"
                 for rec in chunk:
-                    _fail(rec, exc.code, exc.message, getattr(exc, "status_code", None), call, retry=retry)
+                    _fail(rec, exc.code, exc.message, exc.status_code, call, retry=retry)
                 continue
             for part, item in zip(parts, items):
                 status, body = item.get("httpStatusCode"), item.get("body")
@@ -369,7 +371,8 @@ class StoreRun:
                 self.new_records.append((sobject, r[KEY_FIELD], r["Id"]))
         return out
 
-    async def call(self, fn, *args):
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a (blocking) client call in a thread under the store's concurrency limit, counting its API calls."""
         async with self.sem:
             before = self.client.calls
             try:
@@ -408,11 +411,11 @@ class StoreRun:
         except SalesforceRetryable as exc:
             self.broken = self.broken or f"{exc.code}: {exc.message[:200]}"
             self.retry_after_s = max(self.retry_after_s or 0, exc.retry_after_s or 0) or None
-            self._fail_node(node, exc.code, exc.message, getattr(exc, "status_code", None), call, retry=True,
+            self._fail_node(node, exc.code, exc.message, exc.status_code, call, retry=True,
                             ambiguous=ambiguous(exc))
             return
         except SalesforcePermanent as exc:
-            self._fail_node(node, exc.code, exc.message, getattr(exc, "status_code", None), call, retry=False)
+            self._fail_node(node, exc.code, exc.message, exc.status_code, call, retry=False)
             return
         for (sobject, recs), item in zip(node.collections, items):
             status, body = item.get("httpStatusCode"), item.get("body")
@@ -446,11 +449,11 @@ class StoreRun:
         except SalesforceRetryable as exc:
             self.broken = self.broken or f"{exc.code}: {exc.message[:200]}"
             # a job may have been created and run: treat every record as possibly written
-            self._fail_node(node, exc.code, exc.message, getattr(exc, "status_code", None), call, retry=True,
+            self._fail_node(node, exc.code, exc.message, exc.status_code, call, retry=True,
                             ambiguous=True)
             return
         except SalesforcePermanent as exc:
-            self._fail_node(node, exc.code, exc.message, getattr(exc, "status_code", None), call, retry=False)
+            self._fail_node(node, exc.code, exc.message, exc.status_code, call, retry=False)
             return
         for rec in recs:
             if rec.ok:
@@ -459,15 +462,15 @@ class StoreRun:
                 self._learn(rec)
 
     # ---- outcome -------------------------------------------------------------------------------------
-    def _outcome(self, u: Unit, recs: list[Rec]) -> dict:
+    def _outcome(self, u: Unit, recs: list[Rec]) -> UnitResult:
         if not recs:
-            return self._result(u, "skipped", error=u.skip_reason)
+            return self._result(u, Outcome.SKIPPED, error=u.skip_reason)
         own = [r for r in recs if r.owner == u.index]
         failed = [r for r in recs if r.ok is False]
         primary = next((r for r in own if r.sobject == PRIMARY[u.resource]), own[0] if own else recs[0])
         status = next((r.status_code for r in failed), primary.status_code)
         calls = sorted({r.call for r in recs if r.call})
-        summary = {"calls": calls, "records": dict(Counter(r.sobject for r in recs if not r.delete))}
+        summary: dict[str, Any] = {"calls": calls, "records": dict(Counter(r.sobject for r in recs if not r.delete))}
         if deleted := sum(r.delete and r.ok is True for r in recs):
             summary["deleted"] = {"OrderItem": deleted}  # order lines WooCommerce no longer lists
         if any(r.ambiguous for r in recs):
@@ -475,41 +478,28 @@ class StoreRun:
         if u.rebuilt_from:
             summary["rebuilt_from"] = u.rebuilt_from  # a trash stub written from that event's full record
         if not failed:
-            return self._result(u, "delivered", sf_id=primary.sf_id, status=status, summary=summary)
+            return self._result(u, Outcome.DELIVERED, sf_id=primary.sf_id, status=status, summary=summary)
         errors = [{"sobject": r.sobject, "key": r.key, "code": r.error_code, "message": r.error,
                    "dependency": r.owner != u.index} for r in failed]
         first = next((r for r in failed if r.owner == u.index and not r.retryable), failed[0])
         text = json.dumps(errors)[:8000]
         if any(r.owner == u.index and not r.retryable for r in failed):
-            return self._result(u, "dead", code=first.error_code, error=text, status=status, summary=summary)
+            return self._result(u, Outcome.DEAD, code=first.error_code, error=text, status=status, summary=summary)
         if all(r.error_code == BUDGET_CODE for r in failed):
-            return self._result(u, "paused", code=BUDGET_CODE, error=text, summary=summary)
-        return self._result(u, "retrying", code=first.error_code, error=text, status=status, summary=summary,
+            return self._result(u, Outcome.PAUSED, code=BUDGET_CODE, error=text, summary=summary)
+        return self._result(u, Outcome.RETRYING, code=first.error_code, error=text, status=status, summary=summary,
                             retry_after=self.retry_after_s)
 
-    def _result(self, u: Unit, outcome: str, *, code: str | None = None, error: str | None = None,
-                sf_id: str | None = None, status: int | None = None, summary: dict | None = None,
-                count: bool = True, retry_after: float | None = None) -> dict:
+    def _result(self, u: Unit, outcome: Outcome, *, code: str | None = None, error: str | None = None,
+                sf_id: str | None = None, status: int | None = None, summary: dict[str, Any] | None = None,
+                count: bool = True, retry_after: float | None = None) -> UnitResult:
         s = self.settings
-        attempts, delay = u.attempts, 0.0
-        if outcome == "retrying":
-            if count:
-                attempts += 1
-            if attempts >= s.agent_max_attempts:
-                outcome = "dead"
-            else:
-                sched = s.agent_retry_schedule_s
-                base = sched[min(max(attempts - 1, 0), len(sched) - 1)]
-                delay = max(base * (1 + s.agent_retry_jitter * (2 * random.random() - 1)), retry_after or 0)
-        elif outcome == "dead":
-            attempts += 1
-        elif outcome == "paused":
+        outcome, attempts, delay = outbox.next_try(s, outcome, u.attempts, count=count, retry_after_s=retry_after)
+        if outcome is Outcome.PAUSED:
             delay = s.sf_budget_pause_s if code == BUDGET_CODE else s.agent_retry_schedule_s[0]
-        elif outcome in ("delivered", "skipped"):
-            attempts = 0
-        return {"unit": u, "outcome": outcome, "code": code, "error": error, "sf_id": sf_id, "status": status,
-                "summary": {**(summary or {}), "api_calls_in_batch": self.calls}, "attempts": attempts,
-                "delay_s": delay}
+        return UnitResult.of(u, outcome, code=code, error=error, sf_id=sf_id, status=status,
+                             summary={**(summary or {}), "api_calls_in_batch": self.calls}, attempts=attempts,
+                             delay_s=delay)
 
 
 def run_bulk_upsert(client: SalesforceClient, sobject: str, recs: list[Rec], poll_s: float, call: str) -> None:
@@ -603,12 +593,8 @@ class Deliverer:
 
     # ---- batches -------------------------------------------------------------------------------------
     async def claim(self, limit: int) -> list[Unit]:
-        rows = await self.db.fetch("claim_outbox", self.owner, limit, float(self.settings.agent_lease_s))
-        return [Unit(index=i, store_id=r["store_id"], resource=r["resource"], resource_id=r["resource_id"],
-                     event_id=r["head_event_id"], version=r["head_version"], seq=r["head_seq"],
-                     attempts=r["attempts"], action=r["action"],
-                     payload=payload_dict(r["payload"]))
-                for i, r in enumerate(rows)]
+        rows = await outbox.claim(self.db, DESTINATION, self.owner, limit, self.settings.agent_lease_s)
+        return [Unit.claimed(i, r) for i, r in enumerate(rows)]
 
     async def run_batch(self) -> BatchStats | None:
         """Claim and deliver one batch; ``None`` when there was nothing to claim."""
@@ -618,7 +604,7 @@ class Deliverer:
         if not units:
             return None
         t0 = time.perf_counter()
-        started = datetime.now(timezone.utc)
+        started = datetime.now(UTC)
         by_store: dict[str, list[Unit]] = {}
         for u in units:
             by_store.setdefault(u.store_id, []).append(u)
@@ -628,45 +614,30 @@ class Deliverer:
         duration_ms = int((time.perf_counter() - t0) * 1000)
         await retry_conflicts(lambda: self._record(results, runs, started, duration_ms), action="sync.record_conflict")
         await hooks.after_delivery(runs, results)
-        stats = BatchStats(claimed=len(units), outcomes=Counter(r["outcome"] for r in results),
+        stats = BatchStats(claimed=len(units), outcomes=Counter(r.outcome for r in results),
                            api_calls=sum(r.calls for r in runs),
                            records=sum(len(r.plan.records) + len(r.plan.deletes) for r in runs if r.plan))
-        for action in ("delivered", "dead", "retrying", "paused", "skipped"):
+        for action in (Outcome.DELIVERED, Outcome.DEAD, Outcome.RETRYING, Outcome.PAUSED, Outcome.SKIPPED):
             if stats.outcomes[action]:
                 logger.bind(action=f"sync.{action}", count=stats.outcomes[action], duration_ms=duration_ms,
                             api_calls=stats.api_calls).info("{} outbox rows {}", stats.outcomes[action], action)
         for r in results:
-            if r["outcome"] == "dead":
-                u = r["unit"]
-                logger.bind(action="sync.dead_letter", store_id=u.store_id, resource=u.resource,
-                            resource_id=u.resource_id, code=r["code"]).warning("dead-lettered")
+            if r.outcome is Outcome.DEAD:
+                logger.bind(action="sync.dead_letter", store_id=r.store_id, resource=r.resource,
+                            resource_id=r.resource_id, code=r.code).warning("dead-lettered")
         return stats
 
-    async def _record(self, results: list[dict], runs: list[StoreRun], started: datetime, duration_ms: int) -> None:
-        att = [r for r in results if r["outcome"] != "paused"]
+    async def _record(self, results: list[UnitResult], runs: list[StoreRun], started: datetime,
+                      duration_ms: int) -> None:
         async with self.db.transaction() as tx:
-            if att:
-                u = [r["unit"] for r in att]
-                await self.db.execute(
-                    "insert_attempts", [ids.new_id("attempt") for _ in att], [x.store_id for x in u],
-                    [x.resource for x in u], [x.resource_id for x in u], [x.event_id for x in u],
-                    [started] * len(att), [duration_ms] * len(att), [r["outcome"] for r in att],
-                    [r["status"] for r in att], [r["code"] for r in att], [r["error"] for r in att],
-                    [r["sf_id"] for r in att], [json.dumps(r["summary"]) for r in att], "salesforce", conn=tx)
+            await outbox.insert_attempts(self.db, results, started=started, duration_ms=duration_ms,
+                                         destination=DESTINATION, conn=tx)
             for run in runs:
                 if run.new_records:
                     recs = sorted(set(run.new_records))
                     await self.db.execute("upsert_sf_records", [run.store_id] * len(recs), [r[0] for r in recs],
                                           [r[1] for r in recs], [r[2] for r in recs], conn=tx)
-            us = [r["unit"] for r in results]
-            await self.db.fetch(
-                "complete_outbox", self.owner, [x.store_id for x in us], [x.resource for x in us],
-                [x.resource_id for x in us], [r["outcome"] if r["outcome"] != "skipped" else "delivered"
-                                              for r in results],
-                [x.seq for x in us], [x.event_id for x in us], [x.version for x in us],
-                [r["attempts"] for r in results], [float(r["delay_s"]) for r in results],
-                [r["sf_id"] for r in results], [r["code"] for r in results], [r["error"] for r in results],
-                "salesforce", conn=tx)
+            await outbox.complete(self.db, self.owner, results, destination=DESTINATION, conn=tx)
         for run in runs:
             saved = {(o, k) for o, k, _ in run.new_records}
             if forget := sorted(set(run.forget) - saved):
@@ -680,7 +651,7 @@ class Deliverer:
         if b.max is None:
             return
         over = b.over()
-        until = datetime.now(timezone.utc) + timedelta(seconds=self.settings.sf_budget_pause_s) if over else None
+        until = datetime.now(UTC) + timedelta(seconds=self.settings.sf_budget_pause_s) if over else None
         await self.db.execute("upsert_sf_budget", store_id, b.used, b.max, b.share, over, until)
         API_USED.labels(store_id).set(b.used)
         API_USED_RATIO.labels(store_id).set(b.ratio or 0)
@@ -697,10 +668,9 @@ class Deliverer:
                 break
             total.add(stats)
             n += 1
-            if all(o in ("paused",) for o in stats.outcomes) or stats.outcomes["retrying"] == stats.claimed:
+            if all(o is Outcome.PAUSED for o in stats.outcomes) or stats.outcomes[Outcome.RETRYING] == stats.claimed:
                 break  # nothing moved: wait for the next run
         return total
 
     async def release(self) -> int:
-        result = await self.db.execute("release_leases", self.owner)
-        return int(result.split()[-1])
+        return await outbox.release(self.db, self.owner)

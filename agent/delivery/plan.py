@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.mapping import KEY_FIELD, Ctx, Mapping, email_hash, key
+from shared.models import Outcome
+from shared.outbox import ClaimedRow, Completion
 
 # dependency levels: a level only references lower levels
 LEVELS = {"Account": 0, "Product2": 0, "Contact": 1, "PricebookEntry": 1, "Order": 2, "OrderItem": 3}
@@ -37,6 +39,12 @@ class Unit:
     payload: dict
     skip_reason: str | None = None  # nothing to write (e.g. delete of something Salesforce never had)
     rebuilt_from: str | None = None  # a trash stub written from this earlier event's full record
+
+    @classmethod
+    def claimed(cls, index: int, row: ClaimedRow) -> Unit:
+        return cls(index=index, store_id=row.store_id, resource=row.resource, resource_id=row.resource_id,
+                   event_id=row.event_id, version=row.version, seq=row.seq, attempts=row.attempts,
+                   action=row.action, payload=row.payload)
 
 
 @dataclass
@@ -119,7 +127,7 @@ class Plan:
                 u.skip_reason = "customer deleted: not in Salesforce"
                 return
             for sobject, placeholder in (("Account", ("Name", "Erased customer")), ("Contact", ("LastName", "Erased"))):
-                fields = {n: None for n in self.mapping.tables.get(("customer", sobject), {})}
+                fields = dict.fromkeys(self.mapping.tables.get(("customer", sobject), {}))
                 fields[placeholder[0]] = placeholder[1]
                 if sobject == "Contact":
                     fields["Account"] = {KEY_FIELD: k}
@@ -226,3 +234,16 @@ def _billing_email(doc: dict) -> str | None:
     billing = doc.get("billing")
     return billing.get("email") if isinstance(billing, dict) else None
 
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnitResult(Completion):
+    """What the batch decided for one unit: its :class:`~shared.outbox.Completion`, with the unit (two-way sync's
+    hook reads which unit it was)."""
+
+    unit: Unit
+
+    @classmethod
+    def of(cls, unit: Unit, outcome: Outcome, **decided: Any) -> UnitResult:
+        return cls(unit=unit, store_id=unit.store_id, resource=unit.resource, resource_id=unit.resource_id,
+                   event_id=unit.event_id, seq=unit.seq, version=unit.version, outcome=outcome, **decided)

@@ -8,10 +8,12 @@ in ``twoway_conflicts``.
 """
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from loguru import logger
 
+from agent.delivery.plan import UnitResult
 from agent.twoway import poll
 from agent.twoway.ownership import load_twoway, parse_ts, wc_value
 from agent.twoway.state import Changes, Conflict, State, ambiguous_values, load_states
@@ -19,6 +21,14 @@ from shared.db import Database
 from shared.errors import PermanentError, RetryableError
 from shared.mapping import Mapping, key
 from shared.mapping.twoway import TwoWay
+from shared.models import Outcome
+
+
+class Run(Protocol):
+    """What the hook needs of the delivery engine's per-store run (:class:`agent.delivery.engine.StoreRun`)."""
+
+    store_id: str
+    twoway: DeliveryHook | None
 
 
 class DeliveryHook:
@@ -31,7 +41,7 @@ class DeliveryHook:
         self.sent: dict[int, tuple[Any, dict[str, str | None]]] = {}  # unit index -> (its record, both fields sent)
 
     @classmethod
-    async def prepare(cls, db: Database, store_id: str, mapping: Mapping, units: list, run=None) -> "DeliveryHook":
+    async def prepare(cls, db: Database, store_id: str, mapping: Mapping, units: list, run=None) -> DeliveryHook:
         hook = cls(db, store_id, load_twoway(mapping))
         for resource in hook.tw.objects:
             mine = [u for u in units if u.resource == resource]
@@ -126,14 +136,14 @@ class DeliveryHook:
                 ch.patch(u.resource, u.resource_id, f.sf, v=w, wc_at=version, sf_pending=None, unsure=None,
                          amb=None)
 
-    async def delivered(self, results: list[dict]) -> None:
+    async def delivered(self, results: Sequence[UnitResult]) -> None:
         total = Changes()
         for r in results:
-            u = r["unit"]
+            u = r.unit
             ch = self.pending.get(u.index)
             if ch is None:
                 continue
-            if r["outcome"] != "delivered":
+            if r.outcome is not Outcome.DELIVERED:
                 rec, sent = self.sent.get(u.index, (None, {}))
                 if rec is not None and (rec.ambiguous or rec.ok):
                     # Salesforce may hold these values now (or does: the record went through but the unit did not,
@@ -143,10 +153,7 @@ class DeliveryHook:
                         total.patch(u.resource, u.resource_id, sf_field, unsure=True,
                                     amb=ambiguous_values(st.fields.get(sf_field, {}) if st else {}, w))
                 continue
-            for k, p in ch.patches.items():
-                for sf_field, kv in p.items():
-                    total.patches.setdefault(k, {}).setdefault(sf_field, {}).update(kv)
-            total.conflicts.extend(ch.conflicts)
+            total.merge(ch)
         if not total.empty():
             await total.save(self.db, self.store_id)
 
@@ -163,12 +170,12 @@ async def before_plan(db: Database, store_id: str, mapping: Mapping, units: list
         return None
 
 
-async def after_delivery(runs: list, results: list[dict]) -> None:
+async def after_delivery(runs: Sequence[Run], results: Sequence[UnitResult]) -> None:
     for run in runs:
-        hook = getattr(run, "twoway", None)
+        hook = run.twoway
         if hook is None:
             continue
-        mine = [r for r in results if r["unit"].store_id == run.store_id]
+        mine = [r for r in results if r.store_id == run.store_id]
         try:
             await hook.delivered(mine)
         except Exception as exc:  # noqa: BLE001

@@ -1,36 +1,38 @@
 """The WooCommerce destination: write Salesforce changes (outbox rows with ``destination='woocommerce'``).
 
-The same machinery as delivery to Salesforce: claim with a lease (``twoway_claim_wc``, ``FOR UPDATE SKIP
-LOCKED``, expired leases included), the same ``insert_attempts`` / ``complete_outbox`` / ``release_leases`` statements
-(with the destination), one attempt row per try, retries on the agent's schedule, dead letters after
-``agent_max_attempts`` or at once for a permanent error, console visibility and replay (the console's outbox
-queries take the destination). Per row: the head event carries the Salesforce record's owned fields; each field
-is written unless WooCommerce already holds it or changed it later (a ``both`` field: the newer change wins);
-values are validated first (an order status without a WooCommerce equivalent is dead-lettered with a clear
-error); one ``PUT /orders/{id}`` or ``/customers/{id}`` (REST keys of the store) writes them, and the
-``date_modified`` it returns is recorded with the values so the webhook echo is recognised.
+The same machinery as delivery to Salesforce (:mod:`shared.outbox`): claim with a lease (``claim_outbox`` for this
+destination, ``FOR UPDATE SKIP LOCKED``, expired leases included), the same ``insert_attempts`` /
+``complete_outbox`` / ``release_leases`` statements (with the destination), one attempt row per try, retries on the
+agent's schedule (``next_try``), dead letters after ``agent_max_attempts`` or at once for a permanent error, console
+visibility and replay (the console's outbox queries take the destination). Per row: the head event carries the
+Salesforce record's owned fields; each field is written unless WooCommerce already holds it or changed it later (a
+``both`` field: the newer change wins); values are validated first (an order status without a WooCommerce equivalent
+is dead-lettered with a clear error); one ``PUT /orders/{id}`` or ``/customers/{id}`` (REST keys of the store)
+writes them, and the ``date_modified`` it returns is recorded with the values so the webhook echo is recognised.
 """
 from __future__ import annotations
 
 import asyncio
-import json
-import random
 import time
 from collections import Counter
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 from loguru import logger
 
+from agent.leases import leases_kept, new_owner
 from agent.twoway import ownership as O
 from agent.twoway import state as S
-from agent.leases import leases_kept, new_owner
 from agent.woocommerce import WooClient
-from shared import ids
+from shared import outbox
 from shared.db import Database
 from shared.errors import PermanentError, RetryableError, WooforceError
-from shared.models import payload_dict, parse_wc_datetime
+from shared.mapping import Mapping
+from shared.models import Outcome, parse_wc_datetime
+from shared.outbox import ClaimedRow, Completion
 from shared.settings import Settings
 from shared.stores import StoreManager
 
@@ -38,9 +40,16 @@ DESTINATION = "woocommerce"  # the outbox destination this writer drains
 PATHS = {"order": "orders", "customer": "customers"}
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WriteResult(Completion):
+    """What one WooCommerce write decided for its row, with the two-way state to save once it is recorded."""
+
+    changes: S.Changes | None = None
+
+
 class WooWriter:
-    def __init__(self, db: Database, stores: StoreManager, settings: Settings, mapping_for: Callable,
-                 *, owner: str | None = None, ssl: Any = None):
+    def __init__(self, db: Database, stores: StoreManager, settings: Settings,
+                 mapping_for: Callable[[str], Awaitable[Mapping]], *, owner: str | None = None, ssl: Any = None):
         self.db, self.stores, self.settings = db, stores, settings
         self.mapping_for = mapping_for  # async store_id -> Mapping (the delivery engine's, per store)
         self.owner = owner or new_owner()
@@ -52,8 +61,8 @@ class WooWriter:
             await self.session.close()
             self.session = None
 
-    async def drain(self, *, max_batches: int | None = None) -> Counter:
-        total: Counter = Counter()
+    async def drain(self, *, max_batches: int | None = None) -> Counter[Outcome]:
+        total: Counter[Outcome] = Counter()
         n = 0
         while max_batches is None or n < max_batches:
             out = await self.run_batch()
@@ -61,37 +70,38 @@ class WooWriter:
                 break
             total.update(out)
             n += 1
-            if out["retrying"] == sum(out.values()):
+            if out[Outcome.RETRYING] == sum(out.values()):
                 break
         return total
 
-    async def run_batch(self) -> Counter | None:
+    async def run_batch(self) -> Counter[Outcome] | None:
         s = self.settings
-        rows = await self.db.fetch("twoway_claim_wc", self.owner, s.wc_write_batch, float(s.agent_lease_s))
+        rows = await outbox.claim(self.db, DESTINATION, self.owner, s.wc_write_batch, s.agent_lease_s)
         if not rows:
             return None
         if self.session is None:
             self.session = aiohttp.ClientSession()
         t0 = time.perf_counter()
-        started = datetime.now(timezone.utc)
-        by_store: dict[str, list] = {}
+        started = datetime.now(UTC)
+        by_store: dict[str, list[ClaimedRow]] = {}
         for r in rows:
-            by_store.setdefault(r["store_id"], []).append(r)
-        results = []
+            by_store.setdefault(r.store_id, []).append(r)
+        results: list[WriteResult] = []
         async with leases_kept(self.db, self.owner, s.agent_lease_s):
             for store_id, mine in by_store.items():
                 results.extend(await self._store(store_id, mine))
         duration_ms = int((time.perf_counter() - t0) * 1000)
         await self._record(results, started, duration_ms)
-        out = Counter(r["outcome"] for r in results)
-        logger.bind(action="wcwrite.batch", duration_ms=duration_ms, **out).info("WooCommerce writes")
-        for r in results:
-            if r["outcome"] == "dead":
-                logger.bind(action="wcwrite.dead_letter", store_id=r["store_id"], resource=r["resource"],
-                            resource_id=r["resource_id"], code=r["code"]).warning("dead-lettered")
+        out = Counter(x.outcome for x in results)
+        logger.bind(action="wcwrite.batch", duration_ms=duration_ms, **{o.value: n for o, n in out.items()}).info(
+            "WooCommerce writes")
+        for x in results:
+            if x.outcome is Outcome.DEAD:
+                logger.bind(action="wcwrite.dead_letter", store_id=x.store_id, resource=x.resource,
+                            resource_id=x.resource_id, code=x.code).warning("dead-lettered")
         return out
 
-    async def _store(self, store_id: str, rows: list) -> list[dict]:
+    async def _store(self, store_id: str, rows: list[ClaimedRow]) -> list[WriteResult]:
         s = self.settings
         try:
             store = await self.stores.get(store_id)
@@ -99,25 +109,25 @@ class WooWriter:
             client = WooClient.for_store(store, timeout_s=s.wc_timeout_s, max_retries=s.wc_max_retries,
                                          retry_backoff_s=s.wc_retry_backoff_s, session=self.session, ssl=self.ssl)
         except WooforceError as exc:
-            return [self._result(r, "retrying", code=exc.code, error=exc.message) for r in rows]
+            return [self._result(r, Outcome.RETRYING, code=exc.code, error=exc.message) for r in rows]
         sem = asyncio.Semaphore(s.wc_write_concurrency)
 
-        async def one(r) -> dict:
+        async def one(r: ClaimedRow) -> WriteResult:
             async with sem:
                 return await self._write(store_id, tw, client, r)
         return list(await asyncio.gather(*(one(r) for r in rows)))
 
-    async def _write(self, store_id: str, tw: O.TwoWay, client: WooClient, row) -> dict:
-        resource, rid = row["resource"], row["resource_id"]
+    async def _write(self, store_id: str, tw: O.TwoWay, client: WooClient, row: ClaimedRow) -> WriteResult:
+        resource, rid = row.resource, row.resource_id
         obj = tw.objects.get(resource)
-        p = payload_dict(row["payload"])
+        p = row.payload
         if obj is None:
-            return self._result(row, "skipped", error=f"no two-way fields for {resource} in the mapping")
+            return self._result(row, Outcome.SKIPPED, error=f"no two-way fields for {resource} in the mapping")
         t = O.parse_ts(p.get("modstamp"))
         st = (await S.load_states(self.db, store_id, resource, [rid])).get(rid)
         head = (await S.load_heads(self.db, store_id, resource, [rid])).get(rid)
         if head is not None and head.action in ("trashed", "deleted"):
-            return self._result(row, "skipped", error=f"not written: the store {head.action} this {resource}")
+            return self._result(row, Outcome.SKIPPED, error=f"not written: the store {head.action} this {resource}")
         ch = S.Changes()
         values: dict[str, str | None] = {}
         for f in obj.back:
@@ -143,8 +153,8 @@ class WooWriter:
             values[f.sf] = s
         summary: dict[str, Any] = {"fields": sorted(values), "sf_id": p.get("sf_id")}
         if not values:
-            return self._result(row, "skipped", error="nothing to write: WooCommerce holds these values or a newer "
-                                "change", changes=ch, summary=summary)
+            return self._result(row, Outcome.SKIPPED, error="nothing to write: WooCommerce holds these values or a "
+                                "newer change", changes=ch, summary=summary)
         t0 = time.perf_counter()
         try:
             body = O.put_body(tw, obj, values)
@@ -152,11 +162,11 @@ class WooWriter:
             summary.update(method="PUT", path=path)
             saved = await client.put(path, body)
         except PermanentError as exc:
-            return self._result(row, "dead", code=exc.code, error=exc.message, summary=summary,
-                                status=_status(exc), duration_ms=_ms(t0))
+            return self._result(row, Outcome.DEAD, code=exc.code, error=exc.message, summary=summary,
+                                status=exc.status_code, duration_ms=_ms(t0))
         except RetryableError as exc:
-            return self._result(row, "retrying", code=exc.code, error=exc.message, summary=summary,
-                                retry_after=getattr(exc, "retry_after_s", None), duration_ms=_ms(t0))
+            return self._result(row, Outcome.RETRYING, code=exc.code, error=exc.message, summary=summary,
+                                retry_after=exc.retry_after_s, duration_ms=_ms(t0))
         version = parse_wc_datetime((saved or {}).get("date_modified_gmt"))
         written = {f.sf: O.wc_value(saved, f.wc) for f in obj.back}
         for sf_field in values:
@@ -165,69 +175,34 @@ class WooWriter:
         if version is not None:
             ch.written[(resource, rid)] = (version, written)
         summary["date_modified_gmt"] = (saved or {}).get("date_modified_gmt")
-        return self._result(row, "delivered", changes=ch, summary=summary, status=200, duration_ms=_ms(t0))
+        return self._result(row, Outcome.DELIVERED, changes=ch, summary=summary, status=200, duration_ms=_ms(t0))
 
-    def _result(self, row, outcome: str, *, code: str | None = None, error: str | None = None,
-                changes: S.Changes | None = None, summary: dict | None = None, status: int | None = None,
-                retry_after: float | None = None, duration_ms: int = 0) -> dict:
-        s = self.settings
-        attempts, delay = row["attempts"], 0.0
-        if outcome == "retrying":
-            attempts += 1
-            if attempts >= s.agent_max_attempts:
-                outcome = "dead"
-            else:
-                sched = s.agent_retry_schedule_s
-                base = sched[min(attempts - 1, len(sched) - 1)]
-                delay = max(base * (1 + s.agent_retry_jitter * (2 * random.random() - 1)), retry_after or 0)
-        elif outcome == "dead":
-            attempts += 1
-        else:
-            attempts = 0
-        return {"store_id": row["store_id"], "resource": row["resource"], "resource_id": row["resource_id"],
-                "event_id": row["head_event_id"], "seq": row["head_seq"], "version": row["head_version"],
-                "outcome": outcome, "code": code, "error": (error or "")[:8000] or None, "status": status,
-                "attempts": attempts, "delay_s": delay, "changes": changes, "summary": summary or {},
-                "duration_ms": duration_ms}
+    def _result(self, row: ClaimedRow, outcome: Outcome, *, code: str | None = None, error: str | None = None,
+                changes: S.Changes | None = None, summary: dict[str, Any] | None = None, status: int | None = None,
+                retry_after: float | None = None, duration_ms: int = 0) -> WriteResult:
+        outcome, attempts, delay = outbox.next_try(self.settings, outcome, row.attempts, retry_after_s=retry_after)
+        return WriteResult(store_id=row.store_id, resource=row.resource, resource_id=row.resource_id,
+                           event_id=row.event_id, seq=row.seq, version=row.version, outcome=outcome, code=code,
+                           error=(error or "")[:8000] or None, status=status, attempts=attempts, delay_s=delay,
+                           changes=changes, summary=summary or {}, duration_ms=duration_ms)
 
-    async def _record(self, results: list[dict], started: datetime, duration_ms: int) -> None:
-        r = results
+    async def _record(self, results: list[WriteResult], started: datetime, duration_ms: int) -> None:
         async with self.db.transaction() as tx:
-            await self.db.execute(
-                "insert_attempts", [ids.new_id("attempt") for _ in r], [x["store_id"] for x in r],
-                [x["resource"] for x in r], [x["resource_id"] for x in r], [x["event_id"] for x in r],
-                [started] * len(r), [x["duration_ms"] or duration_ms for x in r], [x["outcome"] for x in r],
-                [x["status"] for x in r], [x["code"] for x in r], [x["error"] for x in r], [None] * len(r),
-                [json.dumps(x["summary"]) for x in r], DESTINATION, conn=tx)
-            await self.db.fetch(
-                "complete_outbox", self.owner, [x["store_id"] for x in r], [x["resource"] for x in r],
-                [x["resource_id"] for x in r], [x["outcome"] if x["outcome"] != "skipped" else "delivered" for x in r],
-                [x["seq"] for x in r], [x["event_id"] for x in r], [x["version"] for x in r],
-                [x["attempts"] for x in r], [float(x["delay_s"]) for x in r], [None] * len(r),
-                [x["code"] for x in r], [x["error"] if x["outcome"] != "skipped" else None for x in r], DESTINATION,
-                conn=tx)
+            await outbox.insert_attempts(self.db, results, started=started, duration_ms=duration_ms,
+                                         destination=DESTINATION, conn=tx)
+            await outbox.complete(self.db, self.owner, results, destination=DESTINATION, conn=tx)
             by_store: dict[str, S.Changes] = {}
-            for x in r:
-                ch = x["changes"]
-                if ch is None or x["outcome"] not in ("delivered", "skipped"):
+            for x in results:
+                ch = x.changes
+                if ch is None or x.outcome not in (Outcome.DELIVERED, Outcome.SKIPPED):
                     continue
-                total = by_store.setdefault(x["store_id"], S.Changes())
-                for k, p in ch.patches.items():
-                    for sf_field, kv in p.items():
-                        total.patches.setdefault(k, {}).setdefault(sf_field, {}).update(kv)
-                total.written.update(ch.written)
-                total.conflicts.extend(ch.conflicts)
+                by_store.setdefault(x.store_id, S.Changes()).merge(ch)
             for store_id, total in by_store.items():
                 await total.save(self.db, store_id, conn=tx)
 
     async def release(self) -> int:
-        result = await self.db.execute("release_leases", self.owner)
-        return int(result.split()[-1])
+        return await outbox.release(self.db, self.owner)
 
 
 def _ms(t0: float) -> int:
     return int((time.perf_counter() - t0) * 1000)
-
-
-def _status(exc: Exception) -> int | None:
-    return getattr(exc, "status_code", None)

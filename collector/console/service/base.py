@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING
 
 from shared.db import Database
 from shared.errors import PermanentError
+from shared.models import OutboxStatus
 
 if TYPE_CHECKING:
     import asyncpg
 
 ROLES = {"viewer": 1, "operator": 2, "admin": 3}
-STATUSES = ("pending", "leased", "delivered", "retrying", "dead")
+STATUSES = tuple(s.value for s in OutboxStatus)  # outbox statuses, in lifecycle order
 DESTINATIONS = ("salesforce", "woocommerce")
 TOKEN_PREFIX = "wf_"
 LAG_SAMPLE = 5000  # lag percentiles over the newest deliveries of the window (bounded cost on any table size)

@@ -75,6 +75,10 @@ async def test_completing_and_extending_leases_never_deadlock_with_ingest(db, sf
     of the same entities in other orders: every statement locks outbox rows in one order, so none deadlocks."""
     import random
 
+    from agent.delivery.plan import UnitResult
+    from shared.models import Outcome
+    from shared.outbox import complete as complete_outbox
+
     d = make_deliverer()
     rng = random.Random(3)
     n = 120
@@ -88,10 +92,8 @@ async def test_completing_and_extending_leases_never_deadlock_with_ingest(db, sf
             await asyncio.sleep(rng.random() * 0.005)
             async with db.transaction() as tx:
                 await db.execute("extend_leases", d.owner, 30.0, conn=tx)
-                await db.fetch("complete_outbox", d.owner, [u.store_id for u in units], [u.resource for u in units],
-                               [u.resource_id for u in units], ["delivered"] * n, [u.seq for u in units],
-                               [u.event_id for u in units], [u.version for u in units], [0] * n, [0.0] * n,
-                               [None] * n, [None] * n, [None] * n, "salesforce", conn=tx)
+                await complete_outbox(db, d.owner, [UnitResult.of(u, Outcome.DELIVERED) for u in units],
+                                      destination="salesforce", conn=tx)
 
         async def ingest(k: int):
             ids = rng.sample(range(1, n + 1), 40)  # unsorted: ingest_events sorts what it locks
