@@ -1,7 +1,8 @@
 """The agent process: an APScheduler ``AsyncIOScheduler`` running Wooforce's periodic jobs.
 
 Jobs: ``deliver`` (drain the outbox into Salesforce, every ``AGENT_POLL_INTERVAL_S``; ``max_instances=1``
-skips a run while the previous one is still draining) and ``outbox_report``. SIGTERM/SIGINT: no new runs,
+skips a run while the previous one is still draining), ``outbox_report``, the reconciler and backfills, the
+erasure jobs (``erasure.poll``), alerts and two-way sync. SIGTERM/SIGINT: no new runs,
 the current batch gets ``AGENT_SHUTDOWN_GRACE_S`` to finish; if it does not, it is cancelled and its leases
 are released (rows back to pending; anything Salesforce already wrote is an idempotent upsert next time).
 """
@@ -96,7 +97,10 @@ async def run_agent(settings: Settings, *, once: bool = False) -> int:
         scheduler.add_job(outbox_report, "interval", seconds=60, args=[db], id="outbox_report")
         # --- reconciler and backfills (issue 4): one job per store + the requested-jobs poller ---
         from agent.reconcile.reconciler import register_jobs as register_reconciler
-        register_reconciler(scheduler, settings=settings, db=db)
+        reconciler = register_reconciler(scheduler, settings=settings, db=db)
+        # --- GDPR erasure in Salesforce (issue 13): the erasure jobs the console enqueues ---
+        from agent.erasure_jobs import register_jobs as register_erasure
+        register_erasure(scheduler, settings=settings, db=db, stores=stores, owner=reconciler.owner)
         # --- console (issue 6): alerts and payload retention ---
         from shared.alerts import register_jobs as register_alerts
         register_alerts(scheduler, settings=settings, db=db)

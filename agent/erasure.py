@@ -1,20 +1,21 @@
-"""GDPR erasure in Salesforce (called by the console's erasure when "also in Salesforce" is asked).
+"""GDPR erasure in Salesforce (run by :mod:`agent.erasure_jobs` for the jobs the console's erasure enqueues).
 
 For the entities linked to a customer's email (its customer record, its orders, the guest buyer its orders
 created), the records Wooforce wrote (``salesforce_records``) get their personal fields blanked: the fields whose
 mapping sources are personal (names, emails, phones, addresses, the email hash); required name fields become
-``[erased]``. One PATCH per record; a failure is reported per record, never raised.
+``[erased]``. One PATCH per record; a permanent failure is reported per record, a transient one is raised.
 """
 from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from shared.mapping import SOURCES, email_hash, key, load_mapping
 from agent.salesforce import SalesforceClient
 from shared.db import Database
-from shared.errors import WooforceError
+from shared.errors import PermanentError
+from shared.mapping import SOURCES, Mapping, key, load_mapping
 from shared.pii import is_pii_key
 from shared.settings import Settings
 from shared.stores import StoreManager
@@ -24,10 +25,10 @@ REQUIRED = {("Account", "Name"), ("Contact", "LastName")}
 _PERSONAL_COMPUTED = re.compile(r"name|street|email|phone|address", re.I)
 
 
-def personal_fields(mapping) -> dict[str, set[str]]:
+def personal_fields(mapping: Mapping) -> dict[str, set[str]]:
     """sObject -> the fields the mapping fills from personal data."""
     out: dict[str, set[str]] = {}
-    for (source, sobject), specs in mapping.tables.items():
+    for (_source, sobject), specs in mapping.tables.items():
         for field, spec in specs.items():
             for src in spec.sources:
                 if src.startswith("="):
@@ -44,10 +45,20 @@ def _blank(sobject: str, fields: set[str]) -> dict[str, Any]:
     return {f: (ERASED if (sobject, f) in REQUIRED else None) for f in sorted(fields)}
 
 
+ProgressFn = Callable[[dict[str, Any]], Awaitable[None]]
+
+
 async def erase_in_salesforce(db: Database, stores: StoreManager, settings: Settings,
-                              entities: list[tuple[str, str, int]], email: str) -> dict:
+                              entities: list[tuple[str, str, int]], guest_email_hash: str | None, *,
+                              on_progress: ProgressFn | None = None) -> dict[str, Any]:
     """Blank personal fields of the Salesforce records of ``entities`` (store, resource, id) and of the guest
-    buyer keyed by ``email``. Returns {"records", "erased", "failed": [{"sobject", "sf_id", "error"}]}."""
+    buyer keyed by ``guest_email_hash`` (:func:`shared.mapping.email_hash` of the email) in those stores.
+
+    Returns {"records", "erased", "failed": [{"sobject", "sf_id", "error"}]}: a record Salesforce refuses (a
+    permanent error) is listed in ``failed``. A :class:`RetryableError` (Salesforce down, timeouts, connection
+    errors) is raised: the whole erasure is tried again later (blanking a record twice is harmless).
+    ``on_progress`` gets the report after each record (the job runner checkpoints it and renews its lease).
+    """
     mapping = load_mapping(settings.mapping_file)
     personal = personal_fields(mapping)
     by_store: dict[str, list[tuple[str, str]]] = {}
@@ -55,21 +66,26 @@ async def erase_in_salesforce(db: Database, stores: StoreManager, settings: Sett
         wanted = by_store.setdefault(store_id, [])
         sobjects = SOURCES.get(resource, ())
         wanted += [(s, key(store_id, resource, rid)) for s in sobjects]
-    for store_id, wanted in by_store.items():
-        guest = key(store_id, "guest", email_hash(email))
-        wanted += [(s, guest) for s in SOURCES["buyer"]]
-    result = {"records": 0, "erased": 0, "failed": []}
+    if guest_email_hash:
+        for store_id, wanted in by_store.items():
+            guest = key(store_id, "guest", guest_email_hash)
+            wanted += [(s, guest) for s in SOURCES["buyer"]]
+    result: dict[str, Any] = {"records": 0, "erased": 0, "failed": []}
+    plan: list[tuple[str, list[tuple[str, str]]]] = []
     for store_id, wanted in by_store.items():
         rows = await db.fetch("lookup_sf_records", store_id, [w[0] for w in wanted], [w[1] for w in wanted])
         targets = [(r["sobject"], r["sf_id"]) for r in rows if personal.get(r["sobject"])]
-        if not targets:
-            continue
         result["records"] += len(targets)
+        if targets:
+            plan.append((store_id, targets))
+    if on_progress is not None:
+        await on_progress(result)  # the total is known before the first call to Salesforce
+    for store_id, targets in plan:
         try:
             store = await stores.get(store_id)
             client = SalesforceClient(store["sf_credentials"] or {}, api_version=settings.sf_api_version,
                                       timeout_s=settings.sf_timeout_s, pool_size=2)
-        except WooforceError as exc:
+        except PermanentError as exc:  # the store is gone or has no Salesforce connection
             result["failed"] += [{"sobject": s, "sf_id": i, "error": exc.message} for s, i in targets]
             continue
         try:
@@ -78,8 +94,10 @@ async def erase_in_salesforce(db: Database, stores: StoreManager, settings: Sett
                     await asyncio.to_thread(client.request, "PATCH", f"/sobjects/{sobject}/{sf_id}",
                                             json=_blank(sobject, personal[sobject]))
                     result["erased"] += 1
-                except WooforceError as exc:
+                except PermanentError as exc:
                     result["failed"].append({"sobject": sobject, "sf_id": sf_id, "error": exc.message[:300]})
+                if on_progress is not None:
+                    await on_progress(result)
         finally:
             client.close()
     return result

@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from typing import Any
 
 from cli.common import open_db, print_out
 from collector.console.service import CLI, ROLES, ConsoleManager, OutboxFilter
+from shared.jobs import ErasureState
+from shared.settings import Settings
 
 
 def _run(fn):
@@ -130,21 +133,49 @@ async def cmd_outbox_replay_filtered(m: ConsoleManager, args, settings) -> int:
 
 
 @_run
-async def cmd_erase(m: ConsoleManager, args, settings) -> int:
+async def cmd_erase(m: ConsoleManager, args: argparse.Namespace, settings: Settings) -> int:
     if not args.yes:
         print("refusing to erase personal data without --yes", file=sys.stderr)
         return 2
-    eraser = None
-    if args.salesforce:
-        from agent.erasure import erase_in_salesforce
-        from shared.crypto import Vault
-        from shared.stores import StoreManager
+    res = await m.erase_customer(CLI, args.email, store_id=args.store, salesforce=args.salesforce)
+    job_ids: list[str] = res.get("salesforce_jobs") or []
+    if job_ids:
+        print("salesforce erasure jobs: " + " ".join(job_ids), file=sys.stderr)
+    if not job_ids or args.no_wait:
+        _out(res, args.json)
+        return 0
+    jobs = await _wait_for_erasures(m, job_ids, args.poll_interval_s)
+    res["salesforce"] = _overall(jobs)
+    res["salesforce_report"] = jobs
+    _out(res, args.json)
+    return 0 if res["salesforce"] == ErasureState.DONE else 1
 
-        stores = StoreManager(m.db, Vault.from_settings(settings))
-        eraser = lambda entities, email: erase_in_salesforce(m.db, stores, settings, entities, email)  # noqa: E731
-    _out(await m.erase_customer(CLI, args.email, store_id=args.store, salesforce=args.salesforce,
-                                salesforce_eraser=eraser), args.json)
-    return 0
+
+async def _wait_for_erasures(m: ConsoleManager, job_ids: list[str],
+                             poll_interval_s: float) -> list[dict[str, Any]]:
+    """Poll the erasure jobs until each has finished, printing a line whenever one's progress changes."""
+    import asyncio
+
+    shown: dict[str, tuple[str, int, int, int]] = {}
+    while True:
+        jobs = await m.erasure_jobs(CLI, job_ids)
+        for j in jobs:
+            line = (j["state"], j["progress"]["erased"], j["progress"]["records"], len(j["progress"]["failed"]))
+            if shown.get(j["job_id"]) != line:
+                shown[j["job_id"]] = line
+                print(f"{j['job_id']}: {line[0]}, {line[1]}/{line[2]} records erased, {line[3]} failed"
+                      + (f" ({j['error']})" if j["error"] else ""), file=sys.stderr)
+        if all(j["result"] is not None for j in jobs):
+            return jobs
+        await asyncio.sleep(poll_interval_s)  # another process (the agent) does the work: nothing to await
+
+
+def _overall(jobs: list[dict[str, Any]]) -> str:
+    states = {j["state"] for j in jobs}
+    for worst in (ErasureState.FAILED, ErasureState.PARTIAL):
+        if worst in states:
+            return worst.value
+    return ErasureState.DONE.value
 
 
 @_run
@@ -229,7 +260,10 @@ def add_commands(sub, outbox_sub) -> None:
     er = cmd(sub, "erase", cmd_erase, "erase one customer's personal data (GDPR; audited)")
     er.add_argument("--email", required=True)
     er.add_argument("--store")
-    er.add_argument("--salesforce", action="store_true", help="also blank the records Wooforce wrote to Salesforce")
+    er.add_argument("--salesforce", action="store_true", help="also blank the records Wooforce wrote to Salesforce "
+                    "(agent jobs: waits for them, printing progress; exit 1 if one failed or was partial)")
+    er.add_argument("--no-wait", action="store_true", help="with --salesforce: print the job ids and return at once")
+    er.add_argument("--poll-interval-s", type=float, default=1.0, help="how often to look at the jobs while waiting")
     er.add_argument("--yes", action="store_true")
 
     au = cmd(sub, "audit", cmd_audit, "show the audit log (newest first)")

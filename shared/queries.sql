@@ -571,6 +571,32 @@ WHERE id = $1 AND lease_owner = $2
 UPDATE jobs SET error = $3, lease_expires_at = now() + make_interval(secs => $4::float8), updated_at = now()
 WHERE id = $1 AND lease_owner = $2
 
+-- name: job_claim_next_of_kind
+-- the oldest job of kind $3 that is due: requested, or running with its lease expired (a postponed retry whose
+-- backoff is over, or an agent that died); SKIP LOCKED so two agents never take the same job. Counts the attempt.
+-- $1 owner, $2 lease seconds, $4 jobs this poll already ran (a job retried at once is not run twice in one poll)
+UPDATE jobs SET status = 'running', lease_owner = $1, lease_expires_at = now() + make_interval(secs => $2::float8),
+    attempts = attempts + 1, updated_at = now()
+WHERE id = (
+    SELECT id FROM jobs
+    WHERE kind = $3::text AND (status = 'requested' OR (status = 'running' AND lease_expires_at < now()))
+      AND id <> ALL($4::text[])
+    ORDER BY created_at
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id, store_id, params, progress, requested_by, attempts, created_at, error
+
+-- name: job_finish_with_progress
+-- the end of a job together with its final progress ($5); 0 rows = the lease was lost
+UPDATE jobs SET status = $3, error = $4, progress = $5, lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+WHERE id = $1 AND lease_owner = $2
+
+-- name: jobs_by_ids
+-- erasure jobs' state for the API, the console and the CLI (which waits on them)
+SELECT id, store_id, kind, status, progress, error, attempts, requested_by, created_at, updated_at
+FROM jobs WHERE id = ANY($1::text[]) ORDER BY created_at, id
+
 -- name: console_dash_reconcile
 -- the reconciler's last runs and gap reports (reconcile_runs, migration 0003)
 SELECT id, store_id, started_at, duration_ms, outcome, requests, checked, missing, missing_ids, error

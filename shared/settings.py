@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     jobs_poll_interval_s: float = Field(10.0, gt=0, le=3600, description="how often the agent looks for requested "
                                         "backfills")
     job_lease_s: float = Field(300.0, ge=5, le=86_400, description="a running backfill's lease, renewed per page")
+    erasure_retry_backoff_s: float = Field(30.0, ge=0, le=86_400, description="Salesforce unreachable during an "
+                                           "erasure job: first retry delay (doubles per attempt)")
+    erasure_max_backoff_s: float = Field(900.0, ge=0, le=86_400, description="cap of the erasure job's retry delay")
+    erasure_max_attempts: int = Field(20, ge=1, le=1000, description="tries of an erasure job before it fails")
+    erasure_max_age_s: float = Field(7 * 86_400.0, gt=0, le=90 * 86_400, description="an erasure job still failing "
+                                     "this long after it was requested fails")
 
     # --- agent: two-way sync (Salesforce -> WooCommerce) --------------------------------------
     twoway_enabled: bool = Field(True, description="poll Salesforce for changes to fields Salesforce owns (or both "
@@ -152,6 +158,14 @@ class Settings(BaseSettings):
         if pool_max is not None and v >= pool_max:
             raise ValueError(f"must be below WOOFORCE_DB_POOL_MAX ({pool_max}): each group-commit writer keeps one "
                              "connection, and health checks, the console and the admin API need the others")
+        return v
+
+    @field_validator("erasure_max_backoff_s")
+    @classmethod
+    def _erasure_backoff_cap(cls, v: float, info: ValidationInfo) -> float:
+        first = info.data.get("erasure_retry_backoff_s")
+        if first is not None and v < first:
+            raise ValueError(f"must be at least WOOFORCE_ERASURE_RETRY_BACKOFF_S ({first}): it caps that delay")
         return v
 
     @field_validator("alert_webhook_url")

@@ -165,26 +165,20 @@ async def store_resync(request: web.Request) -> web.Response:
     return json_response(res, status=202)
 
 
-def salesforce_eraser(request: web.Request):
-    """The delivery's Salesforce erasure bound to this app's database, stores and settings (None without agent)."""
-    try:
-        from agent.erasure import erase_in_salesforce
-    except ImportError:
-        return None
-    cfg = request.config_dict
-    return lambda entities, email: erase_in_salesforce(cfg[keys.DB], cfg[keys.STORES], cfg[keys.SETTINGS],
-                                                       entities, email)
-
-
 async def erasure(request: web.Request) -> web.Response:
+    """Erase locally now; with ``salesforce``, the Salesforce part is queued as agent jobs (never waited on)."""
     body = await _json(request)
     email = body.get("email")
     if not isinstance(email, str) or "@" not in email:
         raise ApiError(422, "invalid_input", "email is required")
     res = await manager(request).erase_customer(principal(request), email, store_id=body.get("store_id"),
-                                                salesforce=bool(body.get("salesforce")), ip=client_ip(request),
-                                                salesforce_eraser=salesforce_eraser(request))
+                                                salesforce=bool(body.get("salesforce")), ip=client_ip(request))
     return json_response(res)
+
+
+async def erasure_get(request: web.Request) -> web.Response:
+    """A Salesforce erasure job: status, progress, result, error (admin; 404 for another store's job)."""
+    return json_response(await manager(request).erasure_job(principal(request), request.match_info["job_id"]))
 
 
 async def audit(request: web.Request) -> web.Response:
@@ -215,6 +209,7 @@ def create_api_app() -> web.Application:
     r.add_get("/replays/{replay_id}", replay_get)
     r.add_post("/stores/{store_id}/resync", store_resync)
     r.add_post("/erasures", erasure)
+    r.add_get("/erasures/{job_id}", erasure_get)
     r.add_get("/audit", audit)
     r.add_get("/alerts", alert_list)
     return app

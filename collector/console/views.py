@@ -16,7 +16,7 @@ from aiohttp import web
 from loguru import logger
 
 from collector import keys
-from collector.api.handlers import launch_replay, salesforce_eraser
+from collector.api.handlers import launch_replay
 from collector.console.charts import outcomes_chart
 from collector.webauth import (CSRF_HEADER, LOGIN_CSRF_COOKIE, SAFE_METHODS, SESSION_COOKIE, client_ip, manager,
                                principal, security_headers, session_principal, set_session_cookie)
@@ -241,10 +241,17 @@ async def erase(request: web.Request) -> web.Response:
     email = str(form.get("email") or "")
     if "@" not in email:
         raise InvalidInput("enter the customer's email address")
-    res = await manager(request).erase_customer(principal(request), email, store_id=str(form.get("store") or "") or None,
-                                                salesforce=form.get("salesforce") == "on", ip=client_ip(request),
-                                                salesforce_eraser=salesforce_eraser(request))
-    return _render(request, "erase.html", {"result": res})
+    m, p = manager(request), principal(request)
+    res = await m.erase_customer(p, email, store_id=str(form.get("store") or "") or None,
+                                 salesforce=form.get("salesforce") == "on", ip=client_ip(request))
+    jobs = await m.erasure_jobs(p, res.get("salesforce_jobs") or [])
+    return _render(request, "erase.html", {"result": res, "jobs": jobs})
+
+
+async def erasure_show(request: web.Request) -> web.Response:
+    """One Salesforce erasure job's state; the page refreshes itself until the job has finished."""
+    job = await manager(request).erasure_job(principal(request), request.match_info["job_id"])
+    return _render(request, "erasure.html", {"job": job, "finished": job["result"] is not None})
 
 
 async def audit(request: web.Request) -> web.Response:
@@ -287,6 +294,7 @@ def create_console_app() -> web.Application:
     r.add_post("/stores/{store_id}/resync", resync)
     r.add_get("/erase", erase_form)
     r.add_post("/erase", erase)
+    r.add_get("/erasures/{job_id}", erasure_show)
     r.add_get("/audit", audit)
     r.add_get("/alerts", alert_list)
     r.add_static("/static", STATIC)

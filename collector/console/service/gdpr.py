@@ -1,4 +1,4 @@
-"""GDPR erasure of one customer's personal data."""
+"""GDPR erasure of one customer's personal data: locally at once, in Salesforce as agent jobs."""
 from __future__ import annotations
 
 import time
@@ -8,19 +8,24 @@ import orjson
 from loguru import logger
 
 from collector.console.service.base import Principal, ServiceBase
-from shared import pii
+from shared import ids, pii
+from shared.errors import NotFound
+from shared.jobs import ErasureState, JobKind, erasure_params, erasure_view
+from shared.mapping import email_hash
+
 
 class GdprService(ServiceBase):
     # -- GDPR --------------------------------------------------------------------------------
     async def erase_customer(self, p: Principal, email: str, *, store_id: str | None = None,
-                             salesforce: bool = False, ip: str | None = None,
-                             salesforce_eraser: Any = None) -> dict:
+                             salesforce: bool = False, ip: str | None = None) -> dict[str, Any]:
         """Overwrite one customer's personal data in stored events, attempts and outbox errors (audited).
 
-        Entities are found by the hashed email (orders billed to it, the customer record). With ``salesforce``
-        and a ``salesforce_eraser`` (``agent.erasure``: ``async (entities, email) -> report``), the records
-        Wooforce wrote to Salesforce for them are blanked too, after the local erasure (which never waits on
-        Salesforce); without an eraser the result says ``salesforce: "not_done"``. The audit entry records both.
+        Entities are found by the hashed email (orders billed to it, the customer record). With ``salesforce``,
+        one ``erasure`` job per store concerned is enqueued in the same transaction (the agent blanks the
+        records Wooforce wrote to Salesforce: :mod:`agent.erasure_jobs`); the local erasure never waits on
+        Salesforce. The job params hold no personal data: the entities and the email's hash (the guest key).
+        The result has ``salesforce``: ``not_requested``, ``queued`` (with ``salesforce_jobs``: job ids) or
+        ``done`` when there is nothing to erase there.
         """
         self.require(p, "admin")
         scope = self.scope(p, store_id) or store_id
@@ -51,25 +56,43 @@ class GdprService(ServiceBase):
                     [pii.ERASED if a["error"] else None for a in attempts], conn=tx)
             await self.db.execute("console_erase_outbox_errors", *cols, conn=tx)
             await self.db.execute("console_delete_entity_emails", h, scope, conn=tx)
-            result = {"entities": len(ents), "events": len(ev_ids), "attempts": len(attempts),
-                      "salesforce": "not_done" if salesforce else "not_requested",
-                      "entity_keys": [f"{e['store_id']}/{e['resource']}/{e['resource_id']}" for e in ents][:100]}
-            if salesforce and salesforce_eraser:
-                result["salesforce"] = "requested"
+            jobs = await self._enqueue_erasures(p, sf_entities, email, conn=tx) if salesforce else []
+            result: dict[str, Any] = {
+                "entities": len(ents), "events": len(ev_ids), "attempts": len(attempts),
+                "salesforce": (ErasureState.NOT_REQUESTED if not salesforce else
+                               ErasureState.QUEUED if jobs else ErasureState.DONE).value,
+                "entity_keys": [f"{e['store_id']}/{e['resource']}/{e['resource_id']}" for e in ents][:100]}
+            if salesforce:
+                result["salesforce_jobs"] = jobs
             await self.audit(p, "gdpr.erase", store_id=scope, target="email:" + h.hex()[:12],
                              params={"salesforce": salesforce}, result=result, ip=ip, conn=tx)
-        if salesforce and salesforce_eraser:  # after the local erasure is committed (and audited)
-            try:
-                report = await salesforce_eraser(sorted(sf_entities), email)
-                result["salesforce"] = "done" if not report["failed"] else "partial"
-                result["salesforce_report"] = report
-            except Exception as exc:  # the local erasure stands; Salesforce is reported as failed
-                logger.bind(action="console.erase_salesforce_failed").warning(f"{type(exc).__name__}")
-                result["salesforce"] = "failed"
-                result["salesforce_report"] = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
-            await self.audit(p, "gdpr.erase_salesforce", store_id=scope, target="email:" + h.hex()[:12],
-                             result={"salesforce": result["salesforce"], **result.get("salesforce_report", {})},
-                             ip=ip)
         logger.bind(action="console.erased", entities=len(ents), events=len(ev_ids),
                     duration_ms=round((time.perf_counter() - t0) * 1000, 1)).info("customer data erased")
         return result
+
+    async def _enqueue_erasures(self, p: Principal, sf_entities: set[tuple[str, str, int]], email: str, *,
+                                conn: Any) -> list[str]:
+        """One Salesforce erasure job per store of ``sf_entities``; returns their ids."""
+        guest = email_hash(email) or ""
+        by_store: dict[str, list[tuple[str, int]]] = {}
+        for store_id, resource, rid in sf_entities:
+            by_store.setdefault(store_id, []).append((resource, rid))
+        out = []
+        for store_id in sorted(by_store):
+            job_id = await self.db.fetchval("insert_job", ids.new_id("job"), store_id, JobKind.ERASURE.value,
+                                            erasure_params(by_store[store_id], guest), p.actor, conn=conn)
+            out.append(str(job_id))
+        return out
+
+    async def erasure_jobs(self, p: Principal, job_ids: list[str]) -> list[dict[str, Any]]:
+        """The state of these Salesforce erasure jobs (admin; other stores' jobs are left out)."""
+        self.require(p, "admin")
+        rows = await self.db.fetch("jobs_by_ids", job_ids)
+        return [erasure_view(r) for r in rows
+                if r["kind"] == JobKind.ERASURE and (not p.store_id or r["store_id"] == p.store_id)]
+
+    async def erasure_job(self, p: Principal, job_id: str) -> dict[str, Any]:
+        found = await self.erasure_jobs(p, [job_id])
+        if not found:
+            raise NotFound(f"no erasure job {job_id}")
+        return found[0]
