@@ -18,7 +18,7 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -47,14 +47,15 @@ class Page:
 
 def wc_gmt(dt: datetime) -> str:
     """A bare GMT value for ``modified_after`` (sent with ``dates_are_gmt=true``; an offset would be misread)."""
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _enc(value: str) -> str:
     return quote(value, safe="~")
 
 
-def oauth1_params(method: str, url: str, params: dict[str, str], consumer_key: str, consumer_secret: str) -> dict[str, str]:
+def oauth1_params(method: str, url: str, params: dict[str, str], consumer_key: str,
+                  consumer_secret: str) -> dict[str, str]:
     """``params`` plus signed one-legged OAuth 1.0a parameters (HMAC-SHA256), to send as the query string."""
     signed = {**params, "oauth_consumer_key": consumer_key, "oauth_timestamp": str(int(time.time())),
               "oauth_nonce": secrets.token_hex(16), "oauth_signature_method": "HMAC-SHA256"}
@@ -83,7 +84,7 @@ class WooClient:
 
     @classmethod
     def for_store(cls, store: dict, *, timeout_s: float = 30.0, max_retries: int = 2, retry_backoff_s: float = 1.0,
-                  session: aiohttp.ClientSession | None = None, ssl: Any = None) -> "WooClient":
+                  session: aiohttp.ClientSession | None = None, ssl: Any = None) -> WooClient:
         creds = store.get("wc_credentials") or {}
         if not store.get("wc_url") or not creds.get("consumer_key") or not creds.get("consumer_secret"):
             raise WooCommerceAuthError("the store has no WooCommerce URL or REST keys: run "
@@ -98,7 +99,7 @@ class WooClient:
             return "basic" if self.base_url.startswith("https://") else "oauth1"
         return self.auth
 
-    async def __aenter__(self) -> "WooClient":
+    async def __aenter__(self) -> WooClient:
         if self.session is None:
             self.session = aiohttp.ClientSession()
             self._own_session = True
@@ -116,7 +117,7 @@ class WooClient:
 
     async def list(self, path: str, params: dict[str, Any] | None = None) -> Page:
         """One page of a collection (``orders``, ``products``, ``customers`` ...)."""
-        status, headers, body = await self._request("GET", path, params or {})
+        _status, headers, body = await self._request("GET", path, params or {})
         records = body if isinstance(body, list) else []
         return Page(records, int(headers.get("X-WP-Total") or 0), int(headers.get("X-WP-TotalPages") or 0))
 
@@ -132,7 +133,8 @@ class WooClient:
 
     # ------------------------------------------------------------------ transport
 
-    def _prepare(self, method: str, url: str, params: dict[str, str]) -> tuple[dict[str, str], aiohttp.BasicAuth | None]:
+    def _prepare(self, method: str, url: str,
+                 params: dict[str, str]) -> tuple[dict[str, str], aiohttp.BasicAuth | None]:
         mode = self.mode
         if mode == "basic":
             return params, aiohttp.BasicAuth(self.consumer_key, self.consumer_secret)
@@ -158,9 +160,10 @@ class WooClient:
                                                 timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as resp:
                     raw = await resp.read()
                     status, headers = resp.status, resp.headers
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 err: WooforceError = WooCommerceRetryable(
-                    f"WooCommerce unreachable ({type(exc).__name__}) at {redact_url(url)}", code="woocommerce_unreachable")
+                    f"WooCommerce unreachable ({type(exc).__name__}) at {redact_url(url)}",
+                    code="woocommerce_unreachable")
             else:
                 if status < 300 or (status == 404 and allow_404):
                     try:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 from aiohttp import web
@@ -128,7 +128,7 @@ async def post_woocommerce(request: web.Request) -> web.Response:
     try:
         event = event_from_wc_webhook(topic, body, store_id=auth.id,
                                       delivery_id=request.headers.get("X-WC-Webhook-Delivery-ID"),
-                                      received_at=datetime.now(timezone.utc))
+                                      received_at=datetime.now(UTC))
     except InvalidEvent as exc:
         raise ApiError(422, "invalid_event", "the webhook body breaks the expected shape", fields=exc.fields) from None
     if event is None:
@@ -143,7 +143,7 @@ async def post_ping(request: web.Request) -> web.Response:
     """``POST /v1/stores/{store_id}/ping``: a signed connectivity check (the plugin's Test connection)."""
     auth, _ = await signed_json(request)
     return json_response({"ok": True, "store_id": auth.id, "store_name": auth.name,
-                              "server_time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+                              "server_time": datetime.now(UTC).isoformat(timespec="seconds")})
 
 
 class ResyncRequest(BaseModel):
@@ -169,6 +169,7 @@ async def post_resync(request: web.Request) -> web.Response:
         fields = [{"field": ".".join(map(str, e["loc"])) or "body", "message": e["msg"]} for e in exc.errors()]
         raise ApiError(422, "invalid_request", "the resync request is invalid", fields=fields) from None
     params = {"since": req.since.isoformat() if req.since else None, "resources": req.resources}
-    row = await request.app[keys.DB].fetchrow("insert_job", ids.new_id("job"), auth.id, "backfill", params, "store:plugin")
+    row = await request.app[keys.DB].fetchrow("insert_job", ids.new_id("job"), auth.id, "backfill", params,
+                                              "store:plugin")
     logger.bind(action="ingest.resync_requested", store_id=auth.id, job_id=row["id"]).info("resync requested")
     return json_response({"job_id": row["id"], "status": row["status"]}, status=202)

@@ -84,18 +84,18 @@ class Database:
     def __init__(self, dsn: str, *, min_size: int = 2, max_size: int = 10, connect_timeout_s: float = 5.0,
                  statement_timeout_ms: int = 30_000):
         self.dsn = dsn
-        self._pool_args = dict(min_size=min_size, max_size=max_size, timeout=connect_timeout_s,
-                               server_settings={"statement_timeout": str(statement_timeout_ms),
-                                                "application_name": "wooforce"})
+        self._pool_args = {"min_size": min_size, "max_size": max_size, "timeout": connect_timeout_s,
+                           "server_settings": {"statement_timeout": str(statement_timeout_ms),
+                                               "application_name": "wooforce"}}
         self.pool: asyncpg.Pool | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, dsn: str) -> "Database":
+    def from_settings(cls, settings: Settings, dsn: str) -> Database:
         return cls(dsn, min_size=settings.db_pool_min, max_size=max(settings.db_pool_min, settings.db_pool_max),
                    connect_timeout_s=settings.db_connect_timeout_s,
                    statement_timeout_ms=settings.db_statement_timeout_ms)
 
-    async def open(self) -> "Database":
+    async def open(self) -> Database:
         async with wrapped():
             self.pool = await asyncpg.create_pool(self.dsn, init=_init_connection, **self._pool_args)
         return self
@@ -105,7 +105,7 @@ class Database:
             await self.pool.close()
             self.pool = None
 
-    async def __aenter__(self) -> "Database":
+    async def __aenter__(self) -> Database:
         return await self.open()
 
     async def __aexit__(self, *exc) -> None:

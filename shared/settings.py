@@ -22,7 +22,8 @@ class Settings(BaseSettings):
     # --- storage -----------------------------------------------------------------------
     database_url: str | None = Field(None, description="Postgres DSN; unset = embedded Postgres under data_dir")
     data_dir: Path = Field(Path(".wooforce"), description="embedded Postgres, generated master key, logs")
-    auto_migrate: bool | None = Field(None, description="apply migrations at startup; default: only for the embedded DB")
+    auto_migrate: bool | None = Field(None, description="apply migrations at startup; default: only for the "
+                                      "embedded DB")
     db_pool_min: int = Field(2, ge=1, le=100)
     db_pool_max: int = Field(10, ge=1, le=500)
     db_connect_timeout_s: float = Field(5.0, gt=0, le=120)
@@ -67,9 +68,11 @@ class Settings(BaseSettings):
     sf_bulk_threshold_records: int = Field(10_000, ge=1, description="records of one sObject in a batch above which "
                                            "Bulk API 2.0 is used instead of Composite")
     sf_bulk_claim_batch: int = Field(5_000, ge=1, le=500_000, description="rows claimed per batch while a backlog "
-                                     "lasts (lets large backfills reach the bulk threshold; the agent holds ~16 KB per claimed row)")
+                                     "lasts (lets large backfills reach the bulk threshold; the agent holds ~16 KB "
+                                     "per claimed row)")
     sf_bulk_poll_s: float = Field(2.0, gt=0, le=60, description="Bulk API 2.0 job status polling interval")
-    mapping_file: Path | None = Field(None, description="TOML mapping overriding shared/mapping/mapping.toml (field by field)")
+    mapping_file: Path | None = Field(None, description="TOML mapping overriding shared/mapping/mapping.toml "
+                                      "(field by field)")
 
     # --- agent: reconciler, backfills (WooCommerce REST polling) ----------------------------
     reconcile_interval_s: int = Field(300, ge=5, le=86_400, description="how often each store is reconciled")
@@ -119,8 +122,10 @@ class Settings(BaseSettings):
     console_page_size: int = Field(50, ge=1, le=500, description="outbox browser rows per page")
     console_replay_batch: int = Field(500, ge=1, le=50_000, description="rows per transaction of a bulk replay")
     alert_interval_s: float = Field(60.0, ge=1, le=3600, description="how often the agent evaluates alerts")
-    alert_repeat_s: int = Field(3600, ge=0, le=7 * 86_400, description="a firing alert is re-notified at most this often")
-    alert_lag_threshold_s: int = Field(900, ge=1, description="alert when an entity waits longer than this for delivery")
+    alert_repeat_s: int = Field(3600, ge=0, le=7 * 86_400,
+                                description="a firing alert is re-notified at most this often")
+    alert_lag_threshold_s: int = Field(900, ge=1,
+                                       description="alert when an entity waits longer than this for delivery")
     alert_api_budget_share: float = Field(0.9, gt=0, le=1, description="alert when this share of the daily "
                                           "Salesforce API allocation is used")
     alert_webhook_url: str | None = Field(None, description="Slack-compatible incoming webhook ({\"text\": ...})")

@@ -417,7 +417,7 @@ class StoreRun:
         except SalesforcePermanent as exc:
             self._fail_node(node, exc.code, exc.message, exc.status_code, call, retry=False)
             return
-        for (sobject, recs), item in zip(node.collections, items):
+        for (_sobject, recs), item in zip(node.collections, items):
             status, body = item.get("httpStatusCode"), item.get("body")
             if status is not None and status < 300 and isinstance(body, list) and len(body) == len(recs):
                 for rec, res in zip(recs, body):

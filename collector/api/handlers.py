@@ -13,12 +13,19 @@ import orjson
 from aiohttp import web
 
 from collector import keys
-from collector.errors import ApiError
-from collector.webauth import (CSRF_HEADER, SAFE_METHODS, bearer_principal, client_ip, manager, principal,
-                               session_principal)
 from collector.console.service import AuthFailed, Forbidden, InvalidInput, OutboxFilter, Principal, csrf_ok, parse_time
-from shared.errors import NotFound
+from collector.errors import ApiError
+from collector.webauth import (
+    CSRF_HEADER,
+    SAFE_METHODS,
+    bearer_principal,
+    client_ip,
+    manager,
+    principal,
+    session_principal,
+)
 from shared import alerts
+from shared.errors import NotFound
 
 
 def _default(obj):
@@ -100,8 +107,9 @@ async def outbox_list(request: web.Request) -> web.Response:
     f = OutboxFilter.parse(request.query)
     limit = request.query.get("limit", "")
     settings = request.config_dict[keys.SETTINGS]
+    page_size = int(limit) if limit.isdigit() else settings.console_page_size
     rows, cursor = await manager(request).outbox_page(principal(request), f, cursor=request.query.get("cursor"),
-                                                      limit=int(limit) if limit.isdigit() else settings.console_page_size)
+                                                      limit=page_size)
     return json_response({"items": rows, "next_cursor": cursor})
 
 

@@ -18,10 +18,20 @@ from loguru import logger
 from collector import keys
 from collector.api.handlers import launch_replay
 from collector.console.charts import outcomes_chart
-from collector.webauth import (CSRF_HEADER, LOGIN_CSRF_COOKIE, SAFE_METHODS, SESSION_COOKIE, client_ip, manager,
-                               principal, security_headers, session_principal, set_session_cookie)
+from collector.console.service import STATUSES, AuthFailed, Forbidden, InvalidInput, OutboxFilter, csrf_ok, parse_time
+from collector.webauth import (
+    CSRF_HEADER,
+    LOGIN_CSRF_COOKIE,
+    SAFE_METHODS,
+    SESSION_COOKIE,
+    client_ip,
+    manager,
+    principal,
+    security_headers,
+    session_principal,
+    set_session_cookie,
+)
 from shared import alerts
-from collector.console.service import STATUSES, AuthFailed, Forbidden, InvalidInput, OutboxFilter, parse_time, csrf_ok
 from shared.errors import NotFound
 from shared.models import RESOURCES
 
