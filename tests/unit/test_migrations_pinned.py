@@ -21,6 +21,7 @@ PINNED = {
     "0004_console.sql": "6ba147ce394dbed173cfc18d0d829d2374acf3c00ee55bd55b0e87bdd274b5dd",
     "0005_twoway.sql": "35d1a6b77ab98dc734eb1b819c731dfe8174a9adc75627367c917724c58d717f",
     "0006_order_lines.sql": "8b836d3bdd4516f93ee0a2bcf2128950f92abdd1ad0ce0eccfcfc1c2852a3337",
+    "0007_erasure_jobs.sql": "f746bc817901945b7e8dfeeb7f695aa40d08b811a3e18cb47b629fd83ae3fd93",
 }
 
 
