@@ -21,6 +21,7 @@ from shared import migrations
 from shared.crypto import Vault
 from shared.db import Database, resolve_dsn
 from shared.errors import RetryableError
+from shared.models import Outcome
 from shared.settings import Settings
 from shared.stores import StoreManager
 
@@ -56,8 +57,10 @@ class DeliverJob:
             self.task = None
         o = stats.outcomes
         logger.bind(action="agent.deliver", duration_ms=round((time.perf_counter() - t0) * 1000, 1),
-                    claimed=stats.claimed, delivered=o["delivered"] + o["skipped"], retrying=o["retrying"],
-                    dead=o["dead"], paused=o["paused"], api_calls=stats.api_calls, records=stats.records).log(
+                    claimed=stats.claimed, delivered=o[Outcome.DELIVERED] + o[Outcome.SKIPPED],
+                    retrying=o[Outcome.RETRYING],
+                    dead=o[Outcome.DEAD], paused=o[Outcome.PAUSED], api_calls=stats.api_calls,
+                    records=stats.records).log(
             "INFO" if stats.claimed else "DEBUG", "delivery run")
 
     async def shutdown(self, grace_s: float) -> None:

@@ -12,15 +12,18 @@ import email.utils
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import jwt
 import requests
 from requests.adapters import HTTPAdapter
 
 from shared.errors import SalesforcePermanent, SalesforceRetryable
+
+T = TypeVar("T")
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 RETRYABLE_CODES = {"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE", "INVALID_SESSION_ID",
@@ -43,10 +46,10 @@ class Budget:
 
     @property
     def ratio(self) -> float | None:
-        return None if not self.max else self.used / self.max
+        return None if not self.max or self.used is None else self.used / self.max
 
     def over(self, reserve: int = 1) -> bool:
-        return self.max is not None and self.used + reserve > self.share * self.max
+        return self.max is not None and self.used is not None and self.used + reserve > self.share * self.max
 
 
 @dataclass
@@ -131,6 +134,7 @@ class SalesforceClient:
         with self._login_lock:
             if self._token is None:
                 self.login()
+            assert self._token is not None  # login() sets it or raises
             return self._token
 
     def _relogin(self, stale: str) -> None:
@@ -143,7 +147,7 @@ class SalesforceClient:
     def url(self, path: str) -> str:
         return f"{self.instance_url}/services/data/v{self.api_version}{path}"
 
-    def request(self, method: str, path: str, *, json: Any = None, data: str | None = None,
+    def request(self, method: str, path: str, *, json: Any = None, data: str | bytes | None = None,
                 content_type: str | None = None) -> Response:
         """One API call; raises SalesforceRetryable / SalesforcePermanent for request-level failures."""
         for attempt in (1, 2):
@@ -179,7 +183,8 @@ class SalesforceClient:
 
     def composite(self, subrequests: list[dict]) -> list[dict]:
         body = self.request("POST", "/composite", json={"allOrNone": False, "compositeRequest": subrequests}).body
-        return body["compositeResponse"]
+        answers: list[dict] = body["compositeResponse"]
+        return answers
 
     def limits(self) -> dict:
         body = self.request("GET", "/limits").body
@@ -188,7 +193,8 @@ class SalesforceClient:
             # /limits is read before the call counted itself; the header (already applied) is newer
             if self.budget.used is None:
                 self.budget.update(daily["Max"] - daily["Remaining"], daily["Max"])
-        return body
+        limits: dict = body
+        return limits
 
     def query(self, soql: str) -> list[dict]:
         """Every record, following ``nextRecordsUrl`` (one API call per page of up to 2,000)."""
@@ -201,7 +207,8 @@ class SalesforceClient:
         return records
 
     def describe(self, sobject: str) -> dict:
-        return self.request("GET", f"/sobjects/{sobject}/describe").body
+        described: dict = self.request("GET", f"/sobjects/{sobject}/describe").body
+        return described
 
     def data_path(self, rest: str) -> str:
         """``/services/data/vXX.X`` + ``rest``: the form a Composite subrequest's ``url`` takes."""
@@ -214,11 +221,11 @@ class SalesforceClient:
         return self.data_path(f"/composite/sobjects/{sobject}/{ext_field}")
 
 
-async def in_thread(fn, *args) -> Any:
+async def in_thread(fn: Callable[..., T], *args: Any) -> T:
     """Run blocking ``fn`` in a daemon thread: like ``asyncio.to_thread``, but a call hanging in the network
     cannot hold up the process's exit after a shutdown abandoned it (executor threads are joined at exit)."""
     loop = asyncio.get_running_loop()
-    fut = loop.create_future()
+    fut: asyncio.Future[T] = loop.create_future()
 
     def settle(ok: bool, value: Any) -> None:
         if not fut.done():
@@ -226,7 +233,7 @@ async def in_thread(fn, *args) -> Any:
 
     def run() -> None:
         try:
-            result = fn(*args)
+            result: Any = fn(*args)
         except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
             ok, result = False, exc
         else:

@@ -25,6 +25,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 import orjson
 from loguru import logger
+from multidict import CIMultiDictProxy
 
 from shared.errors import PermanentError, WooCommerceAuthError, WooCommerceRetryable, WooforceError
 from shared.logs import redact_url
@@ -129,7 +130,8 @@ class WooClient:
     async def put(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """Update one record (``PUT orders/{id}``, ``customers/{id}``): the record as WooCommerce saved it."""
         _, _, saved = await self._request("PUT", path, {}, body=body)
-        return saved
+        record: dict[str, Any] = saved
+        return record
 
     # ------------------------------------------------------------------ transport
 
@@ -146,7 +148,7 @@ class WooClient:
                                    code="woocommerce_auth_mode")
 
     async def _request(self, method: str, path: str, params: dict[str, Any], *, allow_404: bool = False,
-                       body: Any = None):
+                       body: Any = None) -> tuple[int, CIMultiDictProxy[str], Any]:
         assert self.session is not None, "use `async with WooClient(...)` or pass a session"
         url = f"{self.base_url}{API_PREFIX}/{path.lstrip('/')}"
         plain = {k: ("true" if v is True else "false" if v is False else str(v)) for k, v in params.items()}

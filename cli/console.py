@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from cli.common import open_db, print_out
@@ -17,9 +18,10 @@ from shared.jobs import ErasureState
 from shared.settings import Settings
 
 
-def _run(fn):
+def _run(fn: Callable[[ConsoleManager, argparse.Namespace, Settings], Awaitable[int]],
+         ) -> Callable[[Settings, argparse.Namespace], int]:
     """Open the database (migrating like the other commands), run ``fn(manager, args, settings)``."""
-    def run(settings, args) -> int:
+    def run(settings: Settings, args: argparse.Namespace) -> int:
         import asyncio
 
         async def main() -> int:
@@ -34,11 +36,11 @@ def _run(fn):
     return run
 
 
-def _out(obj, as_json: bool) -> None:
+def _out(obj: Any, as_json: bool) -> None:
     print_out(obj, as_json)
 
 
-def _password(args) -> str:
+def _password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\n")
     first = getpass.getpass("password (10+ characters): ")
@@ -48,20 +50,20 @@ def _password(args) -> str:
 
 
 @_run
-async def cmd_operators_add(m: ConsoleManager, args, settings) -> int:
+async def cmd_operators_add(m: ConsoleManager, args: argparse.Namespace, settings: Settings) -> int:
     row = await m.add_operator(CLI, args.email, _password(args), args.role, args.store)
     _out({"operator_id": row["id"], "email": row["email"], "role": row["role"], "store_id": row["store_id"]}, args.json)
     return 0
 
 
 @_run
-async def cmd_operators_list(m: ConsoleManager, args, settings) -> int:
+async def cmd_operators_list(m: ConsoleManager, args: argparse.Namespace, settings: Settings) -> int:
     _out(await m.list_operators(CLI), args.json)
     return 0
 
 
 @_run
-async def cmd_tokens_create(m: ConsoleManager, args, settings) -> int:
+async def cmd_tokens_create(m: ConsoleManager, args: argparse.Namespace, settings: Settings) -> int:
     token, row = await m.create_token(CLI, args.email, args.name, args.expires_days)
     _out({"token_id": row["id"], "token": token, "expires_at": row["expires_at"]}, args.json)
     if not args.json:
@@ -70,25 +72,25 @@ async def cmd_tokens_create(m: ConsoleManager, args, settings) -> int:
 
 
 @_run
-async def cmd_tokens_list(m: ConsoleManager, args, settings) -> int:
+async def cmd_tokens_list(m: ConsoleManager, args: argparse.Namespace, settings: Settings) -> int:
     _out(await m.list_tokens(CLI), args.json)
     return 0
 
 
 @_run
-async def cmd_tokens_revoke(m: ConsoleManager, args, settings) -> int:
+async def cmd_tokens_revoke(m: ConsoleManager, args: argparse.Namespace, settings: Settings) -> int:
     await m.revoke_token(CLI, args.token_id)
     print(f"{args.token_id} revoked")
     return 0
 
 
-def _filter(args) -> OutboxFilter:
+def _filter(args: argparse.Namespace) -> OutboxFilter:
     return OutboxFilter.parse({"store": args.store, "resource": args.resource, "status": args.status,
                                "error_code": args.error_code, "since": args.since, "until": args.until, "q": args.q})
 
 
 @_run
-async def cmd_outbox_list(m: ConsoleManager, args, settings) -> int:
+async def cmd_outbox_list(m: ConsoleManager, args: argparse.Namespace, settings: Settings) -> int:
     rows, cursor = await m.outbox_page(CLI, _filter(args), cursor=args.cursor, limit=args.limit)
     keep = ("store_id", "resource", "resource_id", "status", "attempts", "last_error_code", "sf_id", "updated_at")
     _out([{k: r[k] for k in keep} for r in rows] if not args.json else {"items": rows, "next_cursor": cursor},
@@ -99,7 +101,7 @@ async def cmd_outbox_list(m: ConsoleManager, args, settings) -> int:
 
 
 @_run
-async def cmd_outbox_show(m: ConsoleManager, args, settings) -> int:
+async def cmd_outbox_show(m: ConsoleManager, args: argparse.Namespace, settings: Settings) -> int:
     data = await m.entity(CLI, args.store_id, args.resource, args.resource_id)
     if args.json:
         _out(data, True)
@@ -120,7 +122,7 @@ async def cmd_outbox_show(m: ConsoleManager, args, settings) -> int:
 
 
 @_run
-async def cmd_outbox_replay_filtered(m: ConsoleManager, args, settings) -> int:
+async def cmd_outbox_replay_filtered(m: ConsoleManager, args: argparse.Namespace, settings: Settings) -> int:
     f = _filter(args)
     count = await m.replay_count(CLI, f)
     if not args.yes:
@@ -179,13 +181,13 @@ def _overall(jobs: list[dict[str, Any]]) -> str:
 
 
 @_run
-async def cmd_audit(m: ConsoleManager, args, settings) -> int:
+async def cmd_audit(m: ConsoleManager, args: argparse.Namespace, settings: Settings) -> int:
     _out(await m.audit_entries(CLI, action=args.action, limit=args.limit), args.json)
     return 0
 
 
 @_run
-async def cmd_alerts_evaluate(m: ConsoleManager, args, settings) -> int:
+async def cmd_alerts_evaluate(m: ConsoleManager, args: argparse.Namespace, settings: Settings) -> int:
     from shared.alerts import evaluate_alerts
 
     _out(await evaluate_alerts(m.db, settings), args.json)
@@ -193,7 +195,7 @@ async def cmd_alerts_evaluate(m: ConsoleManager, args, settings) -> int:
 
 
 @_run
-async def cmd_alerts_list(m: ConsoleManager, args, settings) -> int:
+async def cmd_alerts_list(m: ConsoleManager, args: argparse.Namespace, settings: Settings) -> int:
     from shared.alerts import list_alerts
 
     _out(await list_alerts(m.db, args.status), args.json)
@@ -201,7 +203,7 @@ async def cmd_alerts_list(m: ConsoleManager, args, settings) -> int:
 
 
 @_run
-async def cmd_retention_purge(m: ConsoleManager, args, settings) -> int:
+async def cmd_retention_purge(m: ConsoleManager, args: argparse.Namespace, settings: Settings) -> int:
     from shared.alerts import purge_payloads
 
     _out({"purged": await purge_payloads(m.db, settings)}, args.json)
@@ -218,10 +220,11 @@ def _filters(sp: argparse.ArgumentParser, *, store_required: bool = False) -> No
     sp.add_argument("--q", help="WooCommerce id, Salesforce Id or customer email")
 
 
-def add_commands(sub, outbox_sub) -> None:
+def add_commands(sub: argparse._SubParsersAction, outbox_sub: argparse._SubParsersAction) -> None:
     """Register the console's commands on the top-level parser and the existing ``outbox`` group."""
-    def cmd(parent, name: str, func, help_: str) -> argparse.ArgumentParser:
-        sp = parent.add_parser(name, help=help_)
+    def cmd(parent: argparse._SubParsersAction, name: str, func: Callable[[Settings, argparse.Namespace], int],
+            help_: str) -> argparse.ArgumentParser:
+        sp: argparse.ArgumentParser = parent.add_parser(name, help=help_)
         sp.add_argument("--json", action="store_true", help="machine-readable output")
         sp.set_defaults(func=func)
         return sp

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -14,14 +15,14 @@ from collector import keys
 from collector.errors import ApiError
 from shared import ids
 from shared.errors import DatabaseError
-from shared.models import InvalidEvent, event_from_wc_webhook, events_from_body
+from shared.models import InvalidEvent, NewEvent, event_from_wc_webhook, events_from_body
 from shared.signing import SignatureError, verify, verify_wc
 from shared.stores import StoreAuth
 
 _PING_BODY = re.compile(rb"^webhook_id=\d+$")
 
 
-def parse_json(raw: bytes):
+def parse_json(raw: bytes) -> Any:
     """Strict RFC 8259 (no NaN, UTF-8 only, nesting capped at 1024 levels)."""
     try:
         return orjson.loads(raw)
@@ -29,7 +30,7 @@ def parse_json(raw: bytes):
         raise ApiError(400, "invalid_json", f"body is not valid JSON: {exc}") from None
 
 
-def json_response(body, status: int = 200, headers: dict | None = None) -> web.Response:
+def json_response(body: Any, status: int = 200, headers: dict | None = None) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, headers=headers, content_type="application/json")
 
 
@@ -69,7 +70,7 @@ async def signed_json(request: web.Request) -> tuple[StoreAuth, object]:
     return auth, parse_json(raw)
 
 
-async def _commit(request: web.Request, events, source: str) -> web.Response:
+async def _commit(request: web.Request, events: list[NewEvent], source: str) -> web.Response:
     metrics = request.app[keys.METRICS]
     try:
         results = await request.app[keys.COMMITTER].submit(events)
@@ -171,5 +172,6 @@ async def post_resync(request: web.Request) -> web.Response:
     params = {"since": req.since.isoformat() if req.since else None, "resources": req.resources}
     row = await request.app[keys.DB].fetchrow("insert_job", ids.new_id("job"), auth.id, "backfill", params,
                                               "store:plugin")
+    assert row is not None  # INSERT ... RETURNING
     logger.bind(action="ingest.resync_requested", store_id=auth.id, job_id=row["id"]).info("resync requested")
     return json_response({"job_id": row["id"], "status": row["status"]}, status=202)

@@ -11,7 +11,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 from loguru import logger
@@ -108,7 +108,7 @@ class Database:
     async def __aenter__(self) -> Database:
         return await self.open()
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
     @asynccontextmanager
@@ -149,19 +149,22 @@ class Database:
                 async with conn.transaction():
                     yield conn
 
-    async def fetch(self, name: str, *args, conn: asyncpg.Connection | None = None) -> list[asyncpg.Record]:
-        return await self._run("fetch", name, args, conn)
+    async def fetch(self, name: str, *args: Any, conn: asyncpg.Connection | None = None) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self._run("fetch", name, args, conn)
+        return rows
 
-    async def fetchrow(self, name: str, *args, conn: asyncpg.Connection | None = None) -> asyncpg.Record | None:
+    async def fetchrow(self, name: str, *args: Any,
+                       conn: asyncpg.Connection | None = None) -> asyncpg.Record | None:
         return await self._run("fetchrow", name, args, conn)
 
-    async def fetchval(self, name: str, *args, conn: asyncpg.Connection | None = None):
+    async def fetchval(self, name: str, *args: Any, conn: asyncpg.Connection | None = None) -> Any:
         return await self._run("fetchval", name, args, conn)
 
-    async def execute(self, name: str, *args, conn: asyncpg.Connection | None = None) -> str:
-        return await self._run("execute", name, args, conn)
+    async def execute(self, name: str, *args: Any, conn: asyncpg.Connection | None = None) -> str:
+        status: str = await self._run("execute", name, args, conn)
+        return status
 
-    async def _run(self, method: str, name: str, args: tuple, conn: asyncpg.Connection | None):
+    async def _run(self, method: str, name: str, args: tuple, conn: asyncpg.Connection | None) -> Any:
         sql = queries.get(name)
         if conn is not None:
             async with wrapped():

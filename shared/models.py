@@ -85,11 +85,13 @@ class IncomingEvent(BaseModel):
 
     @property
     def resource(self) -> str:
-        return self.type.split(".", 1)[0]
+        resource: str = self.type.split(".", 1)[0]
+        return resource
 
     @property
     def action(self) -> str:
-        return self.type.split(".", 1)[1]
+        action: str = self.type.split(".", 1)[1]
+        return action
 
 
 class EventBatch(BaseModel):

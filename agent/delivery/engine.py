@@ -159,12 +159,19 @@ class StoreRun:
         self.plan: Plan | None = None
         self.twoway: hooks.DeliveryHook | None = None  # two-way sync: echoes, field ownership (issue 8)
 
+    @property
+    def sf(self) -> SalesforceClient:
+        """The store's client, once :meth:`run` has opened it."""
+        if self.client is None:
+            raise RuntimeError("StoreRun.run() opens the Salesforce client first")
+        return self.client
+
     async def run(self) -> list[UnitResult]:
         try:
             self.client = await self.agent.client(self.store_id)
             mapping = await self.agent.mapping(self.store_id)
             await self._check_budget()
-            if self.client.budget.over():
+            if self.sf.budget.over():
                 return [self._result(u, Outcome.PAUSED, code=BUDGET_CODE, error="daily API budget share reached")
                         for u in self.units]
             pricebook = await self._standard_pricebook()
@@ -234,7 +241,7 @@ class StoreRun:
             try:
                 for i in range(0, len(unsure), COLLECTION_MAX):
                     soql = soql_keys("OrderItem", ["Id", KEY_FIELD], unsure[i:i + COLLECTION_MAX], f"Order.{KEY_FIELD}")
-                    for r in await self.call(self.client.query, soql):
+                    for r in await self.call(self.sf.query, soql):
                         held.setdefault(r[KEY_FIELD], r["Id"])
             except (SalesforceRetryable, SalesforcePermanent) as exc:
                 self.broken = self.broken or f"{exc.code}: {exc.message[:200]}"
@@ -256,10 +263,11 @@ class StoreRun:
                     _fail(rec, "SKIPPED", f"not sent: {self.broken}", None, call, retry=True)
                 continue
             subs = [{"method": "DELETE", "referenceId": f"d{j}",
-                     "url": self.client.data_path("/composite/sobjects?allOrNone=false&ids="
-                                                  + ",".join(r.sf_id for r in part))} for j, part in enumerate(parts)]
+                     "url": self.sf.data_path("/composite/sobjects?allOrNone=false&ids="
+                                                  + ",".join(r.sf_id or "" for r in part))}
+                    for j, part in enumerate(parts)]
             try:
-                items = await self.call(self.client.composite, subs)
+                items = await self.call(self.sf.composite, subs)
             except (SalesforceRetryable, SalesforcePermanent) as exc:
                 retry = isinstance(exc, SalesforceRetryable)
                 if retry:
@@ -270,9 +278,9 @@ class StoreRun:
             for part, item in zip(parts, items):
                 status, body = item.get("httpStatusCode"), item.get("body")
                 if status is None or status >= 300 or not isinstance(body, list) or len(body) != len(part):
-                    code, retry, _ = _collection_failure(status, body)
+                    code, part_retry, _ = _collection_failure(status, body)
                     for rec in part:
-                        _fail(rec, code, json.dumps(body)[:2000], status, call, retry=retry)
+                        _fail(rec, code, json.dumps(body)[:2000], status, call, retry=part_retry)
                     continue
                 for rec, res in zip(part, body):
                     errs = res.get("errors") or [{}]
@@ -287,22 +295,24 @@ class StoreRun:
 
     # ---- preparation ---------------------------------------------------------------------------------
     async def _check_budget(self) -> None:
-        b = self.client.budget
+        b = self.sf.budget
         stale = b.used is None or time.monotonic() - b.seen_at > self.settings.sf_budget_pause_s or b.over()
         if stale:
-            await self.call(self.client.limits)
+            await self.call(self.sf.limits)
 
     async def _standard_pricebook(self) -> str:
         db = self.agent.db
         row = await db.fetch("lookup_sf_records", self.store_id, ["Pricebook2"], [STANDARD_PRICEBOOK_KEY])
         if row:
-            return row[0]["sf_id"]
-        recs = await self.call(self.client.query, "SELECT Id FROM Pricebook2 WHERE IsStandard = true LIMIT 1")
+            known: str = row[0]["sf_id"]
+            return known
+        recs = await self.call(self.sf.query, "SELECT Id FROM Pricebook2 WHERE IsStandard = true LIMIT 1")
         if not recs:
             raise SalesforcePermanent("the org has no standard price book", code="config")
         await db.execute("upsert_sf_records", [self.store_id], ["Pricebook2"], [STANDARD_PRICEBOOK_KEY],
                          [recs[0]["Id"]])
-        return recs[0]["Id"]
+        found: str = recs[0]["Id"]
+        return found
 
     async def _rebuild_trash_stubs(self) -> None:
         """A trash webhook carries only ``{"id": N}``. When Salesforce has not got the newest full version of the
@@ -349,12 +359,12 @@ class StoreRun:
         found: list[dict] = []
         try:
             if len(soqls) == 1:
-                found = await self.call(self.client.query, soqls[0])
+                found = await self.call(self.sf.query, soqls[0])
             else:
                 for i in range(0, len(soqls), 25):
-                    subs = [{"method": "GET", "referenceId": f"q{j}", "url": self.client.query_path(q)}
+                    subs = [{"method": "GET", "referenceId": f"q{j}", "url": self.sf.query_path(q)}
                             for j, q in enumerate(soqls[i:i + 25])]
-                    for item in await self.call(self.client.composite, subs):
+                    for item in await self.call(self.sf.composite, subs):
                         body = item.get("body")
                         if (item.get("httpStatusCode") or 500) >= 300 or not isinstance(body, dict):
                             raise SalesforceRetryable(f"lookup by key failed: {json.dumps(body)[:300]}",
@@ -365,20 +375,20 @@ class StoreRun:
             return {(self.store_id, s, k) for s, k in wanted}  # so the deletes are planned, then not sent
         out = set()
         for r in found:
-            sobject = (r.get("attributes") or {}).get("type")
-            if (sobject, r.get(KEY_FIELD)) in asked and r.get("Id"):
-                out.add((self.store_id, sobject, r[KEY_FIELD]))
-                self.new_records.append((sobject, r[KEY_FIELD], r["Id"]))
+            typ = (r.get("attributes") or {}).get("type")
+            if isinstance(typ, str) and (typ, r.get(KEY_FIELD)) in asked and r.get("Id"):
+                out.add((self.store_id, typ, r[KEY_FIELD]))
+                self.new_records.append((typ, r[KEY_FIELD], r["Id"]))
         return out
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a (blocking) client call in a thread under the store's concurrency limit, counting its API calls."""
         async with self.sem:
-            before = self.client.calls
+            before = self.sf.calls
             try:
                 return await in_thread(fn, *args)
             finally:
-                self.calls += self.client.calls - before
+                self.calls += self.sf.calls - before
 
     # ---- execution -----------------------------------------------------------------------------------
     async def _run_node(self, node: Node, n: int) -> None:
@@ -388,7 +398,7 @@ class StoreRun:
             call = f"{'bulk' if node.bulk else 'composite'}#{n}"
             if self.broken:
                 self._fail_node(node, "SKIPPED", f"not sent: {self.broken}", None, call, retry=True)
-            elif self.client.budget.over():
+            elif self.sf.budget.over():
                 self._fail_node(node, BUDGET_CODE, "daily API budget share reached", None, call, retry=True)
             elif node.bulk:
                 await self._run_bulk(node, call)
@@ -397,17 +407,18 @@ class StoreRun:
         finally:
             node.done.set()
 
-    def _fail_node(self, node: Node, code, message, status, call, retry=None, ambiguous=False) -> None:
+    def _fail_node(self, node: Node, code: str | None, message: str, status: int | None, call: str,
+                   retry: bool | None = None, ambiguous: bool = False) -> None:
         for _, recs in node.collections:
             for r in recs:
                 _fail(r, code, message, status, call, retry=retry, ambiguous=ambiguous)
 
     async def _run_composite(self, node: Node, call: str) -> None:
-        subs = [{"method": "PATCH", "url": self.client.collection_path(sobject, KEY_FIELD), "referenceId": f"c{i}",
+        subs = [{"method": "PATCH", "url": self.sf.collection_path(sobject, KEY_FIELD), "referenceId": f"c{i}",
                  "body": {"allOrNone": False, "records": [r.fields for r in recs]}}
                 for i, (sobject, recs) in enumerate(node.collections)]
         try:
-            items = await self.call(self.client.composite, subs)
+            items = await self.call(self.sf.composite, subs)
         except SalesforceRetryable as exc:
             self.broken = self.broken or f"{exc.code}: {exc.message[:200]}"
             self.retry_after_s = max(self.retry_after_s or 0, exc.retry_after_s or 0) or None
@@ -423,7 +434,7 @@ class StoreRun:
                 for rec, res in zip(recs, body):
                     if res.get("success"):
                         rec.ok, rec.sf_id, rec.status_code, rec.call = True, res.get("id"), status, call
-                        self.new_records.append((rec.sobject, rec.key, rec.sf_id))
+                        self.new_records.append((rec.sobject, rec.key, rec.sf_id or ""))
                     else:
                         errs = res.get("errors") or [{}]
                         _fail(rec, errs[0].get("statusCode"), json.dumps(errs), status, call)
@@ -445,7 +456,7 @@ class StoreRun:
     async def _run_bulk(self, node: Node, call: str) -> None:
         (sobject, recs), = node.collections
         try:
-            await self.call(run_bulk_upsert, self.client, sobject, recs, self.settings.sf_bulk_poll_s, call)
+            await self.call(run_bulk_upsert, self.sf, sobject, recs, self.settings.sf_bulk_poll_s, call)
         except SalesforceRetryable as exc:
             self.broken = self.broken or f"{exc.code}: {exc.message[:200]}"
             # a job may have been created and run: treat every record as possibly written
@@ -457,7 +468,7 @@ class StoreRun:
             return
         for rec in recs:
             if rec.ok:
-                self.new_records.append((rec.sobject, rec.key, rec.sf_id))
+                self.new_records.append((rec.sobject, rec.key, rec.sf_id or ""))
             else:
                 self._learn(rec)
 
@@ -537,14 +548,14 @@ def run_bulk_upsert(client: SalesforceClient, sobject: str, recs: list[Rec], pol
     by_key = {r.key: r for r in recs}
     if info["state"] == "JobComplete":
         ok = csv.DictReader(io.StringIO(client.request("GET", f"/jobs/ingest/{jid}/successfulResults").body))
-        for row in ok:
-            if (rec := by_key.get(row.get(KEY_FIELD))) is not None:
-                rec.ok, rec.sf_id, rec.status_code, rec.call = True, row["sf__Id"], 200, call
+        for result in ok:
+            if (rec := by_key.get(result.get(KEY_FIELD) or "")) is not None:
+                rec.ok, rec.sf_id, rec.status_code, rec.call = True, result["sf__Id"], 200, call
         if any(r.ok is None for r in recs):
             bad = csv.DictReader(io.StringIO(client.request("GET", f"/jobs/ingest/{jid}/failedResults").body))
-            for row in bad:
-                if (rec := by_key.get(row.get(KEY_FIELD))) is not None:
-                    code, _, msg = (row.get("sf__Error") or "").partition(":")
+            for result in bad:
+                if (rec := by_key.get(result.get(KEY_FIELD) or "")) is not None:
+                    code, _, msg = (result.get("sf__Error") or "").partition(":")
                     _fail(rec, code or None, msg.rstrip(" -"), 200, call)
     for rec in recs:
         if rec.ok is None:
@@ -653,7 +664,7 @@ class Deliverer:
         over = b.over()
         until = datetime.now(UTC) + timedelta(seconds=self.settings.sf_budget_pause_s) if over else None
         await self.db.execute("upsert_sf_budget", store_id, b.used, b.max, b.share, over, until)
-        API_USED.labels(store_id).set(b.used)
+        API_USED.labels(store_id).set(b.used or 0)
         API_USED_RATIO.labels(store_id).set(b.ratio or 0)
         logger.bind(action="sf.budget" if not over else "sf.budget_paused", store_id=store_id, api_used=b.used,
                     api_max=b.max, share=b.share).log("WARNING" if over else "DEBUG", "Salesforce API budget")

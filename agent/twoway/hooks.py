@@ -8,12 +8,13 @@ in ``twoway_conflicts``.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from loguru import logger
 
-from agent.delivery.plan import UnitResult
+from agent.delivery.plan import Plan, Unit, UnitResult
+from agent.salesforce import SalesforceClient
 from agent.twoway import poll
 from agent.twoway.ownership import load_twoway, parse_ts, wc_value
 from agent.twoway.state import Changes, Conflict, State, ambiguous_values, load_states
@@ -23,12 +24,23 @@ from shared.mapping import Mapping, key
 from shared.mapping.twoway import TwoWay
 from shared.models import Outcome
 
+T = TypeVar("T")
+
 
 class Run(Protocol):
     """What the hook needs of the delivery engine's per-store run (:class:`agent.delivery.engine.StoreRun`)."""
 
     store_id: str
     twoway: DeliveryHook | None
+
+
+class CallingRun(Run, Protocol):
+    """A run whose Salesforce client is open: the preflight reads current values through it."""
+
+    @property
+    def sf(self) -> SalesforceClient: ...
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T: ...
 
 
 class DeliveryHook:
@@ -41,7 +53,8 @@ class DeliveryHook:
         self.sent: dict[int, tuple[Any, dict[str, str | None]]] = {}  # unit index -> (its record, both fields sent)
 
     @classmethod
-    async def prepare(cls, db: Database, store_id: str, mapping: Mapping, units: list, run=None) -> DeliveryHook:
+    async def prepare(cls, db: Database, store_id: str, mapping: Mapping, units: list[Unit],
+                      run: CallingRun | None = None) -> DeliveryHook:
         hook = cls(db, store_id, load_twoway(mapping))
         for resource in hook.tw.objects:
             mine = [u for u in units if u.resource == resource]
@@ -51,8 +64,8 @@ class DeliveryHook:
             for rid, st in states.items():
                 hook.states[(resource, rid)] = st
             for u in mine:
-                st = states.get(u.resource_id)
-                if st is not None and hook.is_echo(u, st):
+                known = states.get(u.resource_id)
+                if known is not None and hook.is_echo(u, known):
                     u.skip_reason = "echo: this WooCommerce version is Wooforce's own write (not sent back)"
         if run is not None:
             try:
@@ -63,7 +76,7 @@ class DeliveryHook:
                     "could not read Salesforce before delivery: {}", exc.message[:300])
         return hook
 
-    async def preflight(self, run, units: list) -> None:
+    async def preflight(self, run: CallingRun, units: list[Unit]) -> None:
         """Before WooCommerce's change of a ``both`` field overwrites Salesforce, read the current Salesforce
         values of those records (one SOQL call per 200): a newer human change there must win, and be recorded."""
         for resource, obj in self.tw.objects.items():
@@ -80,13 +93,13 @@ class DeliveryHook:
                     keys.append(key(self.store_id, resource, u.resource_id))
                     rids.append(u.resource_id)
             for i in range(0, len(keys), 200):
-                rows = await run.call(run.client.query, poll.build_soql_keys(obj, keys[i:i + 200]))
-                await poll.process_rows(self.db, self.store_id, self.tw, obj, rows, run.client.user_id)
+                rows = await run.call(run.sf.query, poll.build_soql_keys(obj, keys[i:i + 200]))
+                await poll.process_rows(self.db, self.store_id, self.tw, obj, rows, run.sf.user_id)
             if rids:
                 for rid, st in (await load_states(self.db, self.store_id, resource, rids)).items():
                     self.states[(resource, rid)] = st
 
-    def is_echo(self, u, st: State) -> bool:
+    def is_echo(self, u: Unit, st: State) -> bool:
         if st.written_version is None or not st.written or u.action in ("trashed", "deleted"):
             return False
         if u.version != st.written_version:
@@ -94,7 +107,7 @@ class DeliveryHook:
         obj = self.tw.objects[u.resource]
         return all(wc_value(u.payload, f.wc) == st.written.get(f.sf) for f in obj.back if f.sf in st.written)
 
-    def filter(self, plan) -> None:
+    def filter(self, plan: Plan) -> None:
         for u in plan.units:
             obj = self.tw.objects.get(u.resource)
             if obj is None or u.skip_reason or u.action == "deleted":
@@ -104,7 +117,7 @@ class DeliveryHook:
                 continue
             st = self.states.get((u.resource, u.resource_id))
             ch = self.pending[u.index] = Changes()
-            sent = {}
+            sent: dict[str, str | None] = {}
             self.sent[u.index] = (rec, sent)
             version = u.version
             for f in obj.fields:
@@ -158,7 +171,8 @@ class DeliveryHook:
             await total.save(self.db, self.store_id)
 
 
-async def before_plan(db: Database, store_id: str, mapping: Mapping, units: list, run=None) -> DeliveryHook | None:
+async def before_plan(db: Database, store_id: str, mapping: Mapping, units: list[Unit],
+                      run: CallingRun | None = None) -> DeliveryHook | None:
     """Delivery hook entry point; never fails the delivery (two-way trouble is logged)."""
     try:
         tw = load_twoway(mapping)

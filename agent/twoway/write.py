@@ -143,7 +143,7 @@ class WooWriter:
                 continue
             wc_at = O.parse_ts(fs.get("wc_at"))
             newer_wc = t is not None and ((wc_at is not None and wc_at > t and fs.get("v") != s) or (
-                S.wc_changed(head, fs, w_head) and head.version > t))
+                head is not None and S.wc_changed(head, fs, w_head) and head.version > t))
             if f.owner == "both" and newer_wc:
                 winner = w_head if head is not None and w_head != fs.get("v") else fs.get("v")
                 ch.conflicts.append(S.Conflict(resource, rid, f.sf, "woocommerce", winner,

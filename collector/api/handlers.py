@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 from importlib import resources
+from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from collector import keys
 from collector.console.service import AuthFailed, Forbidden, InvalidInput, OutboxFilter, Principal, csrf_ok, parse_time
@@ -36,12 +38,12 @@ def _default(obj):
     raise TypeError
 
 
-def json_response(body, status: int = 200) -> web.Response:
+def json_response(body: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(body, default=_default), status=status, content_type="application/json")
 
 
 @web.middleware
-async def api_auth(request: web.Request, handler):
+async def api_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path == "/api/v1/openapi.yaml":
         return await handler(request)
     try:

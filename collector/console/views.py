@@ -8,11 +8,13 @@ from __future__ import annotations
 import secrets
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from loguru import logger
 
 from collector import keys
@@ -50,7 +52,7 @@ def _error_page(request: web.Request, status: int, message: str) -> web.Response
 
 
 @web.middleware
-async def console_auth(request: web.Request, handler):
+async def console_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path.startswith(PUBLIC):
         resp = await handler(request)
         security_headers(resp)
@@ -278,7 +280,7 @@ async def alert_list(request: web.Request) -> web.Response:
     return _render(request, "alerts.html", {"rows": rows})
 
 
-def _short(value, n: int = 80) -> str:
+def _short(value: Any, n: int = 80) -> str:
     s = "" if value is None else str(value)
     return s if len(s) <= n else s[: n - 1] + "…"
 
