@@ -153,15 +153,14 @@ def attempts_json(results: Sequence[Completion], duration_ms: int) -> str:
     ]).decode()
 
 
-def completions_json(results: Sequence[Completion]) -> str:
-    """``complete_outbox``'s rows: one JSON object per claimed row, by column name."""
-    return orjson.dumps([
+def completions_json(results: Sequence[Completion]) -> list[str]:
+    """``complete_outbox``'s rows: one JSON object per claimed row, by column name (a text array: see the query)."""
+    return [orjson.dumps(
         {"store_id": r.store_id, "resource": r.resource, "resource_id": r.resource_id,
          "outcome": r.outcome.completes_as, "seq": r.seq, "event_id": r.event_id, "version": r.version,
          "attempts": r.attempts, "delay_s": float(r.delay_s), "sf_id": r.sf_id, "error_code": r.code,
-         "error": r.error}
-        for r in results
-    ]).decode()
+         "error": r.error}).decode()
+        for r in results]
 
 
 async def insert_attempts(db: Database, results: Sequence[Completion], *, started: datetime, duration_ms: int,

@@ -28,8 +28,8 @@ def _check_values(table: str, column: str) -> set[str]:
 
 
 def _record_columns(query: str) -> list[str]:
-    """The column names a query's json_to_recordset(...) AS t(name type, ...) declares."""
-    decl = re.search(r"json_to_recordset\(\$\d::text::json\)\s+AS t\((.*?)\)(?:\n|$)", queries.get(query), re.S).group(1)
+    """The column names a query's json_to_record[set](...) AS t(name type, ...) declares."""
+    decl = re.search(r"json_to_record(?:set)?\([^)]*::json\)\s+AS t\((.*?)\)(?:\n|$)", queries.get(query), re.S).group(1)
     return [col.split()[0] for col in decl.split(",")]
 
 
@@ -52,14 +52,14 @@ def _completion(**kw) -> Completion:
 
 
 def test_complete_outbox_json_round_trips_by_name():
-    (row,) = orjson.loads(completions_json([_completion()]))
+    (row,) = map(orjson.loads, completions_json([_completion()]))
     assert row == {"store_id": "st_1", "resource": "order", "resource_id": 7, "outcome": "retrying", "seq": 41,
                    "event_id": "evt_1", "version": "2026-11-22T15:35:24.123456+00:00", "attempts": 3,
                    "delay_s": 12.5, "sf_id": "801A", "error_code": "UNABLE_TO_LOCK_ROW", "error": "locked"}
     assert datetime.fromisoformat(row["version"]) == V  # to the microsecond: delivered_version is compared later
     # the statement declares exactly these columns (a renamed or missing one would be NULL, silently)
     assert sorted(_record_columns("complete_outbox")) == sorted(row)
-    (skipped,) = orjson.loads(completions_json([_completion(outcome=Outcome.SKIPPED)]))
+    (skipped,) = map(orjson.loads, completions_json([_completion(outcome=Outcome.SKIPPED)]))
     assert skipped["outcome"] == "delivered"  # a skipped row is done
 
 
