@@ -42,7 +42,7 @@ def stats(org: OrgState, faults: Faults) -> dict:
     return {"api_usage": org.api_usage, "daily_api_max": org.daily_api_max, "requests": org.stats["requests"],
             "by_endpoint": by_endpoint, "composite_subrequests": sub, "unauthorized": org.stats["unauthorized"],
             "limit_exceeded": org.stats["limit_exceeded"], "oauth_tokens": org.stats["oauth.token"],
-            "oauth_failures": org.stats["oauth.token_failed"], "faults": [f.to_dict() for f in faults.active],
+            "oauth_failures": org.stats["oauth.token_failed"], "faults": [f.to_dict() for f in faults.listed()],
             "record_counts": {n: len(r) for n, r in org.records.items()},
             "record_writes": {k[len("writes."):]: v for k, v in sorted(org.stats.items()) if k.startswith("writes.")}}
 
@@ -215,7 +215,7 @@ async def post_fault(request: web.Request) -> web.Response:
 
 
 async def get_faults(request: web.Request) -> web.Response:
-    return _ok([f.to_dict() for f in request.app[FAULTS].active])
+    return _ok([f.to_dict() for f in request.app[FAULTS].listed()])
 
 
 async def delete_faults(request: web.Request) -> web.Response:
@@ -224,7 +224,7 @@ async def delete_faults(request: web.Request) -> web.Response:
         request.app[FAULTS].remove(int(fault_id))
     else:
         request.app[FAULTS].clear()
-    return _ok({"faults": [f.to_dict() for f in request.app[FAULTS].active]})
+    return _ok({"faults": [f.to_dict() for f in request.app[FAULTS].listed()]})
 
 
 async def post_reset(request: web.Request) -> web.Response:

@@ -16,12 +16,20 @@ record. ``probability``: share of matching requests (records for ``lock_row``) h
 then returns the fault (only ``unavailable`` and ``timeout``) - the nasty "did it commit?" case.
 ``path_contains`` / ``method`` restrict which API requests match. ``retry_after`` adds a ``Retry-After`` header
 to ``unavailable`` and ``request_limit`` answers (an API gateway in front of the org may send one).
+
+Fault windows triggered by calls, not by time: ``after=<id>`` keeps a fault waiting (listed, not firing) until
+fault ``id`` (which needs ``times``) has used up its hits, then arms it; ``sequence(step, step, ...)`` chains
+windows that way (``sequence({"kind": "unavailable", "times": 10}, {"kind": "timeout", "times": 2})``: 10 calls
+get 503, the next 2 hang). ``opened_at`` / ``closed_at`` (``time.monotonic()``) tell when a fault armed and when
+it was used up or removed; ``done`` says it is over. Removing a fault ends it (what waits on it arms); removing a
+waiting fault passes its place in the chain on to what waits on it.
 """
 from __future__ import annotations
 
 import itertools
 import random
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 
 KINDS = {"latency", "unavailable", "request_limit", "expire_sessions", "timeout", "lock_row"}
@@ -40,7 +48,10 @@ class Fault:
     method: str | None = None
     message: str | None = None
     retry_after: str | None = None  # unavailable / request_limit: a Retry-After header (seconds or an HTTP-date)
+    after: int | None = None  # arm only once fault ``after`` has used up its ``times``
     hits: int = 0
+    opened_at: float | None = None  # time.monotonic() when armed
+    closed_at: float | None = None  # time.monotonic() when used up or removed
     id: int = field(default_factory=lambda: next(_ids))
 
     def __post_init__(self):
@@ -53,6 +64,10 @@ class Fault:
     def armed(self) -> bool:
         return self.times is None or self.hits < self.times
 
+    @property
+    def done(self) -> bool:
+        return self.closed_at is not None
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -61,22 +76,81 @@ class Faults:
     def __init__(self, rng: random.Random):
         self.rng = rng
         self.active: list[Fault] = []
+        self.waiting: list[Fault] = []  # faults with ``after``: armed when that fault ends
+        self._ended: set[int] = set()
         self._lock = threading.Lock()  # faults are switched from test/benchmark threads too
 
     def add(self, kind: str, **kw) -> Fault:
-        """Arm a fault, e.g. ``add("unavailable", times=2)``, ``add("lock_row", probability=0.1)``."""
+        """Arm a fault, e.g. ``add("unavailable", times=2)``, ``add("lock_row", probability=0.1)``;
+        ``add("timeout", times=2, after=first.id)`` arms once ``first`` is used up."""
         fault = Fault(kind=kind, **kw)
         with self._lock:
-            self.active.append(fault)
+            if fault.after is None or fault.after in self._ended:
+                self._arm(fault)
+            else:
+                before = next((f for f in (*self.active, *self.waiting) if f.id == fault.after), None)
+                if before is None:
+                    raise ValueError(f"fault {fault.after} (after) is unknown")
+                if before.times is None:
+                    raise ValueError(f"fault {fault.after} (after) has no 'times': it would never end")
+                self.waiting.append(fault)
+            self._prune()
         return fault
+
+    def sequence(self, *steps: dict) -> list[Fault]:
+        """Fault windows one after the other, each armed when the one before has used up its ``times``:
+        ``sequence({"kind": "unavailable", "times": 10}, {"kind": "timeout", "times": 2, "hang_s": 5})``."""
+        if any(s.get("times") is None for s in steps[:-1]):
+            raise ValueError("every step but the last needs 'times' (when it ends, the next one starts)")
+        out: list[Fault] = []
+        for step in steps:
+            kw = dict(step)
+            out.append(self.add(kw.pop("kind"), **kw, **({"after": out[-1].id} if out else {})))
+        return out
+
+    def listed(self) -> list[Fault]:
+        """Armed faults, then waiting ones."""
+        with self._lock:
+            return [*self.active, *self.waiting]
 
     def remove(self, fault_id: int) -> None:
         with self._lock:
-            self.active = [f for f in self.active if f.id != fault_id]
+            for f in self.waiting:
+                if f.id == fault_id:  # its followers take its place in the chain
+                    self.waiting.remove(f)
+                    for g in self.waiting:
+                        if g.after == fault_id:
+                            g.after = f.after
+                    f.closed_at = time.monotonic()
+                    return
+            for f in self.active:
+                if f.id == fault_id:
+                    self.active.remove(f)
+                    self._end(f)
+            self._prune()
 
     def clear(self) -> None:
         with self._lock:
-            self.active = []
+            self.active, self.waiting = [], []
+            self._ended.clear()
+
+    def _arm(self, f: Fault) -> None:
+        f.opened_at = time.monotonic()
+        self.active.append(f)
+
+    def _end(self, f: Fault) -> None:
+        f.closed_at = time.monotonic()
+        self._ended.add(f.id)
+        for g in [g for g in self.waiting if g.after == f.id]:
+            self.waiting.remove(g)
+            self._arm(g)
+
+    def _prune(self) -> None:
+        """Drop used-up faults and arm what waited on them (a follower may be used up already: times=0)."""
+        while spent := [f for f in self.active if not f.armed]:
+            self.active = [f for f in self.active if f.armed]
+            for f in spent:
+                self._end(f)
 
     def _take(self, f: Fault) -> bool:
         if not f.armed or self.rng.random() >= f.probability:
@@ -89,7 +163,7 @@ class Faults:
         with self._lock:
             out = [f for f in self.active
                    if f.kind in kinds and f.phase == phase and self._match(f, method, path) and self._take(f)]
-            self.active = [f for f in self.active if f.armed]
+            self._prune()
         return out
 
     def _match(self, f: Fault, method: str, path: str) -> bool:
@@ -102,6 +176,6 @@ class Faults:
             with self._lock:
                 hit = any(self._take(f) for f in self.active
                           if f.kind == "lock_row" and self._match(f, method, path))
-                self.active = [f for f in self.active if f.armed]
+                self._prune()
             return hit
         return lock

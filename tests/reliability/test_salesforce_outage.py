@@ -3,6 +3,10 @@ webhooks to the real collector), the real delivery engine keeps draining, and th
 for a period: 503 after committing the write (the agent cannot know it landed), then 503, then calls that hang past
 the agent's timeout. After it returns: Salesforce matches the store, 0 lost, 0 duplicated.
 
+The outage starts at a point of the load (operations done) and each fault window closes after it has failed a number
+of calls, the next one opening then (``Faults.sequence``): not on timers, which a slow or fast machine shifts (a
+2-second window once got no call at all).
+
 The commit-then-503 case also has a deterministic test below (the random traffic may or may not hit it)."""
 from __future__ import annotations
 
@@ -17,12 +21,14 @@ from agent.delivery.engine import Deliverer
 from collector.app import create_app
 from emulators.convergence import compare
 from emulators.woocommerce import WooCommerceEmulator
-from tests.support.agent_fixtures import *  # noqa: F401,F403 - sf_session / sf_emu fixtures
+from tests.support.agent_fixtures import *  # noqa: F403 - sf_session / sf_emu fixtures
 from tests.support.agent_fixtures import sf_connection
 
 pytestmark = pytest.mark.reliability
 
-RATE, TOTAL_S = 40, 14  # changes/s while the test runs; Salesforce is down from 3 s to 9 s
+RATE, TOTAL_S = 40, 14  # changes/s while the test runs; Salesforce goes down after 3 s worth of operations
+# the outage: (kind, options, calls it fails); at ~10 calls/s a 503 window lasts ~2 s, 3 timeouts ~1-2 s
+WINDOWS = (("unavailable", {"phase": "after"}, 20), ("unavailable", {}, 20), ("timeout", {"hang_s": 3}, 3))
 MIX = {"order.create": 30, "order.update": 25, "order.refund": 2, "order.trash": 2, "order.restore": 2,
        "order.delete": 1, "order.lines": 3, "customer.create": 8, "customer.update": 8, "customer.delete": 1,
        "product.create": 4, "product.update": 10}  # no product trash/delete: orders on a deactivated product are a
@@ -95,19 +101,21 @@ async def test_salesforce_down_then_back_zero_lost_zero_duplicated(db, stores, s
             wc.configure_webhooks(str(server.make_url("")).rstrip("/"), store_id, mode="plugin", store_secret=secret,
                                   batch_max=20)
             wc.start_traffic(changes_per_s=RATE, seed=seed, mix=dict(MIX), max_ops=RATE * TOTAL_S)
-            await asyncio.sleep(3)
+            while wc.traffic.ops_total < RATE * 3 and wc.traffic.running:
+                await asyncio.sleep(0.01)
             before = wc.store.changes_total
             t_down = time.monotonic()
-            faults = []
-            for kind, kw in (("unavailable", {"phase": "after"}), ("unavailable", {}), ("timeout", {"hang_s": 3})):
-                faults.append(sf_emu.faults.add(kind, **kw))
-                await asyncio.sleep(2)
-                sf_emu.faults.clear()
+            faults = sf_emu.faults.sequence(*({"kind": kind, **kw, "times": n} for kind, kw, n in WINDOWS))
+            deadline = time.monotonic() + 60  # every failed call leaves a retry due in 0.3 s: calls keep coming
+            while not faults[-1].done and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            sf_emu.faults.clear()
             down_s = time.monotonic() - t_down
             during = wc.store.changes_total - before
             hits = [f.hits for f in faults]
             t_back = time.monotonic()
             await wc.traffic.wait_done(60)
+            traffic_after_s = time.monotonic() - t_back
             await wc.dispatcher.wait_idle(60)
             deadline = time.monotonic() + 40
             while time.monotonic() < deadline:
@@ -134,11 +142,12 @@ async def test_salesforce_down_then_back_zero_lost_zero_duplicated(db, stores, s
         print(f"\nSalesforce down {down_s:.1f} s (503 after commit / 503 / timeouts: {hits} failed calls) while "
               f"{during} of {summary['changes']} store changes happened; {events} events ingested, "
               f"{failed_attempts} delivery attempts retried; all delivered {catch_up_s:.1f} s after it returned (traffic "
-              f"went on for {TOTAL_S - 9} s of it); "
+              f"went on for {traffic_after_s:.1f} s of it); "
               f"{lines_deleted} removed order lines deleted; "
               f"outbox {s}; lost {len(lost)}, duplicated {sum(map(len, dup.values()))}")
         assert summary["delivered"] == summary["changes"] - summary["skipped"] and summary["failed"] == 0
         assert all(h > 0 for h in hits), hits  # each kind of outage was really hit
+        assert hits == [n for *_, n in WINDOWS], hits  # ... and each window closed on its calls, not the deadline
         assert failed_attempts > 0 and lines_deleted > 0
         assert s == {"delivered": s.get("delivered", 0)}, s
         if lost:
