@@ -1,4 +1,4 @@
-"""Alerts: dead letters, delivery lag, Salesforce API budget, failing store keys.
+"""Alerts: dead letters, delivery lag, Salesforce API budget, failing store keys, failing Salesforce connections.
 
 :func:`evaluate_alerts` is a periodic job (the agent's scheduler runs it every ``ALERT_INTERVAL_S``). Each
 condition has a stable key; its state (firing/resolved, last notified) lives in the ``alerts`` table, so a
@@ -39,11 +39,16 @@ async def current_conditions(db: Database, settings: Settings) -> list[Condition
         out.append(Condition(f"dead_letters:{r['store_id']}", "dead_letters", r["store_id"],
                              f"{r['n']} dead-lettered entities in store {r['store_id']}"
                              + (f" (mostly {r['top_error']})" if r["top_error"] else "")))
-    for r in await db.fetch("alerts_oldest_ready"):
+    for r in await db.fetch("outbox_oldest_undelivered", None, None, None):
         if r["age_s"] is not None and r["age_s"] > settings.alert_lag_threshold_s:
             out.append(Condition(f"lag:{r['store_id']}", "lag", r["store_id"],
-                                 f"delivery lag in store {r['store_id']}: oldest of {r['n']} waiting entities "
-                                 f"is {int(r['age_s'])} s old (threshold {settings.alert_lag_threshold_s} s)"))
+                                 f"delivery lag in store {r['store_id']}: the oldest change of {r['n']} waiting "
+                                 f"entities is {int(r['age_s'])} s old (threshold {settings.alert_lag_threshold_s} s)"))
+    for r in await db.fetch("alerts_sf_connection"):
+        since = r["failing_since"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        out.append(Condition(f"sf_connection:{r['store_id']}", "sf_connection", r["store_id"],
+                             f"Salesforce connection of store {r['store_id']} ({r['name']}) failing since {since}: "
+                             f"{r['error_code']}: {(r['error'] or '')[:300]}"))
     if await db.fetchval("console_table_exists", "sf_budget"):
         for r in await db.fetch("alerts_budget"):
             share = r["api_used"] / r["api_max"]

@@ -228,8 +228,13 @@ SELECT id, name FROM stores WHERE ($1::text IS NULL OR id = $1) ORDER BY name
 -- dashboard (each: $1 scope store, $2 store filter) --
 
 -- name: console_dash_stores
-SELECT id, name, status, keys_status, keys_error, keys_checked_at, last_event_at
-FROM stores WHERE ($1::text IS NULL OR id = $1) AND ($2::text IS NULL OR id = $2) ORDER BY name
+-- with the Salesforce connection's state as the agent last saw it (sf_connection, migration 0008)
+SELECT s.id, s.name, s.status, s.keys_status, s.keys_error, s.keys_checked_at, s.last_event_at,
+       s.sf_credentials IS NOT NULL AS sf_configured, c.status AS sf_status, c.error_code AS sf_error_code,
+       c.error AS sf_error, c.failing_since AS sf_failing_since, c.last_ok_at AS sf_last_ok_at,
+       c.checked_at AS sf_checked_at
+FROM stores s LEFT JOIN sf_connection c ON c.store_id = s.id
+WHERE ($1::text IS NULL OR s.id = $1) AND ($2::text IS NULL OR s.id = $2) ORDER BY s.name
 
 -- name: console_dash_counts
 -- everything not delivered (the backlog and dead letters: a small share of the table, via outbox_console_status)
@@ -259,6 +264,29 @@ SELECT count(*) AS n,
        percentile_cont(ARRAY[0.5, 0.9, 0.95, 0.99]) WITHIN GROUP (
            ORDER BY extract(epoch FROM d.delivered_at - e.received_at)) AS p
 FROM d JOIN events e ON e.id = d.delivered_event_id
+
+-- name: console_dash_freshness
+-- freshness: store change (the delivered event's version: WooCommerce date_modified_gmt, at most its arrival, at
+-- the earliest when the store was added) -> written to Salesforce (delivered_at). Percentiles per store and in total
+-- (store_id NULL) over each store's $4 most recent deliveries of the last $3 hours. Backfills and manual syncs
+-- re-send old records: not changes, left out.
+WITH d AS (
+    SELECT s.id AS store_id, s.created_at AS store_added_at, x.delivered_at, x.delivered_event_id
+    FROM stores s CROSS JOIN LATERAL (
+        SELECT o.delivered_at, o.delivered_event_id FROM outbox o
+        WHERE o.store_id = s.id AND o.destination = 'salesforce' AND o.status = 'delivered'
+          AND o.delivered_at > now() - make_interval(hours => $3)
+        ORDER BY o.updated_at DESC  -- outbox_status: a delivered row's updated_at is its delivery
+        LIMIT $4
+    ) x
+    WHERE ($1::text IS NULL OR s.id = $1) AND ($2::text IS NULL OR s.id = $2)
+)
+SELECT d.store_id, count(*) AS n,
+       percentile_cont(ARRAY[0.5, 0.9, 0.95, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM
+           d.delivered_at - greatest(least(e.version, e.received_at), d.store_added_at))) AS p
+FROM d JOIN events e ON e.id = d.delivered_event_id
+WHERE e.source NOT IN ('backfill', 'manual')
+GROUP BY GROUPING SETS ((d.store_id), ())
 
 -- name: console_dash_outcomes
 -- delivery outcomes per hour over the last $3 hours (the chart)
@@ -413,11 +441,36 @@ SELECT store_id, count(*) AS n, max(updated_at) AS newest,
        mode() WITHIN GROUP (ORDER BY last_error_code) AS top_error
 FROM outbox WHERE status = 'dead' GROUP BY store_id
 
--- name: alerts_oldest_ready
--- per store: age in seconds of the oldest row due for delivery and still not delivered
-SELECT store_id, extract(epoch FROM now() - min(available_at)) AS age_s, count(*) AS n
-FROM outbox WHERE status IN ('pending', 'retrying', 'leased') AND available_at <= now()
-GROUP BY store_id
+-- name: outbox_oldest_undelivered
+-- lag, per store: the age in seconds of the oldest change not yet delivered, whatever it waits for (due, leased,
+-- retrying later, paused for the API budget or a failing connection; dead letters have their own alert), and how
+-- many entities wait. A row's waiting changes are its events newer than what was delivered (by version, then
+-- arrival). A change's time is the store's (the event's version, date_modified_gmt: a missed webhook counts from the
+-- change, not from when the reconciler found it), at most its arrival (a store clock ahead) and at the earliest
+-- when the store was added; a backfill or manual sync re-sends a record: from its arrival.
+-- $1 scope store, $2 store filter, $3 destination (NULL = both).
+SELECT o.store_id, count(*) AS n, extract(epoch FROM now() - min(w.changed_at))::float8 AS age_s,
+       min(w.changed_at) AS oldest_change_at
+FROM outbox o
+JOIN stores s ON s.id = o.store_id
+CROSS JOIN LATERAL (
+    SELECT min(CASE WHEN e.source IN ('backfill', 'manual') THEN e.received_at
+                    ELSE greatest(least(e.version, e.received_at), s.created_at) END) AS changed_at
+    FROM events e
+    WHERE e.store_id = o.store_id AND e.resource = o.resource AND e.resource_id = o.resource_id
+      AND e.seq <= o.head_seq AND (e.source = 'salesforce') = (o.destination = 'woocommerce')
+      AND (o.delivered_seq IS NULL OR (e.version, e.seq) > (o.delivered_version, o.delivered_seq))
+) w
+WHERE o.status IN ('pending', 'retrying', 'leased')
+  AND ($1::text IS NULL OR o.store_id = $1) AND ($2::text IS NULL OR o.store_id = $2)
+  AND ($3::text IS NULL OR o.destination = $3)
+GROUP BY o.store_id
+
+-- name: alerts_sf_connection
+-- active stores whose Salesforce connection failed at the agent's last try (sf_connection)
+SELECT c.store_id, s.name, c.error_code, c.error, c.failing_since, c.failures FROM sf_connection c
+JOIN stores s ON s.id = c.store_id
+WHERE c.status = 'failing' AND s.status = 'active' AND s.sf_credentials IS NOT NULL
 
 -- name: alerts_budget
 SELECT store_id, api_used, api_max FROM sf_budget WHERE api_max > 0
@@ -771,6 +824,25 @@ VALUES ($1, $2, $3, $4, $5, $6, now())
 ON CONFLICT (store_id) DO UPDATE SET api_used = EXCLUDED.api_used, api_max = EXCLUDED.api_max,
     budget_share = EXCLUDED.budget_share, paused = EXCLUDED.paused, paused_until = EXCLUDED.paused_until,
     checked_at = now()
+
+-- name: sf_connection_record
+-- after a batch: per store tried, whether its Salesforce connection (sign-in, budget check) worked. $1 store ids,
+-- $2 error codes (NULL = it worked), $3 error messages. A failure keeps the streak's first time (failing_since);
+-- an unchanged `ok` is rewritten at most once a minute.
+INSERT INTO sf_connection AS c (store_id, status, error_code, error, failing_since, failures, last_ok_at)
+SELECT t.store_id, CASE WHEN t.code IS NULL THEN 'ok' ELSE 'failing' END, t.code, t.error,
+       CASE WHEN t.code IS NOT NULL THEN now() END, (t.code IS NOT NULL)::int, CASE WHEN t.code IS NULL THEN now() END
+FROM unnest($1::text[], $2::text[], $3::text[]) AS t(store_id, code, error)
+JOIN stores s ON s.id = t.store_id  -- a store removed meanwhile: nothing to record
+ORDER BY t.store_id
+ON CONFLICT (store_id) DO UPDATE SET
+    status = EXCLUDED.status, error_code = EXCLUDED.error_code, error = EXCLUDED.error,
+    failing_since = CASE WHEN EXCLUDED.status = 'ok' THEN NULL
+                         WHEN c.status = 'failing' THEN c.failing_since ELSE now() END,
+    failures = CASE WHEN EXCLUDED.status = 'ok' THEN 0 ELSE c.failures + 1 END,
+    last_ok_at = COALESCE(EXCLUDED.last_ok_at, c.last_ok_at),
+    checked_at = now()
+WHERE c.status <> EXCLUDED.status OR EXCLUDED.status = 'failing' OR c.checked_at < now() - interval '1 minute'
 
 -- name: get_sf_budget
 SELECT store_id, api_used, api_max, budget_share, paused, paused_until, checked_at FROM sf_budget WHERE store_id = $1

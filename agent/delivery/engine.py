@@ -152,6 +152,7 @@ class StoreRun:
         self.sem = asyncio.Semaphore(self.settings.sf_concurrency)
         self.client: SalesforceClient | None = None
         self.broken: str | None = None  # a request-level retryable failure: stop calling for this batch
+        self.connection_error: tuple[str, str] | None = None  # (code, message): sign-in/setup failed (sf_connection)
         self.retry_after_s: float | None = None
         self.new_records: list[tuple[str, str, str]] = []  # (sobject, key, sf_id) to remember
         self.forget: list[tuple[str, str]] = []
@@ -179,6 +180,7 @@ class StoreRun:
             # configuration or login trouble: not the rows' fault, so no attempt is counted
             logger.bind(action="sync.connection_failed", store_id=self.store_id, code=exc.code).warning(
                 "Salesforce connection failed: {}", exc.message[:300])
+            self.connection_error = (exc.code, exc.message[:500])
             if isinstance(exc, PermanentError):
                 self.agent.drop_client(self.store_id)
             return [self._result(u, Outcome.PAUSED if isinstance(exc, PermanentError) else Outcome.RETRYING,
@@ -624,6 +626,9 @@ class Deliverer:
             results = [r for rs in await asyncio.gather(*(run.run() for run in runs)) for r in rs]
         duration_ms = int((time.perf_counter() - t0) * 1000)
         await retry_conflicts(lambda: self._record(results, runs, started, duration_ms), action="sync.record_conflict")
+        await self.db.execute("sf_connection_record", [r.store_id for r in runs],  # the alerts and dashboard read it
+                              [r.connection_error and r.connection_error[0] for r in runs],
+                              [r.connection_error and r.connection_error[1] for r in runs])
         await hooks.after_delivery(runs, results)
         stats = BatchStats(claimed=len(units), outcomes=Counter(r.outcome for r in results),
                            api_calls=sum(r.calls for r in runs),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import socket
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiohttp import web
@@ -9,7 +10,8 @@ from aiohttp.test_utils import TestServer
 from aiosmtpd.controller import Controller
 
 from shared.alerts import evaluate_alerts, list_alerts
-from tests.support.console import seed_orders
+from shared.outbox import OutboxManager
+from tests.support.console import order_event, seed_orders
 
 pytestmark = pytest.mark.integration
 
@@ -88,8 +90,9 @@ async def test_dead_letters_fire_once_then_rate_limited_then_resolve(db, store, 
 async def test_lag_budget_and_failing_keys_in_one_message(db, store, smtp, hook, alert_settings):
     received, _, _ = hook
     await seed_orders(db, store.id, [1])
-    async with db.connection() as conn:
-        await conn.execute("UPDATE outbox SET available_at = now() - interval '1 hour'")
+    async with db.connection() as conn:  # a change an hour old, still waiting
+        await conn.execute("UPDATE stores SET created_at = now() - interval '1 day'")
+        await conn.execute("UPDATE events SET version = now() - interval '1 hour', received_at = now() - interval '1 hour'")
         await conn.execute("INSERT INTO sf_budget (store_id, api_used, api_max, budget_share) VALUES ($1, 95, 100, 0.8)",
                            store.id)
         await conn.execute("UPDATE stores SET keys_status = 'failed'")
@@ -98,6 +101,46 @@ async def test_lag_budget_and_failing_keys_in_one_message(db, store, smtp, hook,
     text = received[0]["text"]
     assert "delivery lag" in text and "95/100" in text and "keys" in text
     assert len(received) == 1 and len(smtp.messages) == 1  # one message per evaluation
+
+
+async def test_lag_counts_every_waiting_change_whatever_it_waits_for(db, store, smtp, hook, alert_settings):
+    """Lag is the age of the oldest change not yet delivered: a row paused (its available_at pushed ahead by a
+    failing sign-in or the API budget), leased or retrying later counts from its change (date_modified_gmt), not
+    from when it is due. The query before issue 16 saw none of these (firing=0)."""
+    received, _, _ = hook
+    now = datetime.now(UTC)
+
+    def ago(s: float) -> str:
+        return (now - timedelta(seconds=s)).strftime("%Y-%m-%dT%H:%M:%S")
+
+    async with db.connection() as conn:
+        await conn.execute("UPDATE stores SET created_at = now() - interval '1 day'")
+    ingest = OutboxManager(db).ingest
+    await ingest([order_event(store.id, 1, modified=ago(7200)), order_event(store.id, 2, modified=ago(1200)),
+                  order_event(store.id, 3, modified=ago(1200))])
+    async with db.connection() as conn:
+        await conn.execute("UPDATE outbox SET available_at = now() + interval '5 seconds'")  # paused
+        await conn.execute("UPDATE outbox SET status = 'leased' WHERE resource_id = 2")
+        await conn.execute("UPDATE outbox SET status = 'retrying' WHERE resource_id = 3")
+    assert (await evaluate_alerts(db, alert_settings))["firing"] == 1
+    text = received[0]["text"]
+    assert "delivery lag" in text and "3 waiting entities" in text
+    assert 7200 <= int(text.split(" s old")[0].rsplit(" ", 1)[1]) < 7200 + 60  # the oldest change: two hours
+    # only changes not delivered count: entity 1 was delivered at that version, then a newer change waits 20 min
+    async with db.connection() as conn:
+        await conn.execute("UPDATE outbox SET status = 'delivered', delivered_event_id = head_event_id, "
+                           "delivered_version = head_version, delivered_seq = head_seq, delivered_at = now()")
+    assert (await evaluate_alerts(db, alert_settings))["resolved"] == 1
+    await ingest([order_event(store.id, 1, modified=ago(1500)), order_event(store.id, 1, modified=ago(1300))])
+    await ingest([order_event(store.id, 1, modified=ago(9000))])  # arrives late, older than what was delivered
+    await evaluate_alerts(db, alert_settings)
+    lag = [a for a in await list_alerts(db, "firing") if a["kind"] == "lag"]
+    assert len(lag) == 1 and "of 1 waiting entities is 15" in lag[0]["summary"]  # 1500 s, not 7200 or 9000
+    # a change older than the store (the reconciler's first look back) counts from when the store was added
+    async with db.connection() as conn:
+        await conn.execute("UPDATE stores SET created_at = now() - interval '5 minutes'")
+    await evaluate_alerts(db, alert_settings)
+    assert [a["kind"] for a in await list_alerts(db, "firing")] == []
 
 
 async def test_failed_notification_is_retried_next_time(db, store, smtp, hook, alert_settings):
