@@ -276,6 +276,32 @@ def soql_datetime(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
+# Salesforce refuses a request URI over 16,384 bytes (414); a query by key list is a GET with the SOQL in the URL,
+# so key lists are cut by the URL-encoded size of the query as well as by count
+SOQL_QUERY_MAX_BYTES = 12_000
+
+
+def soql_key_queries(sobject: str, cols: list[str], keys: list[str], by: str = "Wooforce_Key__c", *,
+                     max_keys: int = 200, max_bytes: int = SOQL_QUERY_MAX_BYTES) -> list[str]:
+    """:func:`soql_keys` for any number of keys: one query per at most ``max_keys`` keys whose URL-encoded text
+    (as :meth:`SalesforceClient.query` sends it) stays within ``max_bytes``, so its GET fits Salesforce's URI
+    limit."""
+    base = len(requests.utils.quote(soql_keys(sobject, cols, [], by)))
+    out: list[str] = []
+    batch: list[str] = []
+    size = base
+    for k in keys:
+        cost = len(requests.utils.quote(f"'{k}', "))
+        if batch and (len(batch) >= max_keys or size + cost > max_bytes):
+            out.append(soql_keys(sobject, cols, batch, by))
+            batch, size = [], base
+        batch.append(k)
+        size += cost
+    if batch:
+        out.append(soql_keys(sobject, cols, batch, by))
+    return out
+
+
 def soql_keys(sobject: str, cols: list[str], keys: list[str], by: str = "Wooforce_Key__c") -> str:
     """``cols`` of the records whose ``by`` (their Wooforce key, or e.g. ``Order.Wooforce_Key__c`` for an order's
     lines) is one of these keys (which are [a-z0-9_:] only)."""

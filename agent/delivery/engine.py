@@ -30,7 +30,7 @@ from prometheus_client import Gauge
 
 from agent.delivery.plan import LEVELS, PRIMARY, STANDARD_PRICEBOOK_KEY, Plan, Rec, Unit, UnitResult, set_create_only
 from agent.leases import leases_kept, new_owner
-from agent.salesforce import RETRYABLE_CODES, SalesforceClient, in_thread, soql_keys
+from agent.salesforce import RETRYABLE_CODES, SalesforceClient, in_thread, soql_key_queries
 from agent.twoway import hooks
 from shared import outbox
 from shared.db import Database, retry_conflicts
@@ -241,8 +241,8 @@ class StoreRun:
         if unsure and not self.broken:
             # a write of these orders may have landed unanswered: Salesforce may hold lines the map lacks
             try:
-                for i in range(0, len(unsure), COLLECTION_MAX):
-                    soql = soql_keys("OrderItem", ["Id", KEY_FIELD], unsure[i:i + COLLECTION_MAX], f"Order.{KEY_FIELD}")
+                for soql in soql_key_queries("OrderItem", ["Id", KEY_FIELD], unsure, f"Order.{KEY_FIELD}",
+                                             max_keys=COLLECTION_MAX):
                     for r in await self.call(self.sf.query, soql):
                         held.setdefault(r[KEY_FIELD], r["Id"])
             except (SalesforceRetryable, SalesforcePermanent) as exc:
@@ -356,8 +356,8 @@ class StoreRun:
         asked = set(wanted)
         for sobject, k in wanted:
             by_sobject.setdefault(sobject, []).append(k)
-        soqls = [soql_keys(sobject, ["Id", KEY_FIELD], keys[i:i + COLLECTION_MAX])
-                 for sobject, keys in by_sobject.items() for i in range(0, len(keys), COLLECTION_MAX)]
+        soqls = [q for sobject, keys in by_sobject.items()
+                 for q in soql_key_queries(sobject, ["Id", KEY_FIELD], keys, max_keys=COLLECTION_MAX)]
         found: list[dict] = []
         try:
             if len(soqls) == 1:

@@ -92,8 +92,8 @@ class DeliveryHook:
                                                             or st.fields[f.sf].get("unsure")) for f in both):
                     keys.append(key(self.store_id, resource, u.resource_id))
                     rids.append(u.resource_id)
-            for i in range(0, len(keys), 200):
-                rows = await run.call(run.sf.query, poll.build_soql_keys(obj, keys[i:i + 200]))
+            for soql in poll.build_soql_keys(obj, keys):
+                rows = await run.call(run.sf.query, soql)
                 await poll.process_rows(self.db, self.store_id, self.tw, obj, rows, run.sf.user_id)
             if rids:
                 for rid, st in (await load_states(self.db, self.store_id, resource, rids)).items():

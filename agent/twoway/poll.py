@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from agent.salesforce import SalesforceClient, in_thread, soql_datetime, soql_keys
+from agent.salesforce import SalesforceClient, in_thread, soql_datetime, soql_key_queries
 from agent.twoway import ownership as O
 from agent.twoway import state as S
 from shared.db import Database
@@ -49,10 +49,10 @@ class PollReport:
     duration_ms: int = 0
 
 
-def build_soql_keys(obj: O.TwoWayObject, keys: list[str]) -> str:
-    """The current values of these records."""
+def build_soql_keys(obj: O.TwoWayObject, keys: list[str]) -> list[str]:
+    """The queries reading the current values of these records (as many as the URI limit needs)."""
     cols = ["Id", "Wooforce_Key__c", "SystemModstamp", "LastModifiedById"] + [f.sf for f in obj.back]
-    return soql_keys(obj.sobject, cols, keys)
+    return soql_key_queries(obj.sobject, cols, keys)
 
 
 def build_soql(obj: O.TwoWayObject, store_id: str, since: datetime) -> str:

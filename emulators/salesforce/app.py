@@ -7,6 +7,7 @@ import time
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from loguru import logger
 
 from . import bulk2, composite, oauth  # noqa: F401 - registers composite/bulk2 routes
@@ -157,8 +158,19 @@ async def _lifecycle(app: web.Application):
     await asyncio.gather(*app[TASKS], return_exceptions=True)
 
 
+URI_MAX_BYTES = 16_384  # Salesforce answers 414 to a longer request URI (Help article 000386264)
+
+
+@web.middleware
+async def uri_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if len(request.raw_path.encode()) > URI_MAX_BYTES:
+        # the body of Salesforce's 414 is not documented; the status is what clients act on
+        return web.Response(status=414, text="URI Too Long")
+    return await handler(request)
+
+
 def create_app(org: OrgState, faults: Faults, settings: dict) -> web.Application:
-    app = web.Application(client_max_size=160 * 1024 * 1024)
+    app = web.Application(client_max_size=160 * 1024 * 1024, middlewares=[uri_limit])
     app[ORG], app[FAULTS], app[TASKS] = org, faults, set()
     for key, default in (("latency_ms", 0.0), ("instance_url", ""), ("bulk_chunk_delay_s", 0.0)):
         settings.setdefault(key, default)

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from ..tls import make_tls
 from . import control
-from .app import create_app
+from .app import URI_MAX_BYTES, create_app
 from .faults import Faults
 from .state import INTEGRATION_USERNAME, OrgState, ValidationRule
 
@@ -53,7 +53,9 @@ class SalesforceEmulator:
     async def start(self) -> SalesforceEmulator:
         tls = make_tls(self.ca_path)
         app = create_app(self.state, self.faults, self.settings)
-        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
+        # request lines up to Salesforce's URI limit reach the app (aiohttp's default stops at 8,190 bytes)
+        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0,
+                                     max_line_size=URI_MAX_BYTES + 64)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, ssl_context=tls.server_context)
         await site.start()
