@@ -9,7 +9,7 @@ import asyncio
 from agent.salesforce import SalesforceClient
 from shared.db import Database
 from shared.errors import NotFound
-from shared.mapping import KEY_FIELD, load_mapping
+from shared.mapping import KEY_FIELD, mapping_for
 from shared.settings import Settings
 from shared.stores import StoreManager
 
@@ -32,7 +32,7 @@ async def check_salesforce(stores: StoreManager, settings: Settings, store_id: s
     conn = store["sf_credentials"]
     if not conn:
         raise NotFound(f"store {store_id} has no Salesforce connection (wooforce stores set-salesforce)")
-    mapping = load_mapping(settings.mapping_file, conn.get("mapping_file"))
+    mapping = mapping_for(store, settings.mapping_file)
     client = SalesforceClient(conn, api_version=settings.sf_api_version, timeout_s=settings.sf_timeout_s)
     report: dict = {"store_id": store_id, "missing": {}, "not_writable": {}, "key_not_external_id": []}
     try:

@@ -2,8 +2,9 @@
 
 For the entities linked to a customer's email (its customer record, its orders, the guest buyer its orders
 created), the records Wooforce wrote (``salesforce_records``) get their personal fields blanked: the fields whose
-mapping sources are personal (names, emails, phones, addresses, the email hash); required name fields become
-``[erased]``. One PATCH per record; a permanent failure is reported per record, a transient one is raised.
+sources in the store's mapping (:func:`shared.mapping.mapping_for`: shipped, global and the store's own override)
+are personal (names, emails, phones, addresses, the email hash); required name fields become ``[erased]``.
+One PATCH per record; a permanent failure is reported per record, a transient one is raised.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 from agent.salesforce import SalesforceClient
 from shared.db import Database
 from shared.errors import PermanentError
-from shared.mapping import SOURCES, Mapping, key, load_mapping
+from shared.mapping import SOURCES, Mapping, key, mapping_for
 from shared.pii import is_pii_key
 from shared.settings import Settings
 from shared.stores import StoreManager
@@ -59,8 +60,6 @@ async def erase_in_salesforce(db: Database, stores: StoreManager, settings: Sett
     errors) is raised: the whole erasure is tried again later (blanking a record twice is harmless).
     ``on_progress`` gets the report after each record (the job runner checkpoints it and renews its lease).
     """
-    mapping = load_mapping(settings.mapping_file)
-    personal = personal_fields(mapping)
     by_store: dict[str, list[tuple[str, str]]] = {}
     for store_id, resource, rid in entities:
         wanted = by_store.setdefault(store_id, [])
@@ -71,18 +70,26 @@ async def erase_in_salesforce(db: Database, stores: StoreManager, settings: Sett
             guest = key(store_id, "guest", guest_email_hash)
             wanted += [(s, guest) for s in SOURCES["buyer"]]
     result: dict[str, Any] = {"records": 0, "erased": 0, "failed": []}
-    plan: list[tuple[str, list[tuple[str, str]]]] = []
+    plan: list[tuple[str, dict[str, Any] | None, dict[str, set[str]], list[tuple[str, str]], str | None]] = []
     for store_id, wanted in by_store.items():
         rows = await db.fetch("lookup_sf_records", store_id, [w[0] for w in wanted], [w[1] for w in wanted])
+        store: dict[str, Any] | None = None
+        problem: str | None = None
+        try:  # the store's own mapping: a personal field only its override sends is blanked too
+            store = await stores.get(store_id)
+            personal = personal_fields(mapping_for(store, settings.mapping_file))
+        except PermanentError as exc:  # the store is gone, or its mapping file cannot be read
+            personal, problem = personal_fields(mapping_for(None, settings.mapping_file)), exc.message
         targets = [(r["sobject"], r["sf_id"]) for r in rows if personal.get(r["sobject"])]
         result["records"] += len(targets)
         if targets:
-            plan.append((store_id, targets))
+            plan.append((store_id, store, personal, targets, problem))
     if on_progress is not None:
         await on_progress(result)  # the total is known before the first call to Salesforce
-    for store_id, targets in plan:
+    for store_id, store, personal, targets, problem in plan:
         try:
-            store = await stores.get(store_id)
+            if store is None or problem is not None:
+                raise PermanentError(problem or f"unknown store {store_id}")
             client = SalesforceClient(store["sf_credentials"] or {}, api_version=settings.sf_api_version,
                                       timeout_s=settings.sf_timeout_s, pool_size=2)
         except PermanentError as exc:  # the store is gone or has no Salesforce connection

@@ -27,7 +27,12 @@ def _run(fn: Callable[[ConsoleManager, argparse.Namespace, Settings], Awaitable[
         async def main() -> int:
             db = await open_db(settings)
             try:
-                return await fn(ConsoleManager(db, replay_batch=settings.console_replay_batch), args, settings)
+                from shared.crypto import Vault
+                from shared.stores import StoreManager
+
+                stores = StoreManager(db, Vault.from_settings(settings))
+                return await fn(ConsoleManager(db, replay_batch=settings.console_replay_batch, stores=stores,
+                                               mapping_file=settings.mapping_file), args, settings)
             finally:
                 await db.close()
 

@@ -5,6 +5,7 @@ The console never shows these fields in lists; the entity timeline masks them; a
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from typing import Any
 
@@ -103,6 +104,18 @@ def erase(obj: Any, values: set[str] | frozenset = frozenset()) -> Any:
 _EMAIL = re.compile(r"[^\s@\"'<>(),;:]+@[^\s@\"'<>(),;:]+\.[A-Za-z]{2,}")
 
 
-def mask_text(text: str | None) -> str | None:
-    """Free text (Salesforce error messages quote field values) with email addresses masked."""
-    return _EMAIL.sub(MASKED, text) if text else text
+def _forms(value: str) -> set[str]:
+    """A value as free text may quote it: as is and JSON-escaped (errors are stored as JSON, ASCII or not)."""
+    return {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+
+
+def mask_text(text: str | None, values: set[str] | frozenset = frozenset()) -> str | None:
+    """Free text (Salesforce error messages quote field values: ``STRING_TOO_LONG`` carries a whole name or
+    street) with email addresses and every occurrence of one of ``values`` (the entity's personal values,
+    :func:`pii_values`) masked."""
+    if not text:
+        return text
+    forms = sorted({f for v in values if len(v.strip()) >= 3 for f in _forms(v.strip())}, key=len, reverse=True)
+    if forms:
+        text = re.sub("|".join(re.escape(f) for f in forms), MASKED, text, flags=re.I)
+    return _EMAIL.sub(MASKED, text)

@@ -123,18 +123,6 @@ RETURNING id, status, created_at
 SELECT 1
 
 -- name: outbox_counts
--- name: insert_job_once
--- a signed /resync request: $6 is its webhook-id; the same request again returns the job it created (new = false)
-WITH ins AS (
-    INSERT INTO jobs (id, store_id, kind, params, requested_by, request_id) VALUES ($1, $2, $3, $4, $5, $6)
-    ON CONFLICT (store_id, request_id) WHERE request_id IS NOT NULL DO NOTHING
-    RETURNING id, status, created_at
-)
-SELECT id, status, created_at, true AS new FROM ins
-UNION ALL
-SELECT id, status, created_at, false AS new FROM jobs
-WHERE store_id = $2 AND request_id = $6 AND NOT EXISTS (SELECT 1 FROM ins)
-
 SELECT status, count(*) AS n FROM outbox GROUP BY status
 
 
@@ -406,9 +394,37 @@ WHERE email_sha256 = $1 AND ($2::text IS NULL OR store_id = $2)
 ORDER BY store_id, resource, resource_id
 
 -- name: console_events_for_erase
-SELECT e.id, e.payload FROM events e
+SELECT e.id, e.store_id, e.resource, e.resource_id, e.payload FROM events e
 JOIN unnest($1::text[], $2::text[], $3::bigint[]) AS t(store_id, resource, resource_id)
   ON e.store_id = t.store_id AND e.resource = t.resource AND e.resource_id = t.resource_id
+
+-- name: console_orders_by_customer
+-- a registered customer's orders whatever their billing email ($1 stores, $2 customer ids as text; index
+-- events_order_customer, migration 0009)
+SELECT DISTINCT e.store_id, e.resource, e.resource_id FROM events e
+JOIN unnest($1::text[], $2::text[]) AS t(store_id, customer_id)
+  ON e.store_id = t.store_id AND (e.payload->>'customer_id') = t.customer_id
+WHERE e.resource = 'order' AND (e.payload->>'customer_id') <> '0'
+
+-- name: twoway_states_for_erase
+SELECT s.fields, s.wc_written FROM twoway_state s
+JOIN unnest($1::text[], $2::text[], $3::bigint[]) AS t(store_id, resource, resource_id)
+  ON s.store_id = t.store_id AND s.resource = t.resource AND s.resource_id = t.resource_id
+
+-- name: console_erase_twoway_state
+-- the two-way sync state holds field values (phone, street) both sides agreed on or changed
+DELETE FROM twoway_state s
+USING unnest($1::text[], $2::text[], $3::bigint[]) AS t(store_id, resource, resource_id)
+WHERE s.store_id = t.store_id AND s.resource = t.resource AND s.resource_id = t.resource_id
+
+-- name: console_twoway_conflicts_for_erase
+SELECT c.id, c.field, c.winner_value, c.loser_value FROM twoway_conflicts c
+JOIN unnest($1::text[], $2::text[], $3::bigint[]) AS t(store_id, resource, resource_id)
+  ON c.store_id = t.store_id AND c.resource = t.resource AND c.resource_id = t.resource_id
+
+-- name: console_erase_twoway_conflicts
+UPDATE twoway_conflicts c SET winner_value = t.winner_value, loser_value = t.loser_value
+FROM unnest($1::bigint[], $2::text[], $3::text[]) AS t(id, winner_value, loser_value) WHERE c.id = t.id
 
 -- name: console_erase_events
 UPDATE events e SET payload = t.payload::json, erased_at = now()
@@ -432,6 +448,14 @@ WHERE o.store_id = t.store_id AND o.resource = t.resource AND o.resource_id = t.
 
 -- name: console_delete_entity_emails
 DELETE FROM entity_emails WHERE email_sha256 = $1 AND ($2::text IS NULL OR store_id = $2)
+
+-- name: console_delete_entities_emails
+-- the erased entities' email hashes ($4: every email their events held: an order's other billing email, the
+-- account's own), by primary key
+DELETE FROM entity_emails m
+USING unnest($1::text[], $2::text[], $3::bigint[]) AS t(store_id, resource, resource_id)
+WHERE m.email_sha256 = ANY($4::bytea[])
+  AND m.store_id = t.store_id AND m.resource = t.resource AND m.resource_id = t.resource_id
 
 -- name: purge_delivered_payloads
 -- retention: payloads of events at or before their entity's delivered version, older than $1 days,

@@ -35,7 +35,7 @@ from agent.twoway import hooks
 from shared import outbox
 from shared.db import Database, retry_conflicts
 from shared.errors import PermanentError, RetryableError, SalesforcePermanent, SalesforceRetryable
-from shared.mapping import KEY_FIELD, Mapping, key, load_mapping
+from shared.mapping import KEY_FIELD, Mapping, key, load_mapping, mapping_for
 from shared.models import Outcome, payload_dict
 from shared.settings import Settings
 from shared.stores import StoreManager
@@ -586,8 +586,8 @@ class Deliverer:
             c = SalesforceClient(conn, api_version=s.sf_api_version, timeout_s=s.sf_timeout_s,
                                  pool_size=s.sf_concurrency, budget_share=s.sf_api_budget_share)
             self._clients[store_id] = c
-            self._mappings[store_id] = load_mapping(s.mapping_file, conn.get("mapping_file")) \
-                if conn.get("mapping_file") else self.base_mapping
+            self._mappings[store_id] = mapping_for(store, s.mapping_file) if conn.get("mapping_file") \
+                else self.base_mapping
         return c
 
     async def mapping(self, store_id: str) -> Mapping:

@@ -22,7 +22,8 @@ def setup_console(app: web.Application) -> None:
 async def _console_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     app[keys.CONSOLE] = ConsoleManager(app[keys.DB], session_ttl_s=settings.console_session_ttl_s,
-                                       replay_batch=settings.console_replay_batch)
+                                       replay_batch=settings.console_replay_batch, stores=app[keys.STORES],
+                                       mapping_file=settings.mapping_file)
     yield
     background = app[keys.BACKGROUND]
     tasks = list(background)

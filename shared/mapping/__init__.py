@@ -1,6 +1,7 @@
 """The declarative WooCommerce -> Salesforce mapping (``shared/mapping/mapping.toml``, overridable).
 
-:func:`load_mapping` reads the shipped defaults and merges an owner's file over them;
+:func:`load_mapping` reads the shipped defaults and merges an owner's file over them; :func:`mapping_for` is the
+mapping of one store (shipped, global override, the store's own override), for every caller;
 :meth:`Mapping.fields` turns one WooCommerce document into the Salesforce fields of one sObject.
 Keys and references are structural (``agent/delivery/plan.py``), not configurable.
 """
@@ -248,6 +249,17 @@ def _read(path: Path | str) -> dict:
 
 def default_text() -> str:
     return resources.files("shared.mapping").joinpath("mapping.toml").read_text()
+
+
+def mapping_for(store: dict[str, Any] | None, global_file: Path | str | None) -> Mapping:
+    """The mapping one store's records are written with, for every caller (delivery, ``salesforce check``, the
+    Salesforce erasure, the console's "sent to Salesforce" view): the shipped mapping, the global override
+    ``settings.mapping_file`` (``global_file``) over it, and the store's own ``mapping_file`` (in its decrypted
+    Salesforce connection, ``store["sf_credentials"]``, as :meth:`shared.stores.StoreManager.get` returns it) on top.
+    A store without a connection or an override gets the shipped and global mapping."""
+    conn = (store or {}).get("sf_credentials") or {}
+    own = conn.get("mapping_file") if isinstance(conn, dict) else None
+    return load_mapping(global_file, own)
 
 
 def load_mapping(*overrides: Path | str | None) -> Mapping:

@@ -9,11 +9,16 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from loguru import logger
+
 from shared.db import Database
-from shared.errors import PermanentError
+from shared.errors import ConfigError, NotFound, PermanentError
+from shared.mapping import Mapping, mapping_for
 from shared.models import OutboxStatus
+from shared.stores import StoreManager
 
 if TYPE_CHECKING:
     import asyncpg
@@ -83,10 +88,29 @@ def csrf_ok(expected: str | None, given: str | None) -> bool:
 
 
 class ServiceBase:
-    def __init__(self, db: Database, *, session_ttl_s: int = 8 * 3600, replay_batch: int = 500):
+    def __init__(self, db: Database, *, session_ttl_s: int = 8 * 3600, replay_batch: int = 500,
+                 stores: StoreManager | None = None, mapping_file: Path | str | None = None):
         self.db = db
         self.session_ttl_s = session_ttl_s
         self.replay_batch = replay_batch
+        self.stores = stores              # reads a store's (encrypted) Salesforce connection: its mapping_file
+        self.mapping_file = mapping_file  # settings.mapping_file, the global override
+
+    async def store_mapping(self, store_id: str) -> Mapping | None:
+        """The store's mapping as the agent applies it (:func:`shared.mapping.mapping_for`); without ``stores``
+        (a manager built on the database alone) the shipped and global mapping; ``None`` when a mapping file
+        cannot be read here (the console then shows no "sent to Salesforce" view)."""
+        store = None
+        try:
+            if self.stores is not None:
+                try:
+                    store = await self.stores.get(store_id)
+                except NotFound:
+                    store = None
+            return mapping_for(store, self.mapping_file)
+        except ConfigError as exc:
+            logger.bind(action="console.mapping_unreadable", store_id=store_id).warning(exc.message[:300])
+            return None
 
     # authorization helpers
     @staticmethod

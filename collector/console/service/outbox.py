@@ -14,6 +14,7 @@ from loguru import logger
 from collector.console.service.base import DESTINATIONS, STATUSES, InvalidInput, Principal, ServiceBase, parse_time
 from shared import ids, pii
 from shared.errors import NotFound
+from shared.mapping import Ctx, Mapping
 from shared.models import RESOURCES
 
 
@@ -120,23 +121,17 @@ def diff(old: Any, new: Any) -> list[dict[str, Any]]:
     return [{"path": k, "old": a.get(k), "new": b.get(k)} for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
 
 
-_MAPPING: list = []
-
-
-def salesforce_fields(store_id: str, resource: str, action: str, payload: Any) -> dict | None:
-    """What the agent sends to Salesforce for one event version, per sObject (the default mapping, applied the
-    way the agent applies it); ``None`` where it cannot be computed (no agent installed, erased/purged payload)."""
-    if not isinstance(payload, dict) or payload.get("purged") or action == "deleted":
+def salesforce_fields(mapping: Mapping | None, store_id: str, resource: str, action: str,
+                      payload: Any) -> dict | None:
+    """What the agent sends to Salesforce for one event version, per sObject (``mapping``: the store's own,
+    :meth:`ServiceBase.store_mapping`, applied the way the agent applies it); ``None`` where it cannot be computed
+    (no readable mapping, erased/purged payload, a delete)."""
+    if mapping is None or not isinstance(payload, dict) or payload.get("purged") or action == "deleted":
         return None
     try:
-        from shared.mapping import Ctx, load_mapping
-
-        if not _MAPPING:
-            _MAPPING.append(load_mapping())
-        m = _MAPPING[0]
-        ctx = Ctx(store_id, resource, action, m.options)
-        return {sobject: m.fields(source, sobject, payload, ctx)
-                for (source, sobject) in m.tables if source == resource}
+        ctx = Ctx(store_id, resource, action, mapping.options)
+        return {sobject: mapping.fields(source, sobject, payload, ctx)
+                for (source, sobject) in mapping.tables if source == resource}
     except Exception as exc:  # noqa: BLE001 - a payload the mapping cannot read: the timeline shows the raw diff only
         logger.bind(action="console.mapping_failed").debug(f"{type(exc).__name__}: {exc}")
         return None
@@ -176,6 +171,10 @@ class OutboxService(ServiceBase):
         attempts = [dict(r) for r in await self.db.fetch("console_entity_attempts", store_id, resource, resource_id,
                                                          limit)]
         events.reverse()  # oldest first for the diffs
+        mapping = await self.store_mapping(store_id)
+        values: set[str] = set()  # the entity's personal values: error texts quote them (STRING_TOO_LONG)
+        for e in events:
+            pii.pii_values(e["payload"], values)
         prev = prev_sent = None
         for e in events:
             payload = e.pop("payload")
@@ -183,7 +182,7 @@ class OutboxService(ServiceBase):
             e["diff"] = diff(prev, masked) if prev is not None else None
             e["payload"] = masked
             prev = masked
-            sent = salesforce_fields(store_id, resource, e["action"], payload)
+            sent = salesforce_fields(mapping, store_id, resource, e["action"], payload)
             sent = pii.mask(sent, pii.pii_values(payload)) if sent is not None else None
             e["salesforce"] = sent
             e["salesforce_diff"] = diff(prev_sent, sent) if prev_sent is not None and sent is not None else None
@@ -192,7 +191,7 @@ class OutboxService(ServiceBase):
         attempts.reverse()
         prev = None
         for a in attempts:
-            a["error"] = pii.mask_text(a["error"])
+            a["error"] = pii.mask_text(a["error"], values)
             summary = a["request_summary"] or {}
             if isinstance(summary, str):  # a JSON string stored as jsonb
                 summary = orjson.loads(summary) if summary[:1] in "{[" else {"text": summary}
@@ -213,7 +212,7 @@ class OutboxService(ServiceBase):
                           key=lambda x: x["at"], reverse=True)
         outbox = dict(row) if row else None
         if outbox:
-            outbox["last_error"] = pii.mask_text(outbox["last_error"])
+            outbox["last_error"] = pii.mask_text(outbox["last_error"], values)
         return {"outbox": outbox, "events": events, "attempts": attempts, "conflicts": conflicts,
                 "timeline": timeline}
 
