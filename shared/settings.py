@@ -5,9 +5,11 @@ Validated once at startup; :func:`load_settings` turns a validation failure into
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal
 
+import platformdirs
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -16,12 +18,36 @@ from shared.errors import ConfigError
 ENV_PREFIX = "WOOFORCE_"
 
 
+def default_data_dir() -> Path:
+    """The per-user data directory (``~/.local/share/wooforce`` on Linux): the same whatever the working directory,
+    so a command run from elsewhere finds the same embedded database and master key."""
+    return Path(platformdirs.user_data_dir("wooforce", appauthor=False))
+
+
+def _list_value(v: Any) -> Any:
+    """A list setting from the environment: a JSON list (``[5, 30]``) or a comma list (``5,30``); other types are
+    left to the field's own validation."""
+    if not isinstance(v, str):
+        return v
+    text = v.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise ValueError("must be a JSON list (e.g. [5, 30]) or a comma-separated list (e.g. 5,30)") from None
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True)
+    # enable_decoding=False: list settings arrive as text and _lists parses JSON or comma lists itself (the default
+    # JSON-only decoding raised a SettingsError traceback, outside validation, on `5,30` or `abc`)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True,
+                                      enable_decoding=False)
 
     # --- storage -----------------------------------------------------------------------
     database_url: str | None = Field(None, description="Postgres DSN; unset = embedded Postgres under data_dir")
-    data_dir: Path = Field(Path(".wooforce"), description="embedded Postgres, generated master key, logs")
+    data_dir: Path = Field(default_factory=default_data_dir, description="embedded Postgres, generated master key, "
+                           "logs; default: the per-user data directory (platformdirs)")
     auto_migrate: bool | None = Field(None, description="apply migrations at startup; default: only for the "
                                       "embedded DB")
     db_pool_min: int = Field(2, ge=1, le=100)
@@ -53,7 +79,7 @@ class Settings(BaseSettings):
     agent_claim_batch: int = Field(2000, ge=1, le=100_000, description="outbox rows claimed per statement")
     agent_retry_schedule_s: list[float] = Field(
         [5, 30, 120, 600, 1800, 3600], min_length=1,
-        description="delay before retry n (JSON list); the last value repeats")
+        description="delay before retry n (JSON or comma list); the last value repeats")
     agent_retry_jitter: float = Field(0.2, ge=0, le=1, description="+- share of random jitter on retry delays")
     agent_max_attempts: int = Field(12, ge=1, le=1000, description="retryable failures before a row is dead-lettered")
     agent_shutdown_grace_s: float = Field(20.0, ge=0, le=600, description="SIGTERM: time to finish the current batch")
@@ -136,7 +162,7 @@ class Settings(BaseSettings):
     alert_smtp_password: SecretStr | None = None
     alert_smtp_timeout_s: float = Field(10.0, gt=0, le=120)
     alert_email_from: str = "wooforce@localhost"
-    alert_email_to: list[str] = Field(default_factory=list, description="recipients (JSON list)")
+    alert_email_to: list[str] = Field(default_factory=list, description="recipients (JSON or comma list)")
     retention_delivered_payload_days: int = Field(0, ge=0, le=36_500, description="purge payloads of delivered "
                                                   "events older than this; 0 = keep forever")
 
@@ -154,6 +180,27 @@ class Settings(BaseSettings):
             return None
         if not v.startswith(("postgres://", "postgresql://")):
             raise ValueError("must start with postgresql:// (e.g. postgresql://user:pass@host:5432/wooforce)")
+    @field_validator("agent_retry_schedule_s", "alert_email_to", mode="before")
+    @classmethod
+    def _lists(cls, v: Any) -> Any:
+        return _list_value(v)
+
+    @field_validator("alert_email_to")
+    @classmethod
+    def _emails(cls, v: list[str]) -> list[str]:
+        for address in v:
+            local, _, domain = address.partition("@")
+            if not local or not domain or " " in address:
+                raise ValueError(f"{address!r} is not an email address")
+        return v
+
+    @field_validator("agent_retry_schedule_s")
+    @classmethod
+    def _delays(cls, v: list[float]) -> list[float]:
+        if any(d < 0 for d in v):
+            raise ValueError("delays must be zero or more seconds")
+        return v
+
         return v
 
     @field_validator("ingest_writers")
@@ -215,10 +262,12 @@ class Settings(BaseSettings):
 def describe_validation_error(exc: ValidationError) -> str:
     lines = ["Invalid configuration:"]
     for err in exc.errors():
-        name = ENV_PREFIX + "_".join(str(p) for p in err["loc"]).upper()
+        loc = err["loc"]
+        name = ENV_PREFIX + str(loc[0]).upper() if loc else ENV_PREFIX.rstrip("_")
+        item = f"item {loc[1] + 1}: " if len(loc) > 1 and isinstance(loc[1], int) else ""  # of a list setting
         value = err.get("input")
         shown = "" if "key" in name.lower() or "url" in name.lower() else f" (got {value!r})"
-        lines.append(f"  {name}: {err['msg']}{shown}")
+        lines.append(f"  {name}: {item}{err['msg']}{shown}")
     return "\n".join(lines)
 
 
