@@ -11,6 +11,7 @@ from collector.batcher import GroupCommitter
 from collector.errors import make_error_middleware
 from collector.metrics import Metrics, make_metrics_middleware
 from collector.routes import setup_routes
+from collector.webauth import security_headers
 from shared import migrations
 from shared.crypto import Vault
 from shared.db import Database, resolve_dsn
@@ -22,14 +23,26 @@ from shared.stores import StoreManager
 def create_app(settings: Settings, *, db: Database | None = None) -> web.Application:
     """Build the collector. Pass an open ``db`` to share one (tests); otherwise the app opens its own."""
     metrics = Metrics()
-    app = web.Application(client_max_size=settings.max_body_bytes,
-                          middlewares=[make_metrics_middleware(metrics), make_error_middleware(settings.retry_after_s)])
+    # client_max_size is the first size aiohttp refuses: one above MAX_BODY_BYTES, so exactly that much is accepted
+    app = web.Application(client_max_size=settings.max_body_bytes + 1,
+                          middlewares=[make_metrics_middleware(metrics), make_error_middleware(settings.retry_after_s)],
+                          # bodies stay as sent: a compressed one is refused (415) before it is read, never inflated
+                          # (aiohttp would inflate up to 32 MiB per request before any signature is checked);
+                          # these override run_app's and TestServer's own values
+                          handler_args={"auto_decompress": False,
+                                        "keepalive_timeout": settings.http_keepalive_timeout_s})
+    app.on_response_prepare.append(_security_headers)
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = metrics
     app.cleanup_ctx.append(_database(db))
     app.cleanup_ctx.append(_committer)
     setup_routes(app)
     return app
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer (ingest, API, console, 404 pages, errors) carries the console pages' security headers."""
+    security_headers(response)
 
 
 def _database(given: Database | None) -> Callable[[web.Application], AsyncIterator[None]]:

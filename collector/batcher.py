@@ -17,9 +17,14 @@ import asyncpg
 from loguru import logger
 
 from shared.db import Database, retry_conflicts
-from shared.errors import DatabaseError, DatabaseUnavailable
+from shared.errors import DatabaseError, DatabaseUnavailable, PermanentError
 from shared.models import NewEvent
 from shared.outbox import IngestResult, OutboxManager
+
+
+class UnstorableEvents(PermanentError):
+    """These events could not be written for a reason of their own (not the database's): the request's fault."""
+    code = "unstorable_event"
 
 
 @dataclass(slots=True)
@@ -107,20 +112,19 @@ class GroupCommitter:
                 _fail(items, exc)
                 return conn
             # one request's data must not fail its neighbours: write each on its own
-            for it in items:
-                try:
-                    res = await self._commit(it.events, conn)
-                except Exception as exc:  # noqa: BLE001 - handed to the waiting request
-                    _fail([it], exc)
-                else:
-                    if not it.future.done():
-                        it.future.set_result(res)
-            return conn
+            return await self._one_by_one(items, conn)
         except Exception as exc:  # noqa: BLE001 - a bug must not kill the writer
-            logger.bind(action="ingest.batch_failed").exception("group commit failed")
-            _fail(items, exc)
+            # not the database: something in the events themselves (a value the driver cannot encode). Nothing
+            # was written (the statement never ran or ran as one); the connection may be mid-protocol: replace it
+            logger.bind(action="ingest.batch_failed", requests=len(items), events=len(events),
+                        error=type(exc).__name__).warning("group commit failed; writing its requests one by one")
             await self._given_back(conn)
-            return None
+            try:
+                conn = await self.db.acquire()
+            except DatabaseUnavailable as unavailable:
+                _fail(items, unavailable)
+                return None
+            return await self._one_by_one(items, conn)
         duration_ms = (time.perf_counter() - t0) * 1000
         if self.on_batch:
             self.on_batch(len(items), len(events), duration_ms)
@@ -131,6 +135,33 @@ class GroupCommitter:
                 it.future.set_result(results[pos:pos + n])
             pos += n
         return conn
+
+    async def _one_by_one(self, items: list[_Item], conn: asyncpg.Connection) -> asyncpg.Connection | None:
+        """Write each request of a failed batch on its own, so that only a bad one fails. A request that fails for
+        a reason other than the database gets :class:`UnstorableEvents` (answered 422); the connection is replaced
+        after such a failure."""
+        kept: asyncpg.Connection | None = conn
+        for it in items:
+            try:
+                if kept is None:
+                    kept = await self.db.acquire()
+                res = await self._commit(it.events, kept)
+            except DatabaseUnavailable as exc:
+                _fail([it], exc)
+                await self._given_back(kept)
+                kept = None
+            except DatabaseError as exc:
+                _fail([it], exc)
+            except Exception as exc:  # noqa: BLE001 - the request's own data: handed to it as a 422
+                logger.bind(action="ingest.request_unstorable", events=len(it.events), error=type(exc).__name__
+                            ).warning("a request's events could not be written")
+                _fail([it], UnstorableEvents(f"the events could not be stored: {type(exc).__name__}"))
+                await self._given_back(kept)
+                kept = None
+            else:
+                if not it.future.done():
+                    it.future.set_result(res)
+        return kept
 
     async def _given_back(self, conn: asyncpg.Connection | None) -> None:
         if conn is not None:

@@ -8,6 +8,7 @@ from loguru import logger
 from shared.errors import DatabaseUnavailable
 
 _REASONS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+            408: "body_timeout",
             413: "body_too_large", 415: "unsupported_media_type", 422: "invalid_event", 429: "too_many_requests",
             503: "unavailable"}
 
@@ -31,6 +32,11 @@ def make_error_middleware(retry_after_s: int) -> Middleware:
     @web.middleware
     async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
+            encoding = request.headers.get("Content-Encoding", "").strip().lower()
+            if encoding not in ("", "identity"):
+                # refused before a byte of the body is read (the app never inflates bodies: app.py)
+                raise ApiError(415, "unsupported_content_encoding",
+                               f"Content-Encoding {encoding[:40]!r} is not accepted: send the body uncompressed")
             return await handler(request)
         except ApiError as exc:
             logger.bind(action="ingest.rejected", status=exc.status, code=exc.code,
@@ -43,7 +49,7 @@ def make_error_middleware(retry_after_s: int) -> Middleware:
                                   headers={"Retry-After": str(retry_after_s)})
         except web.HTTPRequestEntityTooLarge:
             # (the exception keeps no max_size attribute: reading exc.max_size raised AttributeError here)
-            return error_response(413, "body_too_large", f"request body exceeds {request.client_max_size} bytes")
+            return error_response(413, "body_too_large", f"request body exceeds {request.client_max_size - 1} bytes")
         except web.HTTPException as exc:
             if exc.status < 400 or not request.path.startswith(("/v1/", "/api/")):
                 raise

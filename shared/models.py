@@ -63,6 +63,10 @@ class InvalidEvent(ValueError):
         self.fields = fields
 
 
+class FutureVersion(InvalidEvent):
+    """An entity version later than now plus the timestamp tolerance (maps to 422)."""
+
+
 class IncomingEvent(BaseModel):
     """One event as a sender posts it."""
 
@@ -169,7 +173,8 @@ _SENDER_ID = re.compile(r"[\x21-\x7e]{1,200}")
 _RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)")
 
 
-def _fast_events(body: Any, store_id: str, max_events: int, source: str) -> list[NewEvent] | None:
+def _fast_events(body: Any, store_id: str, max_events: int, source: str,
+                 max_version: datetime | None = None) -> list[NewEvent] | None:
     if type(body) is not dict:
         return None
     if "events" in body:
@@ -193,35 +198,49 @@ def _fast_events(body: Any, store_id: str, max_events: int, source: str) -> list
         resource, action = _TYPES[type_]
         try:
             out.append(_new_event(store_id, source, resource, action, rid, sender_id, datetime.fromisoformat(occurred),
-                                  data, "body"))
+                                  data, "body", max_version))
         except (ValueError, InvalidEvent):
             return None
     return out
 
 
+def check_version(version: datetime, max_version: datetime | None, where: str) -> None:
+    """Refuse an entity version later than ``max_version`` (now plus the timestamp tolerance): the outbox keeps the
+    newest version, so a far-future one would outrank every real update of the entity and freeze it."""
+    if max_version is not None and version > max_version:
+        raise FutureVersion([{"field": where, "message": f"is in the future ({version.isoformat()}): an entity version "
+                             f"must not be later than {max_version.isoformat(timespec='seconds')}"}])
+
+
 def _new_event(store_id: str, source: str, resource: str, action: str, rid: int, sender_id: str,
-               occurred_at: datetime, data: dict, where: str) -> NewEvent:
+               occurred_at: datetime, data: dict, where: str, max_version: datetime | None = None) -> NewEvent:
     """A validated event as the outbox stores it (both paths build events here). The entity version is WooCommerce's
-    ``date_modified_gmt`` (a delete has none: the time it happened)."""
-    version = occurred_at
+    ``date_modified_gmt`` (a delete has none: the time it happened); it must not be after ``max_version``."""
+    version, version_field = occurred_at, f"{where}.occurred_at"
     if action != "deleted":
         try:
-            version = parse_wc_datetime(data.get("date_modified_gmt")) or occurred_at
+            modified = parse_wc_datetime(data.get("date_modified_gmt"))
         except ValueError as exc:
             raise InvalidEvent([{"field": f"{where}.data.date_modified_gmt", "message": str(exc)}]) from None
+        if modified is not None:
+            version, version_field = modified, f"{where}.data.date_modified_gmt"
+    check_version(version, max_version, version_field)
     return NewEvent(
         store_id=store_id, source=source, resource=resource, action=action, resource_id=rid, version=version,
         payload_json=payload_text(data, f"{where}.data"), dedup_key="id:" + sender_id, sender_id=sender_id,
         occurred_at=occurred_at, email_sha256=email_hash_of(resource, data))
 
 
-def events_from_body(body: Any, *, store_id: str, max_events: int, source: str = "plugin") -> list[NewEvent]:
-    """Validate a plugin-format body (one event or ``{"events": [...]}``) into outbox events."""
-    fast = _fast_events(body, store_id, max_events, source)
-    return fast if fast is not None else _model_events(body, store_id, max_events, source)
+def events_from_body(body: Any, *, store_id: str, max_events: int, source: str = "plugin",
+                     max_version: datetime | None = None) -> list[NewEvent]:
+    """Validate a plugin-format body (one event or ``{"events": [...]}``) into outbox events; an entity version
+    after ``max_version`` is refused."""
+    fast = _fast_events(body, store_id, max_events, source, max_version)
+    return fast if fast is not None else _model_events(body, store_id, max_events, source, max_version)
 
 
-def _model_events(body: Any, store_id: str, max_events: int, source: str) -> list[NewEvent]:
+def _model_events(body: Any, store_id: str, max_events: int, source: str,
+                  max_version: datetime | None = None) -> list[NewEvent]:
     """The reference path: the pydantic models, with every failing field named (raises InvalidEvent)."""
     if isinstance(body, dict) and "events" in body:
         try:
@@ -238,7 +257,7 @@ def _model_events(body: Any, store_id: str, max_events: int, source: str) -> lis
             raise InvalidEvent(_fields(exc)) from None
         prefix = lambda i: "body"  # noqa: E731
     return [_new_event(store_id, source, ev.resource, ev.action, ev.resource_id, ev.id, ev.occurred_at, ev.data,
-                       prefix(i)) for i, ev in enumerate(incoming)]
+                       prefix(i), max_version) for i, ev in enumerate(incoming)]
 
 
 # Native WooCommerce webhooks -----------------------------------------------------------------
@@ -251,8 +270,10 @@ _WC_ACTIONS = {
 
 
 def event_from_wc_webhook(topic: str, body: Any, *, store_id: str, delivery_id: str | None,
-                          received_at: datetime, source: str = "webhook") -> NewEvent | None:
-    """Turn one native delivery into an outbox event; ``None`` for topics we do not sync."""
+                          received_at: datetime, source: str = "webhook",
+                          max_version: datetime | None = None) -> NewEvent | None:
+    """Turn one native delivery into an outbox event; ``None`` for topics we do not sync. A ``date_modified_gmt``
+    after ``max_version`` is refused."""
     resource, _, wc_action = topic.partition(".")
     if resource not in RESOURCES or wc_action not in ("created", "updated", "deleted", "restored"):
         return None
@@ -267,6 +288,7 @@ def event_from_wc_webhook(topic: str, body: Any, *, store_id: str, delivery_id: 
     except ValueError as exc:
         raise InvalidEvent([{"field": "body.date_modified_gmt", "message": str(exc)}]) from None
     if version is not None:
+        check_version(version, max_version, "body.date_modified_gmt")
         # created and updated carry identical bodies; the entity version identifies the change
         dedup = f"wc:{resource}:{rid}:{version.isoformat()}"
     else:

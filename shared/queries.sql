@@ -123,6 +123,18 @@ RETURNING id, status, created_at
 SELECT 1
 
 -- name: outbox_counts
+-- name: insert_job_once
+-- a signed /resync request: $6 is its webhook-id; the same request again returns the job it created (new = false)
+WITH ins AS (
+    INSERT INTO jobs (id, store_id, kind, params, requested_by, request_id) VALUES ($1, $2, $3, $4, $5, $6)
+    ON CONFLICT (store_id, request_id) WHERE request_id IS NOT NULL DO NOTHING
+    RETURNING id, status, created_at
+)
+SELECT id, status, created_at, true AS new FROM ins
+UNION ALL
+SELECT id, status, created_at, false AS new FROM jobs
+WHERE store_id = $2 AND request_id = $6 AND NOT EXISTS (SELECT 1 FROM ins)
+
 SELECT status, count(*) AS n FROM outbox GROUP BY status
 
 

@@ -97,6 +97,10 @@ class Settings(BaseSettings):
                                      "lasts (lets large backfills reach the bulk threshold; the agent holds ~16 KB "
                                      "per claimed row)")
     sf_bulk_poll_s: float = Field(2.0, gt=0, le=60, description="Bulk API 2.0 job status polling interval")
+    http_keepalive_timeout_s: float = Field(75.0, gt=0, le=3600, description="an idle keep-alive connection is "
+                                            "closed after this")
+    http_body_timeout_s: float = Field(30.0, gt=0, le=600, description="reading one request body (a client that "
+                                       "sends it slower gets 408)")
     mapping_file: Path | None = Field(None, description="TOML mapping overriding shared/mapping/mapping.toml "
                                       "(field by field)")
 

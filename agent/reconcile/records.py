@@ -3,23 +3,31 @@ the outbox heads they compare against, variations, customer fingerprints, paging
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+from loguru import logger
 
 from agent.woocommerce import WooClient, wc_gmt
 from shared import ids
 from shared.db import Database
-from shared.models import NewEvent, parse_wc_datetime, payload_dict, payload_text
+from shared.models import FutureVersion, NewEvent, check_version, parse_wc_datetime, payload_dict, payload_text
+from shared.settings import Settings
 
 # REST collection per outbox resource
 PATHS = {"order": "orders", "product": "products", "customer": "customers"}
 RESOURCE_OF = {"orders": "order", "products": "product", "customers": "customer"}
 # what a customer's fingerprint covers: the fields Wooforce syncs (no dates, no avatar)
 CUSTOMER_FIELDS = ("email", "first_name", "last_name", "username", "role", "billing", "shipping", "is_paying_customer")
+# how far in the future a record's version may be, as for ingest (TIMESTAMP_TOLERANCE_S's default): a later one
+# would outrank every real update of the entity in the outbox and freeze it
+FUTURE_TOLERANCE_S: int = Settings.model_fields["timestamp_tolerance_s"].default
+# records skipped because of such a version, per (store, resource), since the process started
+future_skips: Counter[tuple[str, str]] = Counter()
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +49,10 @@ def dedup_key(resource: str, rid: int, version: datetime) -> str:
 
 def make_event(store_id: str, source: str, resource: str, action: str, record: dict[str, Any], *,
                version: datetime | None = None, key: str | None = None) -> NewEvent:
+    """An outbox event for a REST record; raises FutureVersion for a version in the future (see ``decide``)."""
     rid = int(record["id"])
     version = version or version_of(record) or datetime.now(UTC)
+    check_version(version, max_version(), "record.date_modified_gmt")
     return NewEvent(store_id=store_id, source=source, resource=resource, action=action, resource_id=rid,
                     version=version, payload_json=payload_text(record, "record"),
                     dedup_key=key or dedup_key(resource, rid, version))
@@ -146,8 +156,24 @@ async def variations_of(client: WooClient, parent: dict[str, Any], since: dateti
     return out
 
 
+def max_version() -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=FUTURE_TOLERANCE_S)
+
+
 def decide(store_id: str, source: str, resource: str, record: dict[str, Any], head: Head | None) -> NewEvent | None:
-    """An event if the outbox has not seen this version of the record, or holds another state of it."""
+    """An event if the outbox has not seen this version of the record, or holds another state of it. A record
+    whose version is in the future (or whose outbox head is: a frozen entity, see ``wooforce outbox unfreeze``)
+    is skipped, logged and counted in ``future_skips``."""
+    try:
+        return _decide(store_id, source, resource, record, head)
+    except FutureVersion as exc:
+        future_skips[(store_id, resource)] += 1
+        logger.bind(action="reconcile.future_version_skipped", store_id=store_id, resource=resource,
+                    resource_id=record.get("id"), source=source).warning(str(exc))
+        return None
+
+
+def _decide(store_id: str, source: str, resource: str, record: dict[str, Any], head: Head | None) -> NewEvent | None:
     version = version_of(record)
     action = action_for(head, record)
     if head is None:

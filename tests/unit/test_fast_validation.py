@@ -6,17 +6,21 @@ builds exactly the events the models build. It must never accept what the models
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import orjson
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from shared.models import InvalidEvent, _fast_events, _model_events, events_from_body
+from shared.models import InvalidEvent, _fast_events, _model_events, event_from_wc_webhook, events_from_body
 
 STORE = "st_0000000000000000000000000a"
 FIELDS = ("store_id", "source", "resource", "action", "resource_id", "version", "payload_json", "dedup_key",
           "sender_id", "occurred_at", "email_sha256")
+# both paths refuse an entity version after this (the collector passes now + the timestamp tolerance); hypothesis's
+# datetimes reach 9999, so generated bodies fall on both sides of it
+MAX_VERSION = datetime(2030, 1, 1, tzinfo=UTC)
 
 
 def _event(n: int = 34, **over) -> dict:
@@ -30,9 +34,9 @@ def _event(n: int = 34, **over) -> dict:
 def _same(body, max_events: int = 100) -> list | None:
     """Run both paths on ``body`` (as JSON would deliver it) and check they agree; the fast path's answer."""
     body = orjson.loads(json.dumps(body))
-    fast = _fast_events(body, STORE, max_events, "plugin")
+    fast = _fast_events(body, STORE, max_events, "plugin", MAX_VERSION)
     try:
-        ref = _model_events(body, STORE, max_events, "plugin")
+        ref = _model_events(body, STORE, max_events, "plugin", MAX_VERSION)
     except InvalidEvent:
         assert fast is None, "the fast path accepted a body the models reject"
         return None
@@ -64,6 +68,8 @@ def test_batch_over_the_limit_is_named_by_the_models():
     {"data": [1]}, {"data": {"id": "34"}}, {"data": {"id": 35}}, {"data": {"id": True}}, {"data": {}},
     {"data": {"id": 34, "date_modified_gmt": "yesterday"}}, {"data": {"id": 34, "date_modified_gmt": 5}},
     {"data": {"id": 34, "note": "nul \u0000 inside"}}, {"extra": 1},
+    {"data": {"id": 34, "date_modified_gmt": "9999-12-31T23:59:59"}},
+    {"data": {"id": 34, "date_modified_gmt": "2030-01-01T00:00:01"}},
 ])
 def test_bad_events_are_left_to_the_models(bad):
     ev = _event(**bad)
@@ -127,3 +133,30 @@ def events(draw):
                "data": {"id": 1}})
 def test_fast_path_agrees_with_the_models(body):
     _same(body)
+
+
+@pytest.mark.parametrize("over, field", [
+    ({"data": {"id": 34, "date_modified_gmt": "9999-12-31T23:59:59"}}, "body.data.date_modified_gmt"),
+    ({"type": "order.deleted", "occurred_at": "9999-12-31T23:59:59Z", "data": {"id": 34}}, "body.occurred_at"),
+    ({"occurred_at": "9999-12-31T23:59:59Z", "data": {"id": 34}}, "body.occurred_at"),  # no date_modified_gmt
+])
+def test_a_far_future_version_is_refused_naming_its_field(over, field):
+    for body, where in ((_event(**over), field), ({"events": [_event(1, data={"id": 1}), _event(**over)]},
+                                                   field.replace("body", "events[1]"))):
+        with pytest.raises(InvalidEvent) as exc:
+            events_from_body(body, store_id=STORE, max_events=10, max_version=MAX_VERSION)
+        assert exc.value.fields[0]["field"] == where
+        assert "future" in exc.value.fields[0]["message"]
+    # up to the limit itself, accepted
+    ok = _event(data={"id": 34, "date_modified_gmt": "2030-01-01T00:00:00"})
+    assert events_from_body(ok, store_id=STORE, max_events=10, max_version=MAX_VERSION)[0].version == MAX_VERSION
+
+
+def test_a_native_webhook_with_a_far_future_version_is_refused():
+    kw = {"store_id": STORE, "delivery_id": "7", "received_at": datetime(2026, 11, 22, tzinfo=UTC),
+          "max_version": MAX_VERSION}
+    with pytest.raises(InvalidEvent) as exc:
+        event_from_wc_webhook("order.updated", {"id": 34, "date_modified_gmt": "9999-12-31T23:59:59"}, **kw)
+    assert exc.value.fields[0]["field"] == "body.date_modified_gmt"
+    ev = event_from_wc_webhook("order.updated", {"id": 34, "date_modified_gmt": "2029-12-31T23:59:59"}, **kw)
+    assert ev is not None and ev.version < MAX_VERSION
