@@ -184,6 +184,8 @@ class Settings(BaseSettings):
             return None
         if not v.startswith(("postgres://", "postgresql://")):
             raise ValueError("must start with postgresql:// (e.g. postgresql://user:pass@host:5432/wooforce)")
+        return v
+
     @field_validator("agent_retry_schedule_s", "alert_email_to", mode="before")
     @classmethod
     def _lists(cls, v: Any) -> Any:
@@ -203,8 +205,6 @@ class Settings(BaseSettings):
     def _delays(cls, v: list[float]) -> list[float]:
         if any(d < 0 for d in v):
             raise ValueError("delays must be zero or more seconds")
-        return v
-
         return v
 
     @field_validator("ingest_writers")
