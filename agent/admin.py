@@ -27,14 +27,17 @@ async def list_dead(db: Database, store_id: str, *, resource: str | None = None,
 
 async def check_salesforce(stores: StoreManager, settings: Settings, store_id: str) -> dict:
     """Describe every sObject the mapping writes; report the fields the org lacks (or that cannot be written),
-    and whether ``Wooforce_Key__c`` is an external id. Costs one API call per sObject."""
+    and whether ``Wooforce_Key__c`` is an external id and unique: an External ID that is not Unique lets the org
+    hold two records with one key, and upserts by it then answer 300 Multiple Choices or DUPLICATE_EXTERNAL_ID.
+    Costs one API call per sObject."""
     store = await stores.get(store_id)
     conn = store["sf_credentials"]
     if not conn:
         raise NotFound(f"store {store_id} has no Salesforce connection (wooforce stores set-salesforce)")
     mapping = mapping_for(store, settings.mapping_file)
     client = SalesforceClient(conn, api_version=settings.sf_api_version, timeout_s=settings.sf_timeout_s)
-    report: dict = {"store_id": store_id, "missing": {}, "not_writable": {}, "key_not_external_id": []}
+    report: dict = {"store_id": store_id, "missing": {}, "not_writable": {}, "key_not_external_id": [],
+                    "key_not_unique": []}
     try:
         for sobject, fields in sorted(mapping.sobject_fields().items()):
             described = await asyncio.to_thread(client.describe, sobject)
@@ -48,8 +51,11 @@ async def check_salesforce(stores: StoreManager, settings: Settings, store_id: s
             key = have.get(KEY_FIELD.lower())
             if key is not None and not key.get("externalId"):
                 report["key_not_external_id"].append(sobject)
+            elif key is not None and not key.get("unique"):
+                report["key_not_unique"].append(sobject)
     finally:
         client.close()
-    report["ok"] = not (report["missing"] or report["not_writable"] or report["key_not_external_id"])
+    report["ok"] = not (report["missing"] or report["not_writable"] or report["key_not_external_id"]
+                        or report["key_not_unique"])
     report["api_calls"] = client.calls
     return report

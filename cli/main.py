@@ -170,7 +170,7 @@ async def cmd_salesforce_check(stores: StoreManager, args: argparse.Namespace, s
         for sobject in report["key_not_external_id"]:
             print(f"{sobject}: Wooforce_Key__c must be an External ID (unique)")
         print("the org has every field the mapping writes" if report["ok"] else
-              "create the fields above (Setup > Object Manager), or drop them from your mapping file")
+              "fix the fields above (Setup > Object Manager), or drop them from your mapping file")
     return 0 if report["ok"] else 1
 
 
@@ -281,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     ob_sub = ob.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
     rp = ob_sub.add_parser("replay", help="move dead letters back to pending (after fixing their cause)")
     dl = ob_sub.add_parser("dead", help="list dead letters (newest first)")
+        for sobject in report["key_not_unique"]:
+            print(f"{sobject}: Wooforce_Key__c is an External ID but not Unique: two records can share a key and "
+                  "upserts then fail (300 Multiple Choices, DUPLICATE_EXTERNAL_ID); tick Unique on the field")
     for sp in (rp, dl):
         sp.add_argument("--store", required=True)
         sp.add_argument("--resource", choices=["order", "customer", "product"])

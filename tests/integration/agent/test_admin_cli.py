@@ -47,3 +47,18 @@ async def test_dead_letters_listed_and_replayed_and_org_checked(db, pg_dsn, sf_e
     sf_emu.remove_field("Contact", "Woo_Customer_Id__c")
     check = cli(env, "salesforce", "check", "--store", sid)
     assert check.returncode == 1 and "Contact: missing Woo_Customer_Id__c" in check.stdout
+
+
+async def test_salesforce_check_prints_a_key_that_is_not_unique(db, pg_dsn, sf_emu, tmp_path):
+    key = Fernet.generate_key().decode()
+    stores = StoreManager(db, Vault.from_settings(Settings(_env_file=None, master_key=key, data_dir=tmp_path)))
+    row, _ = await stores.add("Check shop")
+    await stores.set_salesforce(row["id"], sf_connection(sf_emu))
+    env = {"WOOFORCE_DATABASE_URL": pg_dsn, "WOOFORCE_MASTER_KEY": key, "WOOFORCE_DATA_DIR": str(tmp_path),
+           "WOOFORCE_LOG_LEVEL": "WARNING"}
+    sf_emu.remove_field("Account", "Wooforce_Key__c")
+    sf_emu.add_field("Account", "Wooforce_Key__c", "string", 255, external_id=True, unique=False)
+    check = cli(env, "salesforce", "check", "--store", row["id"])
+    assert check.returncode == 1
+    assert "Account: Wooforce_Key__c is an External ID but not Unique" in check.stdout
+    assert "the org has every field" not in check.stdout
