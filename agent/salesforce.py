@@ -30,6 +30,15 @@ RETRYABLE_CODES = {"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVA
                    "ALL_OR_NONE_OPERATION_ROLLED_BACK", "PROCESSING_HALTED", "TIMEOUT", "CONNECTION_ERROR",
                    "QUERY_TIMEOUT", "API_CURRENTLY_DISABLED", "TXN_SECURITY_METERING_ERROR"}
 _LIMIT_RE = re.compile(r"api-usage=(\d+)/(\d+)")
+LIMIT_CODE = "REQUEST_LIMIT_EXCEEDED"
+
+
+def daily_limit(code: str | None, message: str) -> bool:
+    """Salesforce refused a call because the org's rolling 24-hour API allocation is used up ("TotalRequests Limit
+    exceeded."): it lasts until the allocation recovers. The same code with another message (the concurrent
+    long-running request limit, "ConcurrentPerOrgLongTxn Limit exceeded.", "ConcurrentRequests (Concurrent API
+    Requests) Limit exceeded.") passes within seconds: a retry with backoff."""
+    return code == LIMIT_CODE and "TotalRequests" in message
 
 
 @dataclass
@@ -40,6 +49,7 @@ class Budget:
     used: int | None = None
     max: int | None = None
     seen_at: float = 0.0
+    limit_hit: bool = False  # Salesforce refused a call for the daily limit (TotalRequests); cleared by a success
 
     def update(self, used: int, max_: int) -> None:
         self.used, self.max, self.seen_at = used, max_, time.monotonic()
@@ -49,7 +59,8 @@ class Budget:
         return None if not self.max or self.used is None else self.used / self.max
 
     def over(self, reserve: int = 1) -> bool:
-        return self.max is not None and self.used is not None and self.used + reserve > self.share * self.max
+        return self.limit_hit or (self.max is not None and self.used is not None
+                                  and self.used + reserve > self.share * self.max)
 
 
 @dataclass
@@ -86,6 +97,7 @@ class SalesforceClient:
         self.calls = 0  # API calls this client made (OAuth not counted, like Salesforce)
         self._token: str | None = None
         self.user_id: str | None = None  # the integration user (from the token's identity URL)
+        self.org_id: str | None = None  # the org (from the same URL)
         self._login_lock = threading.Lock()
         self.http = requests.Session()
         self.http.trust_env = False  # REQUESTS_CA_BUNDLE / proxies from the environment must not apply
@@ -101,11 +113,7 @@ class SalesforceClient:
     def login(self) -> None:
         token_url = (self.conn.get("login_url") or self.instance_url).rstrip("/") + "/services/oauth2/token"
         if self.auth == "jwt":
-            try:
-                with open(self.conn["private_key_file"], "rb") as f:
-                    key = f.read()
-            except (KeyError, OSError) as exc:
-                raise SalesforcePermanent(f"JWT private key unreadable: {exc}", code="config") from None
+            key = self._private_key()
             claims = {"iss": self.conn["client_id"], "sub": self.conn.get("username", ""),
                       "aud": (self.conn.get("login_url") or "https://login.salesforce.com").rstrip("/"),
                       "exp": int(time.time()) + 180}
@@ -119,16 +127,36 @@ class SalesforceClient:
             raise SalesforceRetryable(f"Salesforce login failed: {type(exc).__name__}", code="CONNECTION_ERROR") \
                 from None
         body = _json(r)
+        self._limit_info(r)
         if r.status_code != 200 or not isinstance(body, dict) or "access_token" not in body:
             code, msg = error_code(body)
             if r.status_code >= 500:
                 raise SalesforceRetryable(f"Salesforce login: {r.status_code}", code="SERVER_UNAVAILABLE")
+            if code == LIMIT_CODE:  # an API request limit, not the credentials: the daily one pauses the store
+                self.budget.limit_hit = self.budget.limit_hit or daily_limit(code, msg)
+                raise SalesforceRetryable(f"Salesforce login: {r.status_code} {code}: {msg}", code=code,
+                                          status_code=r.status_code, body=body,
+                                          retry_after_s=_retry_after(r.headers.get("Retry-After")))
             raise SalesforcePermanent(f"Salesforce login refused: {code}: {msg}", code="auth_failed")
         self._token = body["access_token"]
         # the identity URL ends with the integration user's Id (two-way sync skips that user's changes)
         self.user_id = str(body.get("id") or "").rstrip("/").rsplit("/", 1)[-1] or None
+        # .../id/<org id>/<user id>: the org this connection signs in to (`stores set-salesforce --test` prints it)
+        ident = str(body.get("id") or "").rstrip("/").rsplit("/", 2)
+        self.org_id = ident[-2] if len(ident) == 3 else None
         if body.get("instance_url"):
             self.instance_url = body["instance_url"].rstrip("/")
+
+    def _private_key(self) -> bytes:
+        """The JWT signing key: its content, as ``stores set-salesforce`` stores it (encrypted); connections stored
+        before that hold a ``private_key_file`` path, still read."""
+        if self.conn.get("private_key"):
+            return str(self.conn["private_key"]).encode()
+        try:
+            with open(self.conn["private_key_file"], "rb") as f:
+                return f.read()
+        except (KeyError, OSError) as exc:
+            raise SalesforcePermanent(f"JWT private key unreadable: {exc}", code="config") from None
 
     def _ensure_token(self) -> str:
         with self._login_lock:
@@ -164,15 +192,17 @@ class SalesforceClient:
                 raise SalesforceRetryable(f"Salesforce unreachable: {type(exc).__name__}",
                                           code="CONNECTION_ERROR") from None
             self.calls += 1
-            if m := _LIMIT_RE.search(r.headers.get("Sforce-Limit-Info", "")):
-                self.budget.update(int(m.group(1)), int(m.group(2)))
+            self._limit_info(r)
             body = _json(r) if r.headers.get("Content-Type", "").startswith("application/json") else r.text
             if r.status_code == 401 and attempt == 1:
                 self._relogin(token)
                 continue
             if r.status_code < 300:
+                self.budget.limit_hit = False
                 return Response(r.status_code, body, dict(r.headers))
             code, msg = error_code(body)
+            if daily_limit(code, msg):
+                self.budget.limit_hit = True
             retry_after = _retry_after(r.headers.get("Retry-After"))
             text, code = f"Salesforce {r.status_code} {code}: {msg}", code or f"HTTP_{r.status_code}"
             if r.status_code >= 500 or code in RETRYABLE_CODES or r.status_code in (401, 429):
@@ -180,6 +210,10 @@ class SalesforceClient:
                                           body=body)
             raise SalesforcePermanent(text, code=code, status_code=r.status_code, body=body)
         raise AssertionError("unreachable")
+
+    def _limit_info(self, r: requests.Response) -> None:
+        if m := _LIMIT_RE.search(r.headers.get("Sforce-Limit-Info", "")):
+            self.budget.update(int(m.group(1)), int(m.group(2)))
 
     def composite(self, subrequests: list[dict]) -> list[dict]:
         body = self.request("POST", "/composite", json={"allOrNone": False, "compositeRequest": subrequests}).body

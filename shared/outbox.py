@@ -118,6 +118,7 @@ class Completion:
     status: int | None = None  # HTTP status of the destination's answer
     summary: dict[str, Any] = field(default_factory=dict)  # attempts.request_summary
     duration_ms: int = 0  # this row's own request; 0: the batch's duration is recorded
+    waiting_for: str | None = None  # retrying: waits for this record (Wooforce key) that failed permanently
 
 
 def next_try(settings: Settings, outcome: Outcome, attempts: int, *, count: bool = True,
@@ -159,7 +160,7 @@ def completions_json(results: Sequence[Completion]) -> list[str]:
         {"store_id": r.store_id, "resource": r.resource, "resource_id": r.resource_id,
          "outcome": r.outcome.completes_as, "seq": r.seq, "event_id": r.event_id, "version": r.version,
          "attempts": r.attempts, "delay_s": float(r.delay_s), "sf_id": r.sf_id, "error_code": r.code,
-         "error": r.error}).decode()
+         "error": r.error, "waiting_for": r.waiting_for}).decode()
         for r in results]
 
 

@@ -50,7 +50,8 @@ DELETE FROM stores WHERE id = $1
 -- (by WooCommerce version, then arrival: an older version never replaces a newer one), records the
 -- customer-email hashes of the new events (console search), and refreshes the stores' "last event seen" (at
 -- most once a second). A leased row keeps its lease (the agent sees the new head when it finishes); a retrying
--- row keeps its schedule; delivered and dead rows become pending again. $3 is the destination: 'salesforce'
+-- row keeps its schedule (unless it waits for a rejected record: due now); delivered and dead rows become pending
+-- again. $3 is the destination: 'salesforce'
 -- for store events, 'woocommerce' for Salesforce changes (two-way sync).
 -- Returns one row per input event: `new` when it was stored now, and `event_id`: its own id, or the event
 -- stored earlier (or earlier in this batch) under the same dedup key; null when a concurrent batch committed
@@ -86,7 +87,9 @@ WITH input AS MATERIALIZED (
         head_seq      = EXCLUDED.head_seq,
         status        = CASE WHEN o.status IN ('leased', 'retrying') THEN o.status ELSE 'pending' END,
         attempts      = CASE WHEN o.status IN ('leased', 'retrying') THEN o.attempts ELSE 0 END,
-        available_at  = CASE WHEN o.status IN ('leased', 'retrying') THEN o.available_at ELSE now() END,
+        -- a row waiting for a rejected customer or product (waiting_for) is due at once: the new version may fix it
+        available_at  = CASE WHEN o.status = 'leased' OR (o.status = 'retrying' AND o.waiting_for IS NULL)
+                             THEN o.available_at ELSE now() END,
         updated_at    = now()
     WHERE (EXCLUDED.head_version, EXCLUDED.head_seq) > (o.head_version, o.head_seq)
 ), emails AS (
@@ -773,7 +776,7 @@ WITH locked AS (
     CROSS JOIN LATERAL json_to_record(j.doc::json)
          AS t(store_id text COLLATE "C", resource text COLLATE "C", resource_id bigint, outcome text, seq bigint,
               event_id text COLLATE "C", version timestamptz, attempts int, delay_s float8, sf_id text,
-              error_code text, error text)
+              error_code text, error text, waiting_for text)
     JOIN outbox o ON o.store_id = t.store_id AND o.destination = $3::text AND o.resource = t.resource
      AND o.resource_id = t.resource_id
     -- IS TRUE: not an index condition, so each row is found by its primary key (with stale statistics that take
@@ -818,6 +821,7 @@ WHERE o.store_id = m.store_id AND o.destination = m.destination AND o.resource =
   AND o.resource_id = m.resource_id
 
 -- name: release_leases
+    waiting_for = CASE WHEN o.head_seq <> t.seq THEN NULL ELSE t.waiting_for END,
 -- clean shutdown: hand the owner's rows back without counting an attempt (each agent and two-way writer has its own
 -- owner, so no destination filter is needed)
 UPDATE outbox SET status = CASE WHEN attempts > 0 THEN 'retrying' ELSE 'pending' END,
@@ -868,8 +872,8 @@ WHERE r.sf_id IS DISTINCT FROM EXCLUDED.sf_id
 
 -- name: upsert_sf_budget
 INSERT INTO sf_budget AS b (store_id, api_used, api_max, budget_share, paused, paused_until, checked_at)
-VALUES ($1, $2, $3, $4, $5, $6, now())
-ON CONFLICT (store_id) DO UPDATE SET api_used = EXCLUDED.api_used, api_max = EXCLUDED.api_max,
+VALUES ($1, COALESCE($2::int, 0), COALESCE($3::int, 0), $4, $5, $6, now())
+ON CONFLICT (store_id) DO UPDATE SET api_used = COALESCE($2::int, b.api_used), api_max = COALESCE($3::int, b.api_max),
     budget_share = EXCLUDED.budget_share, paused = EXCLUDED.paused, paused_until = EXCLUDED.paused_until,
     checked_at = now()
 
@@ -887,6 +891,7 @@ ON CONFLICT (store_id) DO UPDATE SET
     status = EXCLUDED.status, error_code = EXCLUDED.error_code, error = EXCLUDED.error,
     failing_since = CASE WHEN EXCLUDED.status = 'ok' THEN NULL
                          WHEN c.status = 'failing' THEN c.failing_since ELSE now() END,
+-- $2/$3 NULL: not seen yet (the daily limit refused the sign-in): the last known values stay
     failures = CASE WHEN EXCLUDED.status = 'ok' THEN 0 ELSE c.failures + 1 END,
     last_ok_at = COALESCE(EXCLUDED.last_ok_at, c.last_ok_at),
     checked_at = now()
@@ -908,9 +913,11 @@ LIMIT $3
 
 -- name: replay_dead
 -- dead letters back to pending (after the cause was fixed): store $1, optionally resource $2,
--- Salesforce error code $3, resource ids $4
+-- Salesforce error code $3, resource ids $4. Rows waiting for a record that failed permanently (waiting_for: an
+-- order whose customer was rejected) carry that record's error code and are replayed with it
 UPDATE outbox SET status = 'pending', attempts = 0, available_at = now(), updated_at = now()
-WHERE status = 'dead' AND store_id = $1 AND ($2::text IS NULL OR resource = $2)
+WHERE (status = 'dead' OR (status = 'retrying' AND waiting_for IS NOT NULL))
+  AND store_id = $1 AND ($2::text IS NULL OR resource = $2)
   AND ($3::text IS NULL OR last_error_code = $3) AND ($4::bigint[] IS NULL OR resource_id = ANY($4::bigint[]))
 RETURNING resource, resource_id
 
@@ -934,6 +941,20 @@ SELECT sobject, cursor_at FROM sf_poll_state WHERE store_id = $1
 
 -- name: twoway_save_poll
 -- $1 store, $2 sObjects, $3 new cursors (NULL keeps the old one), $4 API calls, $5 rows, $6 changes, $7 error
+-- name: wake_waiting
+-- rows of store $1 waiting for one of these records ($2: Wooforce keys of customers, guest buyers, products just
+-- written): due now. Locked in ingest_events' order (outbox_waiting: only waiting rows are looked at)
+WITH w AS (
+    SELECT store_id, destination, resource, resource_id FROM outbox
+    WHERE store_id = $1 AND destination = 'salesforce' AND waiting_for = ANY($2::text[]) AND status = 'retrying'
+    ORDER BY store_id, destination, resource, resource_id
+    FOR UPDATE
+)
+UPDATE outbox o SET available_at = now(), updated_at = now()
+FROM w
+WHERE o.store_id = w.store_id AND o.destination = w.destination AND o.resource = w.resource
+  AND o.resource_id = w.resource_id
+
 INSERT INTO sf_poll_state AS p (store_id, sobject, cursor_at, last_run_at, last_api_calls, last_rows, last_changes,
                                 last_error)
 SELECT $1, t.sobject, t.cursor_at, now(), $4, t.rows, t.changes, $7

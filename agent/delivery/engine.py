@@ -30,7 +30,7 @@ from prometheus_client import Gauge
 
 from agent.delivery.plan import LEVELS, PRIMARY, STANDARD_PRICEBOOK_KEY, Plan, Rec, Unit, UnitResult, set_create_only
 from agent.leases import leases_kept, new_owner
-from agent.salesforce import RETRYABLE_CODES, SalesforceClient, in_thread, soql_key_queries
+from agent.salesforce import LIMIT_CODE, RETRYABLE_CODES, SalesforceClient, in_thread, soql_key_queries
 from agent.twoway import hooks
 from shared import outbox
 from shared.db import Database, retry_conflicts
@@ -43,6 +43,8 @@ from shared.stores import StoreManager
 COLLECTION_MAX = 200
 COMPOSITE_MAX_COLLECTIONS = 5
 BUDGET_CODE = "API_BUDGET"
+DAILY_LIMIT_TEXT = "Salesforce's daily API limit is reached (TotalRequests): the store waits until it recovers"
+DEPENDENCIES = ("Account", "Contact", "Product2", "PricebookEntry")  # what an order waits for when it failed
 
 API_USED_RATIO = Gauge("wooforce_salesforce_api_used_ratio", "share of the daily Salesforce API allocation used",
                        ["store_id"])
@@ -160,6 +162,12 @@ class StoreRun:
         self.plan: Plan | None = None
         self.twoway: hooks.DeliveryHook | None = None  # two-way sync: echoes, field ownership (issue 8)
 
+    def written_dependencies(self) -> list[str]:
+        """Keys of the customers, guest buyers and products whose records this batch all wrote (none failed)."""
+        recs = [r for r in self.plan.records.values() if r.sobject in DEPENDENCIES] if self.plan else []
+        failed = {r.key for r in recs if r.ok is not True}
+        return sorted({r.key for r in recs if r.ok is True} - failed)
+
     @property
     def sf(self) -> SalesforceClient:
         """The store's client, once :meth:`run` has opened it."""
@@ -180,6 +188,9 @@ class StoreRun:
             # configuration or login trouble: not the rows' fault, so no attempt is counted
             logger.bind(action="sync.connection_failed", store_id=self.store_id, code=exc.code).warning(
                 "Salesforce connection failed: {}", exc.message[:300])
+            if self.client is not None and self.client.budget.limit_hit:  # the daily limit: pause the store
+                return [self._result(u, Outcome.PAUSED, code=LIMIT_CODE, error=f"{DAILY_LIMIT_TEXT}: {exc.message}")
+                        for u in self.units]
             self.connection_error = (exc.code, exc.message[:500])
             if isinstance(exc, PermanentError):
                 self.agent.drop_client(self.store_id)
@@ -498,21 +509,47 @@ class StoreRun:
         text = json.dumps(errors)[:8000]
         if any(r.owner == u.index and not r.retryable for r in failed):
             return self._result(u, Outcome.DEAD, code=first.error_code, error=text, status=status, summary=summary)
+        if self.sf.budget.limit_hit:  # the daily limit was hit during the batch: the store pauses
+            return self._result(u, Outcome.PAUSED, code=LIMIT_CODE, error=DAILY_LIMIT_TEXT, summary=summary)
+        if blocker := next((r for r in failed if r.owner != u.index and not r.retryable
+                            and r.sobject in DEPENDENCIES), None):
+            return self._waiting(u, blocker, errors, status, summary)
         if all(r.error_code == BUDGET_CODE for r in failed):
             return self._result(u, Outcome.PAUSED, code=BUDGET_CODE, error=text, summary=summary)
         return self._result(u, Outcome.RETRYING, code=first.error_code, error=text, status=status, summary=summary,
                             retry_after=self.retry_after_s)
 
+    def _waiting(self, u: Unit, blocker: Rec, errors: list[dict], status: int | None,
+                 summary: dict[str, Any]) -> UnitResult:
+        """A record this unit needs (its customer or guest buyer, a product) failed permanently: the unit cannot be
+        delivered before that is fixed, so it waits (retrying, no attempt counted, ``agent_dependency_wait_s``) with
+        that record's error as its cause. The record's delivery (its own row, replayed or updated) wakes it; a
+        replay of the unit sends the record again with it (the plan re-creates what Salesforce lacks)."""
+        resource, _, rid = blocker.key.split(":", 1)[1].partition(":")
+        who = f"guest buyer {rid[:12]}" if resource == "guest" else f"{resource} {rid}"
+        try:
+            found = json.loads(blocker.error or "")
+            message = str(found[0].get("message", "")) if isinstance(found, list) and found else blocker.error
+        except (ValueError, AttributeError):
+            message = blocker.error
+        cause = {"sobject": blocker.sobject, "key": blocker.key, "code": blocker.error_code,
+                 "message": f"waiting for {who}: {message}", "waiting_for": blocker.key}
+        return self._result(u, Outcome.RETRYING, code=blocker.error_code, error=json.dumps([cause, *errors])[:8000],
+                            status=status, summary={**summary, "waiting_for": blocker.key}, count=False,
+                            waiting_for=blocker.key)
+
     def _result(self, u: Unit, outcome: Outcome, *, code: str | None = None, error: str | None = None,
                 sf_id: str | None = None, status: int | None = None, summary: dict[str, Any] | None = None,
-                count: bool = True, retry_after: float | None = None) -> UnitResult:
+                count: bool = True, retry_after: float | None = None, waiting_for: str | None = None) -> UnitResult:
         s = self.settings
         outcome, attempts, delay = outbox.next_try(s, outcome, u.attempts, count=count, retry_after_s=retry_after)
         if outcome is Outcome.PAUSED:
-            delay = s.sf_budget_pause_s if code == BUDGET_CODE else s.agent_retry_schedule_s[0]
+            delay = s.sf_budget_pause_s if code in (BUDGET_CODE, LIMIT_CODE) else s.agent_retry_schedule_s[0]
+        if waiting_for is not None and outcome is Outcome.RETRYING:
+            delay = s.agent_dependency_wait_s
         return UnitResult.of(u, outcome, code=code, error=error, sf_id=sf_id, status=status,
                              summary={**(summary or {}), "api_calls_in_batch": self.calls}, attempts=attempts,
-                             delay_s=delay)
+                             delay_s=delay, waiting_for=waiting_for if outcome is Outcome.RETRYING else None)
 
 
 def run_bulk_upsert(client: SalesforceClient, sobject: str, recs: list[Rec], poll_s: float, call: str) -> None:
@@ -656,6 +693,9 @@ class Deliverer:
             await outbox.complete(self.db, self.owner, results, destination=DESTINATION, conn=tx)
         for run in runs:
             saved = {(o, k) for o, k, _ in run.new_records}
+            if woken := run.written_dependencies():
+                # orders waiting for a customer, guest buyer or product that now reached Salesforce: due now
+                await self.db.execute("wake_waiting", run.store_id, woken)
             if forget := sorted(set(run.forget) - saved):
                 await self.db.execute("delete_sf_records", run.store_id, [f[0] for f in forget],
                                       [f[1] for f in forget])
@@ -664,7 +704,7 @@ class Deliverer:
 
     async def _save_budget(self, store_id: str, client: SalesforceClient) -> None:
         b = client.budget
-        if b.max is None:
+        if b.max is None and not b.limit_hit:
             return
         over = b.over()
         until = datetime.now(UTC) + timedelta(seconds=self.settings.sf_budget_pause_s) if over else None

@@ -175,15 +175,14 @@ class Plan:
                 "order", "Order", {}, self._ctx(u)).get("Woo_Status__c")}, own=True)
             return
         buyer = self._buyer_key(u, doc)
-        if not self._exists(u.store_id, "Account", buyer) and ("Account", buyer) not in self.records:
-            ctx = self._ctx(u, "customer")
-            self._add(u, "Account", buyer, self.mapping.fields("buyer", "Account", doc, ctx), own=False)
-            contact = self.mapping.fields("buyer", "Contact", doc, ctx)
-            self._add(u, "Contact", buyer, {**contact, "Account": {KEY_FIELD: buyer}}, own=False)
-        else:
-            for sobject in ("Account", "Contact"):
-                if (sobject, buyer) in self.records:
-                    self.records[(sobject, buyer)].needed_by.add(u.index)
+        for sobject in ("Account", "Contact"):  # each one Salesforce lacks (a Contact it rejected, too) goes again
+            if (sobject, buyer) in self.records:
+                self.records[(sobject, buyer)].needed_by.add(u.index)
+            elif not self._exists(u.store_id, sobject, buyer):
+                fields = self.mapping.fields("buyer", sobject, doc, self._ctx(u, "customer"))
+                if sobject == "Contact":
+                    fields = {**fields, "Account": {KEY_FIELD: buyer}}
+                self._add(u, sobject, buyer, fields, own=False)
         fields = self.mapping.fields("order", "Order", doc, self._ctx(u))
         fields.update({"Account": {KEY_FIELD: buyer}, "Pricebook2Id": self.pricebook_ids[u.store_id],
                        "BillToContact": {KEY_FIELD: buyer}})

@@ -14,7 +14,7 @@ from . import bulk2, composite, oauth  # noqa: F401 - registers composite/bulk2 
 from .api import Call, Resp, dispatch, versions
 from .control import setup_control_routes
 from .dml import Ctx
-from .errors import ApiError, invalid_session, limit_exceeded, server_unavailable
+from .errors import invalid_session, limit_exceeded, server_unavailable
 from .faults import Faults
 from .keys import FAULTS, ORG, SETTINGS, STOPPING, TASKS
 from .state import OrgState
@@ -53,10 +53,8 @@ async def _pre_faults(request: web.Request, path: str) -> web.Response | None:
         if f.kind == "unavailable":
             return _json(503, server_unavailable().body(), _retry_after(f))
         if f.kind == "request_limit":
-            err = limit_exceeded()
-            if f.message:
-                err = ApiError(403, "REQUEST_LIMIT_EXCEEDED", f.message)
-            return _json(403, err.body(), {**_limit_header(org), **_retry_after(f)})
+            # the same envelope on the REST API and on the token call (path_contains="/services/oauth2/token")
+            return _json(403, limit_exceeded(f.message).body(), {**_limit_header(org), **_retry_after(f)})
         if f.kind == "expire_sessions":
             org.expire_sessions()
     return None

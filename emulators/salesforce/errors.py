@@ -71,8 +71,13 @@ def rolled_back() -> RecordError:
     return RecordError("ALL_OR_NONE_OPERATION_ROLLED_BACK", ROLLED_BACK_MSG, [])
 
 
-def limit_exceeded() -> ApiError:
-    return ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+DAILY_LIMIT_MSG = "TotalRequests Limit exceeded."  # the rolling 24-hour API allocation is used up
+CONCURRENT_LIMIT_MSG = "ConcurrentPerOrgLongTxn Limit exceeded."  # 25 long-running (>= 20 s) requests at once
+
+
+def limit_exceeded(message: str | None = None) -> ApiError:
+    """403 REQUEST_LIMIT_EXCEEDED: the daily limit by default; ``message`` names another (CONCURRENT_LIMIT_MSG)."""
+    return ApiError(403, "REQUEST_LIMIT_EXCEEDED", message or DAILY_LIMIT_MSG)
 
 
 def invalid_session() -> ApiError:

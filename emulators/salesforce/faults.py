@@ -4,7 +4,9 @@
 Kinds:
 - ``latency``: sleep ``latency_ms`` before handling.
 - ``unavailable``: 503 SERVER_UNAVAILABLE.
-- ``request_limit``: 403 REQUEST_LIMIT_EXCEEDED ("TotalRequests Limit exceeded." or ``message``).
+- ``request_limit``: 403 REQUEST_LIMIT_EXCEEDED ("TotalRequests Limit exceeded.", the daily limit, or ``message``:
+  ``errors.CONCURRENT_LIMIT_MSG`` for the concurrent long-running request limit), on the REST API and, with
+  ``path_contains="/services/oauth2/token"``, on the sign-in.
 - ``expire_sessions``: drop every session; this request (and later ones with old tokens) get 401.
 - ``timeout``: hang ``hang_s`` (default 3600) so the client times out.
 - ``lock_row``: UNABLE_TO_LOCK_ROW for single records: a whole request fails (400) for single-record

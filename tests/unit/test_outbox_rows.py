@@ -55,7 +55,8 @@ def test_complete_outbox_json_round_trips_by_name():
     (row,) = map(orjson.loads, completions_json([_completion()]))
     assert row == {"store_id": "st_1", "resource": "order", "resource_id": 7, "outcome": "retrying", "seq": 41,
                    "event_id": "evt_1", "version": "2026-11-22T15:35:24.123456+00:00", "attempts": 3,
-                   "delay_s": 12.5, "sf_id": "801A", "error_code": "UNABLE_TO_LOCK_ROW", "error": "locked"}
+                   "delay_s": 12.5, "sf_id": "801A", "error_code": "UNABLE_TO_LOCK_ROW", "error": "locked",
+                   "waiting_for": None}
     assert datetime.fromisoformat(row["version"]) == V  # to the microsecond: delivered_version is compared later
     # the statement declares exactly these columns (a renamed or missing one would be NULL, silently)
     assert sorted(_record_columns("complete_outbox")) == sorted(row)

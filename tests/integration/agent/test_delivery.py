@@ -9,6 +9,7 @@ from email.utils import format_datetime
 import pytest
 
 from agent.admin import check_salesforce, replay_dead
+from emulators.salesforce.errors import CONCURRENT_LIMIT_MSG
 from tests.support import woo
 
 pytestmark = pytest.mark.integration
@@ -274,7 +275,7 @@ async def test_jwt_bearer_connection(db, stores, store, sf_emu, outbox, delivere
 
 
 @pytest.mark.parametrize("fault, code", [
-    (dict(kind="request_limit"), "REQUEST_LIMIT_EXCEEDED"),
+    (dict(kind="request_limit", message=CONCURRENT_LIMIT_MSG), "REQUEST_LIMIT_EXCEEDED"),  # the daily one pauses
     (dict(kind="timeout", hang_s=5), "TIMEOUT"),
     (dict(kind="unavailable"), "SERVER_UNAVAILABLE"),
 ])
@@ -303,7 +304,8 @@ async def test_retry_after_from_salesforce_postpones_the_retry(db, sf_store, sf_
     await outbox.put(sf_store, "customer", woo.customer(2))
     value = "30" if header == "seconds" else format_datetime(datetime.now(UTC) + timedelta(seconds=30),
                                                               usegmt=True)
-    fault = sf_emu.faults.add(kind, path_contains="/composite", times=1, retry_after=value)
+    extra = {"message": CONCURRENT_LIMIT_MSG} if kind == "request_limit" else {}  # the daily limit pauses instead
+    fault = sf_emu.faults.add(kind, path_contains="/composite", times=1, retry_after=value, **extra)
     assert (await d.drain()).outcomes["retrying"] == 1 and fault.hits == 1
     async with db.connection() as c:
         wait_s = await c.fetchval("SELECT extract(epoch FROM available_at - now()) FROM outbox WHERE resource_id = 2")
