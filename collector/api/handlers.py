@@ -71,13 +71,58 @@ async def api_auth(request: web.Request, handler: Handler) -> web.StreamResponse
 async def _json(request: web.Request) -> dict:
     if not request.can_read_body:
         return {}
+    settings = request.config_dict[keys.SETTINGS]
     try:
-        body = orjson.loads(await request.read())
+        async with asyncio.timeout(settings.http_body_timeout_s):
+            raw = await request.read()
+    except TimeoutError:
+        raise ApiError(408, "body_timeout", "the request body was not received in time") from None
+    try:
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ApiError(400, "invalid_json", f"body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "body must be a JSON object")
     return body
+
+
+def _invalid(field: str, message: str) -> ApiError:
+    return ApiError(422, "invalid_input", f"{field} {message}", fields=[{"field": field, "message": message}])
+
+
+def _opt(body: dict, name: str, kind: type | tuple[type, ...], what: str) -> Any:
+    """``body[name]`` when present and not null, of ``kind`` (422 naming the field otherwise)."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise _invalid(name, f"must be {what}")
+    return value
+
+
+def _text(value: Any, field: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _invalid(field, "must be a string")
+    if "\x00" in value:
+        raise _invalid(field, "must not contain NUL characters")
+    return value
+
+
+def _filter(body: dict) -> OutboxFilter:
+    """The body's ``filter`` object: string values only (a number or a list there was a 500)."""
+    raw = _opt(body, "filter", dict, "an object")
+    raw = raw or {}
+    for key, value in raw.items():
+        _text(value, f"filter.{key}")
+    return OutboxFilter.parse(raw)
+
+
+def _query(request: web.Request) -> dict[str, str]:
+    for key, value in request.query.items():
+        _text(value, key)
+    return dict(request.query)
 
 
 def _entity(request: web.Request) -> tuple[str, str, int, str]:
@@ -106,7 +151,7 @@ async def dashboard(request: web.Request) -> web.Response:
 
 
 async def outbox_list(request: web.Request) -> web.Response:
-    f = OutboxFilter.parse(request.query)
+    f = OutboxFilter.parse(_query(request))
     limit = request.query.get("limit", "")
     settings = request.config_dict[keys.SETTINGS]
     page_size = int(limit) if limit.isdigit() else settings.console_page_size
@@ -134,7 +179,7 @@ async def outbox_sync(request: web.Request) -> web.Response:
 
 async def replay_preview(request: web.Request) -> web.Response:
     body = await _json(request)
-    f = OutboxFilter.parse(body.get("filter") or {})
+    f = _filter(body)
     count = await manager(request).replay_count(principal(request), f)
     return json_response({"count": count, "filter": f.describe()})
 
@@ -151,9 +196,9 @@ async def replay_start(request: web.Request) -> web.Response:
     """Start a bulk replay. ``expected_count`` (optional): refuse if the filter now matches a different number."""
     body = await _json(request)
     p = principal(request)
-    f = OutboxFilter.parse(body.get("filter") or {})
+    f = _filter(body)
     m = manager(request)
-    expected = body.get("expected_count")
+    expected = _opt(body, "expected_count", int, "an integer")
     if expected is not None:
         count = await m.replay_count(p, f)
         if count != expected:
@@ -169,9 +214,14 @@ async def replay_get(request: web.Request) -> web.Response:
 
 async def store_resync(request: web.Request) -> web.Response:
     body = await _json(request)
-    since = parse_time(body.get("since"), "since") if body.get("since") else None
+    since_text = _text(body.get("since"), "since")
+    since = parse_time(since_text, "since") if since_text else None
+    resources = _opt(body, "resources", list, "a list of orders, products, customers")
+    if resources is not None:
+        for i, r in enumerate(resources):
+            _text(r, f"resources[{i}]")
     res = await manager(request).resync_store(principal(request), request.match_info["store_id"], since,
-                                              body.get("resources"), ip=client_ip(request))
+                                              resources, ip=client_ip(request))
     return json_response(res, status=202)
 
 
@@ -180,9 +230,12 @@ async def erasure(request: web.Request) -> web.Response:
     body = await _json(request)
     email = body.get("email")
     if not isinstance(email, str) or "@" not in email:
-        raise ApiError(422, "invalid_input", "email is required")
-    res = await manager(request).erase_customer(principal(request), email, store_id=body.get("store_id"),
-                                                salesforce=bool(body.get("salesforce")), ip=client_ip(request))
+        raise _invalid("email", "is required: a customer's email address")
+    _text(email, "email")
+    store_id = _text(body.get("store_id"), "store_id")
+    salesforce = _opt(body, "salesforce", bool, "true or false")
+    res = await manager(request).erase_customer(principal(request), email, store_id=store_id,
+                                                salesforce=bool(salesforce), ip=client_ip(request))
     return json_response(res)
 
 
