@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -43,8 +44,43 @@ PUBLIC = ("/console/login", "/console/static/")
 
 def _render(request: web.Request, template: str, ctx: dict, status: int = 200) -> web.Response:
     p = request.get("principal")
-    base = {"me": p, "csrf_token": p.csrf_token if p else None, "path": request.path}
+    names: dict[str, str] = request.get("store_names", {})
+    base = {"me": p, "csrf_token": p.csrf_token if p else None, "path": request.path,
+            "store_name": lambda sid: names.get(sid, sid) if sid else ""}
     return aiohttp_jinja2.render_template(template, request, {**base, **ctx}, status=status)
+
+
+def fmt_time(d: datetime | None) -> str:
+    """A timestamp as the console shows it: in UTC, saying so."""
+    if d is None:
+        return ""
+    return (d.astimezone(UTC) if d.tzinfo else d.replace(tzinfo=UTC)).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _age(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(seconds, 0):.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def sync_banner(d: dict, waiting_since: datetime | None, now: datetime) -> dict[str, Any]:
+    """The store owner's question, answered: is it in sync, and since when not? From the dashboard's backlog and
+    dead-letter counts and when the oldest change not yet in Salesforce arrived."""
+    backlog, dead = int(d["backlog"]), int(d["totals"].get("dead", 0))
+    if not backlog and not dead:
+        return {"in_sync": True, "text": "In sync: nothing waiting to go to Salesforce."}
+    parts = []
+    if backlog:
+        parts.append(f"{backlog} change{'s' if backlog != 1 else ''} waiting")
+    if dead:
+        parts.append(f"{dead} dead letter{'s' if dead != 1 else ''} (Salesforce refused: replay once fixed)")
+    since = "" if waiting_since is None else \
+        f" since {fmt_time(waiting_since)} ({_age((now - waiting_since).total_seconds())} ago)"
+    return {"in_sync": False, "text": f"Not in sync{since}: " + "; ".join(parts) + "."}
 
 
 def _error_page(request: web.Request, status: int, message: str) -> web.Response:
@@ -63,6 +99,7 @@ async def console_auth(request: web.Request, handler: Handler) -> web.StreamResp
             raise web.HTTPFound("/console/login?" + urlencode({"next": request.path_qs}))
         return _error_page(request, 401, "Your session expired: sign in again.")
     request["principal"] = p
+    request["store_names"] = {r["id"]: r["name"] for r in await manager(request).store_names(p)}
     if request.method not in SAFE_METHODS:
         form = await request.post()
         given = form.get("csrf_token") or request.headers.get(CSRF_HEADER)
@@ -157,7 +194,9 @@ async def dashboard(request: web.Request) -> web.Response:
     p = principal(request)
     store = request.query.get("store") or None
     data = await manager(request).dashboard(p, store)
+    since = await manager(request).waiting_since(p, store)
     return _render(request, "dashboard.html", {"d": data, "store": store, "chart": outcomes_chart(data["outcomes"]),
+                                               "sync": sync_banner(data, since, datetime.now(UTC)),
                                                "stores": await manager(request).store_names(p),
                                                "msg": request.query.get("msg")})
 
@@ -266,6 +305,11 @@ async def erasure_show(request: web.Request) -> web.Response:
     return _render(request, "erasure.html", {"job": job, "finished": job["result"] is not None})
 
 
+async def reconcile_run(request: web.Request) -> web.Response:
+    run = await manager(request).reconcile_run(principal(request), request.match_info["run_id"])
+    return _render(request, "reconcile_run.html", {"run": run})
+
+
 async def audit(request: web.Request) -> web.Response:
     before = request.query.get("before_id", "")
     rows = await manager(request).audit_entries(principal(request), action=request.query.get("action") or None,
@@ -289,7 +333,7 @@ def create_console_app() -> web.Application:
     app = web.Application(middlewares=[console_auth])
     env = aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("collector.console", "templates"), autoescape=True)
     env.filters["short"] = _short
-    env.filters["dt"] = lambda d: d.strftime("%Y-%m-%d %H:%M:%S") if d else ""
+    env.filters["dt"] = fmt_time
     env.filters["secs"] = lambda s: "–" if s is None else (f"{s:.1f} s" if s < 120 else f"{s / 60:.1f} min")
     env.globals["urlencode"] = urlencode
     r = app.router
@@ -307,6 +351,7 @@ def create_console_app() -> web.Application:
     r.add_get("/erase", erase_form)
     r.add_post("/erase", erase)
     r.add_get("/erasures/{job_id}", erasure_show)
+    r.add_get("/reconcile/{run_id}", reconcile_run)
     r.add_get("/audit", audit)
     r.add_get("/alerts", alert_list)
     r.add_static("/static", STATIC)

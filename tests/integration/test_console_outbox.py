@@ -97,7 +97,8 @@ async def test_timeline_shows_events_attempts_sf_id_and_a_masked_diff(client, co
     newest = data["events"][0]
     assert {"path": "status", "old": "pending", "new": "processing"} in newest["diff"]
     assert newest["payload"]["billing"]["email"] == "•••"
-    assert data["attempts"][0]["diff"] == [{"path": "Status", "old": "Draft", "new": "Activated"}]
+    # both attempts sent the head version: what was sent is its Salesforce fields, unchanged between them
+    assert data["attempts"][0]["sent"] == newest["salesforce"] and data["attempts"][0]["sent_diff"] == []
     # what the agent sends to Salesforce for each version (its mapping), diffed, personal data masked
     assert {"path": "Order.Woo_Status__c", "old": "pending", "new": "processing"} in newest["salesforce_diff"]
     assert "jane@example.com" not in str(newest["salesforce"]) and "Jane" not in str(newest["salesforce"])

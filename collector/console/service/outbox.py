@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -121,6 +122,105 @@ def diff(old: Any, new: Any) -> list[dict[str, Any]]:
     return [{"path": k, "old": a.get(k), "new": b.get(k)} for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
 
 
+def split_diff(old: Any, new: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(changed, unchanged) fields of two JSON documents: changed as :func:`diff` gives them, unchanged as
+    [{"path", "value"}] (what a page folds away)."""
+    a, b = flatten(old or {}), flatten(new or {})
+    changed = [{"path": k, "old": a.get(k), "new": b.get(k)} for k in sorted(a.keys() | b.keys())
+               if a.get(k) != b.get(k)]
+    same = [{"path": k, "value": b[k]} for k in sorted(b) if k in a and a[k] == b[k]]
+    return changed, same
+
+
+def _sf_error(e: dict, outer: dict | None = None) -> dict[str, Any]:
+    """One Salesforce error object ({statusCode|errorCode, message, fields}) in a record's context."""
+    outer = outer or {}
+    fields = e.get("fields") or outer.get("fields") or []
+    return {"code": e.get("statusCode") or e.get("errorCode") or outer.get("code"),
+            "fields": [str(f) for f in fields] if isinstance(fields, list) else [str(fields)],
+            "message": str(e.get("message") or "").strip(), "sobject": outer.get("sobject"),
+            "key": outer.get("key"), "dependency": bool(outer.get("dependency"))}
+
+
+def _json(text: Any) -> Any:
+    if not isinstance(text, str) or text.strip()[:1] not in ("[", "{"):
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+
+
+_ESCAPED_ERROR = re.compile(r'"(?:statusCode|errorCode)": "([A-Z_]+)", "message": "((?:[^"\\]|\\.)*)"'
+                            r'(?:, "fields": \[([^\]]*)\])?')
+
+
+def readable_errors(text: str | None) -> list[dict[str, Any]]:
+    """A stored error (``attempts.error``, ``outbox.last_error``) as a person reads it: one entry per Salesforce
+    error, {"code", "fields", "message", "sobject", "key", "dependency"}, the record's own errors first.
+
+    The delivery engine stores a JSON list of failed records ({"sobject", "key", "code", "message", "dependency"})
+    whose ``message`` is itself Salesforce's JSON error list (or a Composite body); both levels are unpacked. A
+    text cut short (the engine keeps 8000 characters) is searched for the error objects it still holds; other
+    text is one entry with the text as its message."""
+    if not text:
+        return []
+    doc = _json(text)
+    if doc is None:
+        flat = text
+        while '\\"' in flat:
+            flat = flat.replace('\\"', '"')
+        found = [{"code": c, "fields": [f.strip().strip('"') for f in (fs or "").split(",") if f.strip()],
+                  "message": orjson.loads(f'"{m}"') if "\\" in m else m, "sobject": None, "key": None,
+                  "dependency": False, "count": 1} for c, m, fs in _ESCAPED_ERROR.findall(flat)]
+        return found or [{"code": None, "fields": [], "message": text.strip(), "sobject": None, "key": None,
+                          "dependency": False, "count": 1}]
+    items = doc if isinstance(doc, list) else [doc]
+    out: list[dict[str, Any]] = []
+    for item in items:
+        if not isinstance(item, dict):
+            out.append({"code": None, "fields": [], "message": str(item), "sobject": None, "key": None,
+                        "dependency": False})
+        elif "statusCode" in item or "errorCode" in item:
+            out.append(_sf_error(item))
+        else:
+            inner = _json(item.get("message"))
+            inner_items = inner if isinstance(inner, list) else [inner] if isinstance(inner, dict) else []
+            errs = [i for i in inner_items if isinstance(i, dict) and (i.get("statusCode") or i.get("errorCode")
+                                                                       or i.get("message"))]
+            out.extend(_sf_error(e, item) for e in errs) if errs else out.append(_sf_error(item, item))
+    merged: dict[tuple, dict[str, Any]] = {}  # the same error of several records (order lines): once, counted
+    for e in sorted(out, key=lambda e: e["dependency"]):
+        k = (e["code"], tuple(e["fields"]), e["message"], e["sobject"], e["dependency"])
+        if k in merged:
+            merged[k]["count"] += 1
+        else:
+            merged[k] = {**e, "count": 1}
+    return list(merged.values())
+
+
+def attempt_summary(summary: Any) -> str:
+    """What an attempt sent, in words (the request summary without internal counters)."""
+    if not isinstance(summary, dict):
+        return "" if summary is None else str(summary)
+    if "text" in summary and len(summary) == 1:
+        return str(summary["text"])
+    parts = []
+    records = summary.get("records") or {}
+    if isinstance(records, dict) and records:
+        parts.append(", ".join(f"{n} {sobject}" for sobject, n in records.items()))
+    deleted = summary.get("deleted") or {}
+    if isinstance(deleted, dict) and deleted:
+        parts.append("deleted " + ", ".join(f"{n} {sobject}" for sobject, n in deleted.items()))
+    if summary.get("calls"):
+        parts.append("via " + ", ".join(map(str, summary["calls"])))
+    if summary.get("rebuilt_from"):
+        parts.append(f"rebuilt from event {summary['rebuilt_from']}")
+    if summary.get("ambiguous"):
+        parts.append("Salesforce may have applied it although it failed")
+    return " · ".join(parts)
+
+
 def salesforce_fields(mapping: Mapping | None, store_id: str, resource: str, action: str,
                       payload: Any) -> dict | None:
     """What the agent sends to Salesforce for one event version, per sObject (``mapping``: the store's own,
@@ -135,6 +235,33 @@ def salesforce_fields(mapping: Mapping | None, store_id: str, resource: str, act
     except Exception as exc:  # noqa: BLE001 - a payload the mapping cannot read: the timeline shows the raw diff only
         logger.bind(action="console.mapping_failed").debug(f"{type(exc).__name__}: {exc}")
         return None
+
+
+CHECKED_LABELS = {"": "changed since the last run", "trash": "in the trash", "ids": "ids swept",
+                  "variation": "variations", "referenced": "referenced by orders"}
+MISSING_ACTIONS = ("created", "updated", "deleted", "trashed", "restored")
+
+
+def gap_report(run: dict) -> list[dict[str, Any]]:
+    """A reconciler run's ``checked`` / ``missing`` / ``missing_ids`` documents as one row per resource:
+    {"resource", "checked": [{"label", "n"}], "checked_total", "missing": {action: n}, "missing_total", "ids"}."""
+    def doc(name: str) -> dict:
+        v = run.get(name) or {}
+        return orjson.loads(v) if isinstance(v, str) else v
+
+    checked, missing, missing_ids = doc("checked"), doc("missing"), doc("missing_ids")
+    rows = []
+    for resource in RESOURCES:
+        c: list[dict[str, Any]] = [
+            {"label": "all customers swept" if k == "customer" else
+             CHECKED_LABELS.get(k.partition(".")[2], k.partition(".")[2]), "n": int(n)}
+            for k, n in sorted(checked.items()) if k.partition(".")[0] == resource]
+        m = {a: int(missing.get(f"{resource}.{a}", 0)) for a in MISSING_ACTIONS}
+        ids_ = [int(i) for i in missing_ids.get(resource) or []]
+        if c or any(m.values()) or ids_:
+            rows.append({"resource": resource, "checked": c, "checked_total": sum(x["n"] for x in c), "missing": m,
+                         "missing_total": sum(m.values()), "ids": ids_})
+    return rows
 
 
 class OutboxService(ServiceBase):
@@ -179,26 +306,34 @@ class OutboxService(ServiceBase):
         for e in events:
             payload = e.pop("payload")
             masked = pii.mask(payload) if isinstance(payload, (dict, list)) else payload
-            e["diff"] = diff(prev, masked) if prev is not None else None
+            e["diff"], e["unchanged"] = split_diff(prev, masked) if prev is not None else (None, [])
             e["payload"] = masked
             prev = masked
             sent = salesforce_fields(mapping, store_id, resource, e["action"], payload)
             sent = pii.mask(sent, pii.pii_values(payload)) if sent is not None else None
             e["salesforce"] = sent
-            e["salesforce_diff"] = diff(prev_sent, sent) if prev_sent is not None and sent is not None else None
+            e["salesforce_diff"], e["salesforce_unchanged"] = (
+                split_diff(prev_sent, sent) if prev_sent is not None and sent is not None else (None, []))
             prev_sent = sent if sent is not None else prev_sent
+        sent_by_event = {e["id"]: e["salesforce"] for e in events}
         events.reverse()
         attempts.reverse()
         prev = None
         for a in attempts:
             a["error"] = pii.mask_text(a["error"], values)
+            a["errors"] = readable_errors(a["error"])
             summary = a["request_summary"] or {}
             if isinstance(summary, str):  # a JSON string stored as jsonb
                 summary = orjson.loads(summary) if summary[:1] in "{[" else {"text": summary}
             summary = pii.mask(summary)
             a["request_summary"] = summary
-            a["diff"] = diff(prev, summary) if prev is not None else None
-            prev = summary
+            a["summary_text"] = attempt_summary(summary)
+            # what was sent: the Salesforce fields of the attempted version, against the previous attempt's
+            sent = sent_by_event.get(a["event_id"])
+            a["sent"] = sent
+            a["sent_diff"], a["sent_unchanged"] = (split_diff(prev, sent) if prev is not None and sent is not None
+                                                   else (None, []))
+            prev = sent if sent is not None else prev
         attempts.reverse()
         # two-way sync (migration 0005): fields both sides changed; the newer change won, the loser is shown
         conflicts = [dict(r) for r in await self.db.fetch("twoway_entity_conflicts", store_id, resource, resource_id,
@@ -213,8 +348,23 @@ class OutboxService(ServiceBase):
         outbox = dict(row) if row else None
         if outbox:
             outbox["last_error"] = pii.mask_text(outbox["last_error"], values)
+            outbox["errors"] = readable_errors(outbox["last_error"])
         return {"outbox": outbox, "events": events, "attempts": attempts, "conflicts": conflicts,
                 "timeline": timeline}
+
+    async def reconcile_run(self, p: Principal, run_id: str) -> dict:
+        """One reconciler run (a gap report) with its per-resource table (:func:`gap_report`)."""
+        row = await self.db.fetchrow("console_reconcile_run", run_id, p.store_id)
+        if row is None:
+            raise NotFound(f"no reconciler run {run_id}")
+        run = dict(row)
+        run["table"] = gap_report(run)
+        return run
+
+    async def waiting_since(self, p: Principal, store_id: str | None = None) -> datetime | None:
+        """When the oldest change not yet in Salesforce arrived (None: nothing waits)."""
+        since: datetime | None = await self.db.fetchval("console_waiting_since", self.scope(p, store_id), store_id)
+        return since
 
     # -- writes: replay, sync, resync ----------------------------------------------------------
     async def replay_entity(self, p: Principal, store_id: str, resource: str, resource_id: int,
