@@ -85,6 +85,7 @@ async def run_agent(settings: Settings, *, once: bool = False) -> int:
             await migrations.migrate(db)
         await migrations.check(db)
         stores = StoreManager(db, Vault.from_settings(settings), cache_ttl_s=settings.store_cache_ttl_s)
+        await stores.check_keys()  # a master key that cannot decrypt the stored secrets stops start-up
         deliverer = Deliverer(db, stores, settings)
         stop = asyncio.Event()
         job = DeliverJob(deliverer, stop)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from shared.settings import Settings
 
@@ -25,14 +27,33 @@ async def open_db(settings: Settings, *, migrate: bool | None = None) -> Databas
     return db
 
 
+def storage(settings: Settings) -> str:
+    """Where this process keeps its data: the data directory and the database (no password)."""
+    if settings.embedded:
+        return f"the embedded database in {settings.data_dir}"
+    dsn = urlsplit(settings.database_url or "")
+    where = f"{dsn.hostname or 'localhost'}{f':{dsn.port}' if dsn.port else ''}{dsn.path or ''}"
+    return f"the database {dsn.username + '@' if dsn.username else ''}{where} (data directory {settings.data_dir})"
+
+
+def print_storage(settings: Settings) -> None:
+    print(f"wooforce: using {storage(settings)}", file=sys.stderr, flush=True)
+
+
 def with_stores(fn: Callable[..., Awaitable[int]]) -> Callable[[Settings, argparse.Namespace], int]:
+    """Run ``fn(stores, args, settings)`` with the database open; a ``--store`` that does not exist is refused
+    first (exit 4, "no store X"), before anything refers to it."""
     def run(settings: Settings, args: argparse.Namespace) -> int:
         async def main() -> int:
             from shared.crypto import Vault
+            from shared.errors import NotFound
             from shared.stores import StoreManager
 
             db = await open_db(settings)
             try:
+                store_id = getattr(args, "store", None)
+                if isinstance(store_id, str) and await db.fetchrow("get_store", store_id) is None:
+                    raise NotFound(f"no store {store_id} in {storage(settings)}")
                 return await fn(StoreManager(db, Vault.from_settings(settings)), args, settings)
             finally:
                 await db.close()

@@ -3,15 +3,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+import os
+import socket
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from cli import console as console_cli
 from cli import reconcile as reconcile_cli
-from cli.common import open_db, print_out, with_stores
-from shared.errors import ConfigError, DatabaseUnavailable, NotFound, WooforceError
+from cli.common import open_db, print_out, print_storage, storage, with_stores
+from shared.errors import ConfigError, DatabaseError, DatabaseUnavailable, NotFound, WooforceError
 from shared.settings import Settings, load_settings
+
+# SQLSTATEs of a connection the server refused for who we are or what we asked for: class 28 (invalid authorization:
+# unknown role, wrong password, pg_hba) and 3D000 (no such database); the DSN is wrong, like an unreachable server
+DSN_REJECTED_SQLSTATES = ("28", "3D000")
 
 if TYPE_CHECKING:
     from shared.stores import StoreManager
@@ -25,16 +33,41 @@ def cmd_collector(settings: Settings, args: argparse.Namespace) -> int:
 
     host = args.host or settings.collector_host
     port = settings.collector_port if args.port is None else args.port
-    print(f"wooforce collector listening on http://{host}:{port}", file=sys.stderr, flush=True)
+    sock = _listen(host, port)  # before anything starts: a taken port is a clear error, not a late traceback
+    print_storage(settings)
+    print(f"wooforce collector listening on http://{host}:{sock.getsockname()[1]}", file=sys.stderr, flush=True)
     # run_app turns SIGINT/SIGTERM into a graceful shutdown: in-flight requests finish and
     # the group committer drains before the database closes.
-    web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None, shutdown_timeout=10)
+    web.run_app(create_app(settings), sock=sock, print=None, access_log=None, shutdown_timeout=10)
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``; a port in use (or a host not of this machine) is a ConfigError."""
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                          flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp does (restart over TIME_WAIT)
+        sock.bind(addr)
+        sock.listen(1024)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(f"port {port} on {host} is already in use (another collector?): stop that process, "
+                              "or choose another port with --port or WOOFORCE_COLLECTOR_PORT") from None
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(False)
+    return sock
 
 
 def cmd_agent(settings: Settings, args: argparse.Namespace) -> int:
     from agent.app import run_agent
 
+    print_storage(settings)
     return asyncio.run(run_agent(settings, once=args.once))
 
 
@@ -64,7 +97,25 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_keygen(settings: Settings, args: argparse.Namespace) -> int:
     from cryptography.fernet import Fernet
 
-    print(Fernet.generate_key().decode())
+    if args.env_file is None:
+        print(Fernet.generate_key().decode())
+        return 0
+    path = Path(args.env_file)
+    lines = path.read_text().splitlines() if path.exists() else []
+    if any(line.strip().removeprefix("export ").startswith("WOOFORCE_MASTER_KEY=") for line in lines):
+        print(f"{path} already holds WOOFORCE_MASTER_KEY: kept (a new key could not decrypt the stored secrets)",
+              file=sys.stderr)
+        return 0
+    line = f"WOOFORCE_MASTER_KEY={Fernet.generate_key().decode()}\n"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # only its owner may read the key
+        with os.fdopen(fd, "w") as fh:
+            fh.write(line)
+    else:
+        with path.open("a") as fh:
+            fh.write(("\n" if lines and not path.read_text().endswith("\n") else "") + line)
+    print(f"wrote a new WOOFORCE_MASTER_KEY to {path}: keep this file (and a copy of the key somewhere safe)",
+          file=sys.stderr)
     return 0
 
 
@@ -85,7 +136,10 @@ async def cmd_stores_add(stores: StoreManager, args: argparse.Namespace, setting
     if args.wc_webhook_secret or args.wc_key:
         wc = {"consumer_key": args.wc_key, "consumer_secret": args.wc_secret,
               "webhook_secret": args.wc_webhook_secret, "auth": args.wc_auth}
+    await stores.check_keys()  # never add a store under another master key than the stored ones
     row, secret = await stores.add(args.name, wc_url=args.wc_url, wc_credentials=wc)
+    await _audit(stores, "store.add", row["id"], {"name": args.name, "wc_url": args.wc_url,
+                                                  "wc_credentials": sorted(k for k, v in (wc or {}).items() if v)})
     print_out({"store_id": row["id"], "name": row["name"], "signing_secret": secret}, args.json)
     if not args.json:
         print("\nKeep the signing secret: it is shown only now. Put store id and secret in the plugin's settings.",
@@ -95,7 +149,11 @@ async def cmd_stores_add(stores: StoreManager, args: argparse.Namespace, setting
 
 @with_stores
 async def cmd_stores_list(stores: StoreManager, args: argparse.Namespace, settings: Settings) -> int:
-    print_out(await stores.list(), args.json)
+    rows = await stores.list()
+    print_storage(settings)
+    if not rows:  # an empty database is worth saying: the operator may be looking at the wrong one
+        print(f"wooforce: no stores in {storage(settings)}", file=sys.stderr)
+    print_out(rows, args.json)
     return 0
 
 
@@ -106,7 +164,8 @@ async def cmd_stores_show(stores: StoreManager, args: argparse.Namespace, settin
     print_out({"store_id": s["id"], "name": s["name"], "status": s["status"], "wc_url": s["wc_url"],
             "wc_keys": "set" if wc.get("consumer_key") else "not set",
             "wc_webhook_secret": "set" if wc.get("webhook_secret") else "not set",
-            "salesforce": "set" if s["sf_credentials"] else "not set",
+            "salesforce": (f"{s['sf_credentials'].get('auth')} {s['sf_credentials'].get('instance_url')}"
+                           if s["sf_credentials"] else "not set"),
             "signing_secrets_valid": sum(1 for e in s["signing_secrets"] if not e.get("expires_at")) ,
             "keys_status": s["keys_status"], "created_at": s["created_at"]}, args.json)
     return 0
@@ -116,6 +175,7 @@ async def cmd_stores_show(stores: StoreManager, args: argparse.Namespace, settin
 async def cmd_stores_rotate(stores: StoreManager, args: argparse.Namespace, settings: Settings) -> int:
     grace = settings.secret_rotation_grace_s if args.grace_s is None else args.grace_s
     secret = await stores.rotate_secret(args.store_id, grace_s=grace)
+    await _audit(stores, "store.rotate_secret", args.store_id, {"grace_s": grace})
     print_out({"store_id": args.store_id, "signing_secret": secret, "previous_valid_for_s": grace}, args.json)
     return 0
 
@@ -124,21 +184,71 @@ async def cmd_stores_rotate(stores: StoreManager, args: argparse.Namespace, sett
 async def cmd_stores_set_wc(stores: StoreManager, args: argparse.Namespace, settings: Settings) -> int:
     await stores.set_woocommerce(args.store_id, url=args.url, consumer_key=args.key, consumer_secret=args.secret,
                                  webhook_secret=args.webhook_secret, auth=args.auth)
+    await _audit(stores, "store.set_woocommerce", args.store_id, {"url": args.url, "auth": args.auth, "changed": [
+        k for k in ("key", "secret", "webhook_secret") if getattr(args, k) is not None]})
     print(f"WooCommerce connection of {args.store_id} updated")
     return 0
 
 
 @with_stores
 async def cmd_stores_set_sf(stores: StoreManager, args: argparse.Namespace, settings: Settings) -> int:
-    conn = {k: v for k, v in vars(args).items() if k.startswith("sf_") and v is not None}
-    await stores.set_salesforce(args.store_id, {k[3:]: v for k, v in conn.items()})
-    print(f"Salesforce connection of {args.store_id} updated")
+    changes: dict[str, Any] = {k[3:]: v for k, v in vars(args).items() if k.startswith("sf_") and v is not None}
+    if "private_key_file" in changes:  # the key's content is stored (encrypted), never the path
+        changes["private_key"] = _read_key(changes.pop("private_key_file"))
+    conn = await stores.salesforce_after(args.store_id, changes)  # validated (exit 2), nothing stored yet
+    if args.test:
+        from shared.errors import SalesforcePermanent, SalesforceRetryable
+
+        try:
+            signed_in = await _sign_in(conn, settings)
+        except (SalesforcePermanent, SalesforceRetryable) as exc:
+            print(f"wooforce: Salesforce sign-in failed: {exc.message}\n  nothing was stored", file=sys.stderr)
+            return 1
+        print_out(signed_in, args.json)
+    await stores.set_salesforce(args.store_id, changes)
+    await _audit(stores, "store.set_salesforce", args.store_id, {
+        "changed": sorted(changes), "auth": conn["auth"], "instance_url": conn["instance_url"], "tested": args.test})
+    print(f"Salesforce connection of {args.store_id} updated ({conn['auth']}, {conn['instance_url']})",
+          file=sys.stderr if args.json else sys.stdout)
     return 0
+
+
+def _read_key(name: str) -> str:
+    path = Path(name).expanduser()
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"invalid Salesforce connection:\n  --private-key-file: cannot read {path.resolve()}: "
+                          f"{getattr(exc, 'strerror', None) or exc}") from None
+
+
+async def _sign_in(conn: dict, settings: Settings) -> dict:
+    """Sign in with ``conn`` for real and read /limits: the org id and today's API usage."""
+    from agent.salesforce import SalesforceClient
+
+    client = SalesforceClient(conn, api_version=settings.sf_api_version, timeout_s=settings.sf_timeout_s)
+    try:
+        await asyncio.to_thread(client.login)
+        await asyncio.to_thread(client.limits)  # its Sforce-Limit-Info header (or body) sets the budget
+    finally:
+        client.close()
+    used, max_ = client.budget.used, client.budget.max
+    usage = f"{used} of {max_} daily API requests ({used / max_:.1%})" if used is not None and max_ else "unknown"
+    return {"signed_in": "ok", "org_id": client.org_id, "user_id": client.user_id,
+            "instance_url": client.instance_url, "api_usage": usage, "api_used": used, "api_max": max_}
+
+
+async def _audit(stores: StoreManager, action: str, store_id: str, params: dict | None = None) -> None:
+    """Store changes made here are audited like the console's (actor ``cli``); ``params`` never hold secrets."""
+    from collector.console.service import CLI, ConsoleManager
+
+    await ConsoleManager(stores.db).audit(CLI, action, store_id=store_id, target=store_id, params=params)
 
 
 @with_stores
 async def cmd_stores_status(stores: StoreManager, args: argparse.Namespace, settings: Settings) -> int:
     await stores.set_status(args.store_id, args.status)
+    await _audit(stores, "store.enable" if args.status == "active" else "store.disable", args.store_id)
     print(f"{args.store_id} is {args.status}")
     return 0
 
@@ -149,6 +259,7 @@ async def cmd_stores_remove(stores: StoreManager, args: argparse.Namespace, sett
         print("refusing to remove a store and all its events without --yes", file=sys.stderr)
         return 2
     await stores.remove(args.store_id)
+    await _audit(stores, "store.remove", args.store_id)
     print(f"{args.store_id} removed")
     return 0
 
@@ -169,6 +280,9 @@ async def cmd_salesforce_check(stores: StoreManager, args: argparse.Namespace, s
             print(f"{sobject}: not writable by the integration user: {', '.join(fields)}")
         for sobject in report["key_not_external_id"]:
             print(f"{sobject}: Wooforce_Key__c must be an External ID (unique)")
+        for sobject in report["key_not_unique"]:
+            print(f"{sobject}: Wooforce_Key__c is an External ID but not Unique: two records can share a key and "
+                  "upserts then fail (300 Multiple Choices, DUPLICATE_EXTERNAL_ID); tick Unique on the field")
         print("the org has every field the mapping writes" if report["ok"] else
               "fix the fields above (Setup > Object Manager), or drop them from your mapping file")
     return 0 if report["ok"] else 1
@@ -214,7 +328,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--check", action="store_true", help="only check that the schema is up to date")
     m.set_defaults(func=cmd_migrate)
 
-    sub.add_parser("keygen", help="print a new master key for WOOFORCE_MASTER_KEY").set_defaults(func=cmd_keygen)
+    kg = sub.add_parser("keygen", help="print a new master key for WOOFORCE_MASTER_KEY (or keep one in a .env file)")
+    kg.add_argument("--env-file", metavar="PATH", help="write WOOFORCE_MASTER_KEY=... into this file (created 0600) "
+                    "unless it already holds one, which is kept; docker compose reads .env")
+    kg.set_defaults(func=cmd_keygen)
     d = sub.add_parser("demo", help="run everything locally against emulators; report on Ctrl-C or --duration")
     d.add_argument("--duration", type=float, default=60, help="seconds of traffic before the report (0: until Ctrl-C)")
     d.add_argument("--changes-per-s", type=float, default=5.0, help="store changes per second")
@@ -256,16 +373,22 @@ def build_parser() -> argparse.ArgumentParser:
     wc.add_argument("--secret")
     wc.add_argument("--webhook-secret")
     wc.add_argument("--auth", default="auto", choices=["auto", "basic", "query", "oauth1"])
-    sf = store_cmd("set-salesforce", cmd_stores_set_sf, "set the Salesforce connection")
-    sf.add_argument("--instance-url", dest="sf_instance_url", required=True)
-    sf.add_argument("--auth", dest="sf_auth", choices=["jwt", "client_credentials"], default="client_credentials")
-    sf.add_argument("--client-id", dest="sf_client_id")
-    sf.add_argument("--client-secret", dest="sf_client_secret")
-    sf.add_argument("--username", dest="sf_username")
-    sf.add_argument("--private-key-file", dest="sf_private_key_file")
-    sf.add_argument("--login-url", dest="sf_login_url")
+    sf = store_cmd("set-salesforce", cmd_stores_set_sf, "set (or change some options of) the Salesforce connection; "
+                   "options not given keep their stored value")
+    sf.add_argument("--instance-url", dest="sf_instance_url", help="https://YOUR-DOMAIN.my.salesforce.com")
+    sf.add_argument("--auth", dest="sf_auth", choices=["jwt", "client_credentials"],
+                    help="sign-in flow (default for a new connection: client_credentials)")
+    sf.add_argument("--client-id", dest="sf_client_id", help="the connected app's consumer key (both flows)")
+    sf.add_argument("--client-secret", dest="sf_client_secret", help="the consumer secret (client_credentials)")
+    sf.add_argument("--username", dest="sf_username", help="the integration user (jwt)")
+    sf.add_argument("--private-key-file", dest="sf_private_key_file",
+                    help="PEM RSA key signing the JWT (jwt); its content is stored encrypted, not the path")
+    sf.add_argument("--login-url", dest="sf_login_url",
+                    help="https://login.salesforce.com (default) or https://test.salesforce.com (sandbox)")
     sf.add_argument("--ca-file", dest="sf_ca_file", help="CA bundle to trust (the local emulator's)")
     sf.add_argument("--mapping-file", dest="sf_mapping_file", help="this store's TOML mapping overrides")
+    sf.add_argument("--test", action="store_true", help="sign in for real first and print the org id and API usage; "
+                    "nothing is stored if that fails")
     for name, status in (("disable", "disabled"), ("enable", "active")):
         store_cmd(name, cmd_stores_status, f"{name} a store").set_defaults(status=status)
     rm = store_cmd("remove", cmd_stores_remove, "delete a store and everything stored for it")
@@ -281,9 +404,6 @@ def build_parser() -> argparse.ArgumentParser:
     ob_sub = ob.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
     rp = ob_sub.add_parser("replay", help="move dead letters back to pending (after fixing their cause)")
     dl = ob_sub.add_parser("dead", help="list dead letters (newest first)")
-        for sobject in report["key_not_unique"]:
-            print(f"{sobject}: Wooforce_Key__c is an External ID but not Unique: two records can share a key and "
-                  "upserts then fail (300 Multiple Choices, DUPLICATE_EXTERNAL_ID); tick Unique on the field")
     for sp in (rp, dl):
         sp.add_argument("--store", required=True)
         sp.add_argument("--resource", choices=["order", "customer", "product"])
@@ -313,6 +433,13 @@ def main(argv: list[str] | None = None) -> int:
     except DatabaseUnavailable as exc:
         print(f"wooforce: {exc.message}\n  check WOOFORCE_DATABASE_URL, or unset it to use the embedded Postgres",
               file=sys.stderr)
+        return 3
+    except DatabaseError as exc:
+        if not (exc.sqlstate or "").startswith(DSN_REJECTED_SQLSTATES):
+            print(f"wooforce: {exc.message}", file=sys.stderr)
+            return 1
+        print(f"wooforce: the database refused the connection: {exc.message}\n  check the database name, role and "
+              "password in WOOFORCE_DATABASE_URL (postgresql://ROLE:PASSWORD@HOST:5432/DATABASE)", file=sys.stderr)
         return 3
     except NotFound as exc:
         print(f"wooforce: {exc.message}", file=sys.stderr)

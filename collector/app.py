@@ -56,6 +56,12 @@ def _database(given: Database | None) -> Callable[[web.Application], AsyncIterat
         await migrations.check(db)
         app[keys.DB] = db
         app[keys.STORES] = StoreManager(db, Vault.from_settings(settings), cache_ttl_s=settings.store_cache_ttl_s)
+        try:
+            await app[keys.STORES].check_keys()  # a wrong master key stops start-up (not a 500 per signed event)
+        except BaseException:
+            if given is None:
+                await db.close()
+            raise
         app[keys.OUTBOX] = OutboxManager(db)
         logger.bind(action="collector.started").info("collector ready")
         yield

@@ -21,6 +21,12 @@ async def readyz(request: web.Request) -> web.Response:
         code = "database_unavailable" if isinstance(exc, DatabaseUnavailable | TimeoutError) else "database_error"
         return web.json_response({"status": "unavailable", "error": {"code": code, "message": str(exc) or code}},
                                  status=503, headers={"Retry-After": str(request.app[keys.SETTINGS].retry_after_s)})
+    undecryptable = request.app[keys.STORES].undecryptable
+    if undecryptable:  # a store written with another master key: its signed events cannot be verified
+        store_id, message = next(iter(undecryptable.items()))
+        return web.json_response({"status": "unavailable", "error": {
+            "code": "master_key_mismatch", "message": f"store {store_id}: {message}",
+            "stores": sorted(undecryptable)}}, status=503)
     return web.json_response({"status": "ok"})
 
 

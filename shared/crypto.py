@@ -14,8 +14,9 @@ from shared.settings import Settings
 
 
 class Vault:
-    def __init__(self, keys: list[str]):
+    def __init__(self, keys: list[str], *, source: str = "WOOFORCE_MASTER_KEY"):
         self._fernet = MultiFernet([Fernet(k.strip()) for k in keys])
+        self.source = source  # where the key came from, for messages
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Vault:
@@ -30,7 +31,8 @@ class Vault:
             logger.bind(action="config.master_key_generated").warning(
                 f"WOOFORCE_MASTER_KEY is not set: generated {path}; set the variable in production"
             )
-        return cls(Path(path).read_text().split(","))
+        return cls(Path(path).read_text().split(","),
+                   source=f"the generated master key {path} (WOOFORCE_MASTER_KEY is not set)")
 
     def encrypt(self, value: Any) -> bytes:
         return self._fernet.encrypt(json.dumps(value).encode())
@@ -43,6 +45,15 @@ class Vault:
         except InvalidToken:
             raise ConfigError("stored credentials cannot be decrypted: "
                               "WOOFORCE_MASTER_KEY is not the key they were written with") from None
+
+    def can_decrypt(self, token: bytes | None) -> bool:
+        if token is None:
+            return True
+        try:
+            self._fernet.decrypt(bytes(token))
+        except InvalidToken:
+            return False
+        return True
 
     def rotate(self, token: bytes) -> bytes:
         return self._fernet.rotate(bytes(token))
