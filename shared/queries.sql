@@ -821,6 +821,7 @@ UPDATE outbox o SET
     sf_id = COALESCE(t.sf_id, o.sf_id),
     last_error_code = CASE WHEN t.outcome = 'delivered' THEN NULL ELSE COALESCE(t.error_code, o.last_error_code) END,
     last_error      = CASE WHEN t.outcome = 'delivered' THEN NULL ELSE COALESCE(t.error, o.last_error) END,
+    waiting_for = CASE WHEN o.head_seq <> t.seq THEN NULL ELSE t.waiting_for END,
     updated_at = now()
 FROM locked t
 WHERE o.store_id = t.store_id AND o.destination = $3::text AND o.resource = t.resource
@@ -841,7 +842,6 @@ WHERE o.store_id = m.store_id AND o.destination = m.destination AND o.resource =
   AND o.resource_id = m.resource_id
 
 -- name: release_leases
-    waiting_for = CASE WHEN o.head_seq <> t.seq THEN NULL ELSE t.waiting_for END,
 -- clean shutdown: hand the owner's rows back without counting an attempt (each agent and two-way writer has its own
 -- owner, so no destination filter is needed)
 UPDATE outbox SET status = CASE WHEN attempts > 0 THEN 'retrying' ELSE 'pending' END,
@@ -891,6 +891,7 @@ ON CONFLICT (store_id, sobject, wooforce_key) DO UPDATE SET sf_id = EXCLUDED.sf_
 WHERE r.sf_id IS DISTINCT FROM EXCLUDED.sf_id
 
 -- name: upsert_sf_budget
+-- $2/$3 NULL: not seen yet (the daily limit refused the sign-in): the last known values stay
 INSERT INTO sf_budget AS b (store_id, api_used, api_max, budget_share, paused, paused_until, checked_at)
 VALUES ($1, COALESCE($2::int, 0), COALESCE($3::int, 0), $4, $5, $6, now())
 ON CONFLICT (store_id) DO UPDATE SET api_used = COALESCE($2::int, b.api_used), api_max = COALESCE($3::int, b.api_max),
@@ -911,7 +912,6 @@ ON CONFLICT (store_id) DO UPDATE SET
     status = EXCLUDED.status, error_code = EXCLUDED.error_code, error = EXCLUDED.error,
     failing_since = CASE WHEN EXCLUDED.status = 'ok' THEN NULL
                          WHEN c.status = 'failing' THEN c.failing_since ELSE now() END,
--- $2/$3 NULL: not seen yet (the daily limit refused the sign-in): the last known values stay
     failures = CASE WHEN EXCLUDED.status = 'ok' THEN 0 ELSE c.failures + 1 END,
     last_ok_at = COALESCE(EXCLUDED.last_ok_at, c.last_ok_at),
     checked_at = now()
@@ -941,6 +941,20 @@ WHERE (status = 'dead' OR (status = 'retrying' AND waiting_for IS NOT NULL))
   AND ($3::text IS NULL OR last_error_code = $3) AND ($4::bigint[] IS NULL OR resource_id = ANY($4::bigint[]))
 RETURNING resource, resource_id
 
+-- name: wake_waiting
+-- rows of store $1 waiting for one of these records ($2: Wooforce keys of customers, guest buyers, products just
+-- written): due now. Locked in ingest_events' order (outbox_waiting: only waiting rows are looked at)
+WITH w AS (
+    SELECT store_id, destination, resource, resource_id FROM outbox
+    WHERE store_id = $1 AND destination = 'salesforce' AND waiting_for = ANY($2::text[]) AND status = 'retrying'
+    ORDER BY store_id, destination, resource, resource_id
+    FOR UPDATE
+)
+UPDATE outbox o SET available_at = now(), updated_at = now()
+FROM w
+WHERE o.store_id = w.store_id AND o.destination = w.destination AND o.resource = w.resource
+  AND o.resource_id = w.resource_id
+
 -- name: delete_sf_records
 -- records deleted in Salesforce behind our back: recreated (with create-only fields) next time
 DELETE FROM salesforce_records r
@@ -961,20 +975,6 @@ SELECT sobject, cursor_at FROM sf_poll_state WHERE store_id = $1
 
 -- name: twoway_save_poll
 -- $1 store, $2 sObjects, $3 new cursors (NULL keeps the old one), $4 API calls, $5 rows, $6 changes, $7 error
--- name: wake_waiting
--- rows of store $1 waiting for one of these records ($2: Wooforce keys of customers, guest buyers, products just
--- written): due now. Locked in ingest_events' order (outbox_waiting: only waiting rows are looked at)
-WITH w AS (
-    SELECT store_id, destination, resource, resource_id FROM outbox
-    WHERE store_id = $1 AND destination = 'salesforce' AND waiting_for = ANY($2::text[]) AND status = 'retrying'
-    ORDER BY store_id, destination, resource, resource_id
-    FOR UPDATE
-)
-UPDATE outbox o SET available_at = now(), updated_at = now()
-FROM w
-WHERE o.store_id = w.store_id AND o.destination = w.destination AND o.resource = w.resource
-  AND o.resource_id = w.resource_id
-
 INSERT INTO sf_poll_state AS p (store_id, sobject, cursor_at, last_run_at, last_api_calls, last_rows, last_changes,
                                 last_error)
 SELECT $1, t.sobject, t.cursor_at, now(), $4, t.rows, t.changes, $7

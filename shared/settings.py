@@ -82,13 +82,13 @@ class Settings(BaseSettings):
         description="delay before retry n (JSON or comma list); the last value repeats")
     agent_retry_jitter: float = Field(0.2, ge=0, le=1, description="+- share of random jitter on retry delays")
     agent_max_attempts: int = Field(12, ge=1, le=1000, description="retryable failures before a row is dead-lettered")
+    agent_dependency_wait_s: float = Field(21_600.0, ge=1, le=604_800, description="an order whose customer, guest "
+                                           "buyer or product Salesforce rejected waits this long before it is tried "
+                                           "again (no attempt counted); that record's delivery wakes it at once")
     agent_shutdown_grace_s: float = Field(20.0, ge=0, le=600, description="SIGTERM: time to finish the current batch")
     sf_api_version: str = Field("66.0", pattern=r"^\d{2}\.0$")
     sf_concurrency: int = Field(10, ge=1, le=25, description="concurrent Salesforce requests per store "
                                 "(Salesforce allows 25 long-running ones per org)")
-    agent_dependency_wait_s: float = Field(21_600.0, ge=1, le=604_800, description="an order whose customer, guest "
-                                           "buyer or product Salesforce rejected waits this long before it is tried "
-                                           "again (no attempt counted); that record's delivery wakes it at once")
     sf_timeout_s: float = Field(60.0, gt=0, le=600, description="one Salesforce HTTP request")
     sf_api_budget_share: float = Field(0.8, gt=0, le=1, description="pause delivery before this share of the daily "
                                        "API allocation is used")
