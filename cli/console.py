@@ -127,6 +127,19 @@ async def cmd_outbox_show(m: ConsoleManager, args: argparse.Namespace, settings:
 
 
 @_run
+async def cmd_outbox_unfreeze(m: ConsoleManager, args: argparse.Namespace, settings: Settings) -> int:
+    res = await m.unfreeze_entity(CLI, args.store, args.resource, args.id, args.destination,
+                                  tolerance_s=settings.timestamp_tolerance_s)
+    if args.json:
+        _out(res, True)
+    elif res["unfrozen"]:
+        print(f"unfrozen: head version {res['was']} -> {res['head_version']}; the next update will be delivered")
+    else:
+        print("not frozen: the entity's version is not in the future (nothing changed)")
+    return 0
+
+
+@_run
 async def cmd_outbox_replay_filtered(m: ConsoleManager, args: argparse.Namespace, settings: Settings) -> int:
     f = _filter(args)
     count = await m.replay_count(CLI, f)
@@ -260,6 +273,13 @@ def add_commands(sub: argparse._SubParsersAction, outbox_sub: argparse._SubParse
     osh.add_argument("store_id")
     osh.add_argument("resource", choices=["order", "customer", "product"])
     osh.add_argument("resource_id", type=int)
+    ouf = cmd(outbox_sub, "unfreeze", cmd_outbox_unfreeze,
+              "clear an entity frozen by a version in the future, so its next update is delivered (audited)")
+    ouf.add_argument("--store", required=True, help="the store's id")
+    ouf.add_argument("--resource", required=True, choices=["order", "customer", "product"], help="the resource")
+    ouf.add_argument("--id", required=True, type=int, help="the WooCommerce id")
+    ouf.add_argument("--destination", choices=["salesforce", "woocommerce"], default="salesforce",
+                     help="the outbox destination (default salesforce)")
     orf = cmd(outbox_sub, "replay-filtered", cmd_outbox_replay_filtered,
               "replay every dead/retrying/delivered row matching the filters (audited; --yes to do it)")
     _filters(orf)

@@ -215,6 +215,22 @@ WHERE store_id = $1 AND destination = $2 AND resource = $3 AND resource_id = $4
   AND status IN ('dead', 'retrying', 'delivered')
 RETURNING status
 
+-- name: console_unfreeze_entity
+-- an entity whose head version is after $5 (now + the tolerance: a version in the future froze it): the head's
+-- version goes back to the newest of the entity's events that is not in the future (the epoch if none), so the
+-- next real update outranks it; returns the version it had and the one it has now
+UPDATE outbox o SET
+    head_version = COALESCE((SELECT max(e.version) FROM events e
+                             WHERE e.store_id = o.store_id AND e.resource = o.resource
+                               AND e.resource_id = o.resource_id AND e.version <= $5),
+                            'epoch'::timestamptz),
+    updated_at = now()
+FROM outbox old
+WHERE o.store_id = $1 AND o.destination = $2 AND o.resource = $3 AND o.resource_id = $4 AND o.head_version > $5
+  AND old.store_id = o.store_id AND old.destination = o.destination AND old.resource = o.resource
+  AND old.resource_id = o.resource_id
+RETURNING old.head_version AS was, o.head_version
+
 -- name: console_sync_entity
 -- send now: due immediately; dead/delivered rows go back to pending; a leased row is left to its agent
 UPDATE outbox SET available_at = now(), updated_at = now(),

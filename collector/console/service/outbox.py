@@ -6,7 +6,7 @@ import base64
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -17,6 +17,15 @@ from shared import ids, pii
 from shared.errors import NotFound
 from shared.mapping import Ctx, Mapping
 from shared.models import RESOURCES
+from shared.settings import Settings
+
+# how far in the future an entity version may be (TIMESTAMP_TOLERANCE_S's default; ingest refuses later ones)
+FUTURE_TOLERANCE_S: int = Settings.model_fields["timestamp_tolerance_s"].default
+
+
+def version_in_future(version: datetime | None, tolerance_s: float = FUTURE_TOLERANCE_S) -> bool:
+    """An outbox head whose version is in the future freezes its entity: no real update can outrank it."""
+    return version is not None and version > datetime.now(UTC) + timedelta(seconds=tolerance_s)
 
 
 @dataclass(slots=True)
@@ -347,6 +356,7 @@ class OutboxService(ServiceBase):
                           key=lambda x: x["at"], reverse=True)
         outbox = dict(row) if row else None
         if outbox:
+            outbox["version_in_future"] = version_in_future(outbox["head_version"])
             outbox["last_error"] = pii.mask_text(outbox["last_error"], values)
             outbox["errors"] = readable_errors(outbox["last_error"])
         return {"outbox": outbox, "events": events, "attempts": attempts, "conflicts": conflicts,
@@ -378,6 +388,28 @@ class OutboxService(ServiceBase):
                                          conn=tx)
             result = {"replayed": 1 if row else 0}
             await self.audit(p, "outbox.replay", store_id=store_id, target=target, result=result, ip=ip, conn=tx)
+        return result
+
+    async def unfreeze_entity(self, p: Principal, store_id: str, resource: str, resource_id: int,
+                              destination: str = "salesforce", *, tolerance_s: float = FUTURE_TOLERANCE_S,
+                              ip: str | None = None) -> dict:
+        """Clear an entity frozen by a version in the future (stored before such versions were refused): its outbox
+        head's version goes back to the newest of its events that is not in the future (the epoch when there is
+        none), so the next real update, or the reconciler's next look at the record, outranks it. The head event
+        itself stays. Audited; ``unfrozen`` is 0 when the head's version was not in the future."""
+        self.require(p, "operator")
+        self.scope(p, store_id)
+        target = f"{store_id}/{destination}/{resource}/{resource_id}"
+        limit = datetime.now(UTC) + timedelta(seconds=tolerance_s)
+        async with self.db.transaction() as tx:
+            row = await self.db.fetchrow("console_unfreeze_entity", store_id, destination, resource, resource_id,
+                                         limit, conn=tx)
+            result: dict[str, Any] = {"unfrozen": 0}
+            if row is not None:
+                result = {"unfrozen": 1, "was": row["was"].isoformat(), "head_version": row["head_version"].isoformat()}
+            await self.audit(p, "outbox.unfreeze", store_id=store_id, target=target, result=result, ip=ip, conn=tx)
+        logger.bind(action="console.outbox_unfrozen", store_id=store_id, resource=resource, resource_id=resource_id,
+                    unfrozen=result["unfrozen"]).info("entity unfrozen" if row else "entity was not frozen")
         return result
 
     async def sync_entity(self, p: Principal, store_id: str, resource: str, resource_id: int,
