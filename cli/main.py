@@ -6,6 +6,7 @@ import asyncio
 import errno
 import os
 import socket
+import ssl
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -33,13 +34,29 @@ def cmd_collector(settings: Settings, args: argparse.Namespace) -> int:
 
     host = args.host or settings.collector_host
     port = settings.collector_port if args.port is None else args.port
+    tls = _tls_context(settings)
     sock = _listen(host, port)  # before anything starts: a taken port is a clear error, not a late traceback
     print_storage(settings)
-    print(f"wooforce collector listening on http://{host}:{sock.getsockname()[1]}", file=sys.stderr, flush=True)
+    scheme = "https" if tls else "http"
+    print(f"wooforce collector listening on {scheme}://{host}:{sock.getsockname()[1]}", file=sys.stderr, flush=True)
     # run_app turns SIGINT/SIGTERM into a graceful shutdown: in-flight requests finish and
     # the group committer drains before the database closes.
-    web.run_app(create_app(settings), sock=sock, print=None, access_log=None, shutdown_timeout=10)
+    web.run_app(create_app(settings), sock=sock, print=None, access_log=None, shutdown_timeout=10, ssl_context=tls)
     return 0
+
+
+def _tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """HTTPS from WOOFORCE_TLS_CERT_FILE / WOOFORCE_TLS_KEY_FILE (validated as a pair); a certificate and key that
+    do not load or do not match are a ConfigError."""
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        ctx.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(f"WOOFORCE_TLS_CERT_FILE / WOOFORCE_TLS_KEY_FILE: cannot load the certificate and key "
+                          f"({exc}); both must be PEM and the key must match the certificate") from None
+    return ctx
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -140,11 +157,24 @@ async def cmd_stores_add(stores: StoreManager, args: argparse.Namespace, setting
     row, secret = await stores.add(args.name, wc_url=args.wc_url, wc_credentials=wc)
     await _audit(stores, "store.add", row["id"], {"name": args.name, "wc_url": args.wc_url,
                                                   "wc_credentials": sorted(k for k, v in (wc or {}).items() if v)})
-    print_out({"store_id": row["id"], "name": row["name"], "signing_secret": secret}, args.json)
+    print_out({"store_id": row["id"], "name": row["name"], "signing_secret": secret,
+               **_connect_fields(settings, row["id"], secret)}, args.json)
     if not args.json:
-        print("\nKeep the signing secret: it is shown only now. Put store id and secret in the plugin's settings.",
-              file=sys.stderr)
+        print("\nKeep the signing secret: it is shown only now. Paste the connection string into the plugin "
+              "(WooCommerce > Wooforce); `wooforce stores show ID --connect` prints it again.", file=sys.stderr)
     return 0
+
+
+def _connect_fields(settings: Settings, store_id: str, secret: str) -> dict:
+    """``connection_string`` for the plugin, or why there is none (WOOFORCE_PUBLIC_URL unset)."""
+    from cli.connection import connection_string
+
+    if settings.public_url is None:
+        print("wooforce: no connection string: set WOOFORCE_PUBLIC_URL to the collector's address as stores reach "
+              "it (https://...)", file=sys.stderr)
+        return {}
+    return {"collector_url": settings.public_url,
+            "connection_string": connection_string(settings.public_url, store_id, secret)}
 
 
 @with_stores
@@ -167,8 +197,18 @@ async def cmd_stores_show(stores: StoreManager, args: argparse.Namespace, settin
             "salesforce": (f"{s['sf_credentials'].get('auth')} {s['sf_credentials'].get('instance_url')}"
                            if s["sf_credentials"] else "not set"),
             "signing_secrets_valid": sum(1 for e in s["signing_secrets"] if not e.get("expires_at")) ,
-            "keys_status": s["keys_status"], "created_at": s["created_at"]}, args.json)
+            "keys_status": s["keys_status"], "created_at": s["created_at"],
+            **(_connect_fields(settings, s["id"], _current_secret(s["signing_secrets"])) if args.connect else {})},
+            args.json)
     return 0
+
+
+def _current_secret(entries: list[dict]) -> str:
+    """The newest signing secret that does not expire (the one a rotation issued last)."""
+    current = [e for e in entries if not e.get("expires_at")]
+    if not current:
+        raise ConfigError("this store has no current signing secret: issue one with `wooforce stores rotate-secret`")
+    return str(current[0]["secret"])
 
 
 @with_stores
@@ -176,7 +216,8 @@ async def cmd_stores_rotate(stores: StoreManager, args: argparse.Namespace, sett
     grace = settings.secret_rotation_grace_s if args.grace_s is None else args.grace_s
     secret = await stores.rotate_secret(args.store_id, grace_s=grace)
     await _audit(stores, "store.rotate_secret", args.store_id, {"grace_s": grace})
-    print_out({"store_id": args.store_id, "signing_secret": secret, "previous_valid_for_s": grace}, args.json)
+    print_out({"store_id": args.store_id, "signing_secret": secret, "previous_valid_for_s": grace,
+               **_connect_fields(settings, args.store_id, secret)}, args.json)
     return 0
 
 
@@ -363,7 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--wc-webhook-secret", help="secret of native WooCommerce webhooks")
     add.add_argument("--wc-auth", default="auto", choices=["auto", "basic", "query", "oauth1"])
     store_cmd("list", cmd_stores_list, "list stores", with_id=False)
-    store_cmd("show", cmd_stores_show, "show one store (no secrets)")
+    show = store_cmd("show", cmd_stores_show, "show one store (no secrets unless --connect)")
+    show.add_argument("--connect", action="store_true",
+                      help="also print the plugin's connection string (it holds the signing secret)")
     rot = store_cmd("rotate-secret", cmd_stores_rotate,
                     "issue a new signing secret; the old stays valid for a grace period")
     rot.add_argument("--grace-s", type=int, help="seconds the previous secret stays valid (default from settings)")

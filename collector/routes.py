@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from collector import health, ingest
+from collector import health, ingest, pipeline
 from collector.console.mount import setup_console
 
 
@@ -12,6 +12,8 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/v1/stores/{store_id}/woocommerce", ingest.post_woocommerce)
     app.router.add_post("/v1/stores/{store_id}/ping", ingest.post_ping)
     app.router.add_post("/v1/stores/{store_id}/resync", ingest.post_resync)
+    app.router.add_post("/v1/stores/{store_id}/health", pipeline.post_health)
+    app.router.add_post("/v1/stores/{store_id}/jobs/{job_id}", pipeline.post_job)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)

@@ -143,6 +143,28 @@ WHERE store_id = $2 AND request_id = $6 AND NOT EXISTS (SELECT 1 FROM ins)
 
 SELECT status, count(*) AS n FROM outbox GROUP BY status
 
+-- name: plugin_store_health
+-- the plugin's checklist (collector/pipeline.py): the store, its Salesforce connection as the delivery agent last
+-- tried it (sf_connection: the collector never calls Salesforce), its changes bound for Salesforce not yet written
+-- (backlog) or given up (dead), and its last delivery there (outbox_status: a delivered row's updated_at is its
+-- delivery)
+SELECT s.id, s.name, s.wc_url, s.keys_status, s.keys_error,
+       s.keys_checked_at, s.last_event_at, s.sf_credentials IS NOT NULL AS sf_configured,
+       c.status AS sf_status, c.error_code AS sf_error_code, c.error AS sf_error, c.failing_since AS sf_failing_since,
+       c.last_ok_at AS sf_last_ok_at, c.checked_at AS sf_checked_at,
+       (SELECT count(*) FROM outbox o WHERE o.store_id = s.id AND o.destination = 'salesforce'
+          AND o.status IN ('pending', 'leased', 'retrying')) AS backlog,
+       (SELECT count(*) FROM outbox o WHERE o.store_id = s.id AND o.destination = 'salesforce'
+          AND o.status = 'dead') AS dead,
+       (SELECT max(o.updated_at) FROM outbox o WHERE o.store_id = s.id AND o.destination = 'salesforce'
+          AND o.status = 'delivered') AS last_delivered_at
+FROM stores s LEFT JOIN sf_connection c ON c.store_id = s.id
+WHERE s.id = $1
+
+-- name: plugin_store_job
+-- one job of the store (the plugin shows its resync's progress); another store's job is not found
+SELECT id, kind, params, status, progress, error, created_at, updated_at FROM jobs WHERE id = $1 AND store_id = $2
+
 
 -- console ---------------------------------------------------------------------------------
 -- the support console, admin API and alerts (shared/console.py, shared/alerts.py)

@@ -6,8 +6,10 @@ Validated once at startup; :func:`load_settings` turns a validation failure into
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import platformdirs
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
@@ -64,6 +66,12 @@ class Settings(BaseSettings):
     # --- collector ---------------------------------------------------------------------
     collector_host: str = "127.0.0.1"
     collector_port: int = Field(8080, ge=0, le=65535)
+    public_url: str | None = Field(None, description="the collector's address as stores reach it (https://...; "
+                                   "http:// only for localhost), put into the plugin's connection string")
+    tls_cert_file: Path | None = Field(None, description="PEM certificate (chain): the collector serves HTTPS itself; "
+                                       "with WOOFORCE_TLS_KEY_FILE")
+    tls_key_file: Path | None = Field(None, validate_default=True, description="PEM private key of "
+                                      "WOOFORCE_TLS_CERT_FILE")
     max_batch_events: int = Field(100, ge=1, le=1000, description="events per request")
     max_body_bytes: int = Field(5 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     timestamp_tolerance_s: int = Field(300, ge=1, le=3600)
@@ -210,6 +218,24 @@ class Settings(BaseSettings):
             raise ValueError("delays must be zero or more seconds")
         return v
 
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, v: str | None) -> str | None:
+        if v in (None, ""):
+            return None
+        return check_public_url(v)
+
+    @field_validator("tls_key_file")
+    @classmethod
+    def _tls_pair(cls, v: Path | None, info: ValidationInfo) -> Path | None:
+        cert = info.data.get("tls_cert_file")
+        if (cert is None) != (v is None):
+            raise ValueError("set both WOOFORCE_TLS_CERT_FILE and WOOFORCE_TLS_KEY_FILE, or neither")
+        for path in (cert, v):
+            if path is not None and not os.access(path, os.R_OK):
+                raise ValueError(f"{path} is not a readable file")
+        return v
+
     @field_validator("ingest_writers")
     @classmethod
     def _writers_leave_connections(cls, v: int, info: ValidationInfo) -> int:
@@ -264,6 +290,23 @@ class Settings(BaseSettings):
     @property
     def logs_path(self) -> Path:
         return self.log_dir or self.data_dir / "logs"
+
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def check_public_url(url: str) -> str:
+    """The collector's public base URL (what the plugin posts to), without a trailing slash: https://, or
+    http:// for localhost only (the plugin refuses plain http elsewhere); no credentials, query or fragment."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be the collector's address, e.g. https://collector.example.com")
+    if parts.scheme == "http" and parts.hostname not in LOCAL_HOSTS:
+        raise ValueError("must start with https:// (a store reaches the collector over HTTPS; http:// only for "
+                         "localhost): put a TLS proxy in front, or set WOOFORCE_TLS_CERT_FILE / WOOFORCE_TLS_KEY_FILE")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError("must not hold credentials, a query or a fragment")
+    return url.rstrip("/")
 
 
 def describe_validation_error(exc: ValidationError) -> str:
