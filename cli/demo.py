@@ -5,13 +5,19 @@ and a WooCommerce emulator store (seeded history, then live traffic with a share
 dropped), then the real collector and agent as subprocesses. Shows live progress; on Ctrl-C,
 SIGTERM or after ``--duration`` it stops the traffic, lets the agent settle (a reconciler pass
 catches what the dropped webhooks missed), stops every process cleanly and prints a
-reconciliation report. Exit code 0 only if Salesforce matches the store.
+reconciliation report. Exit code 0 only if Salesforce matches the store (apart from what ``--dead-letter``
+refuses on purpose), 2 when a port it was told to use is taken.
+
+It creates a console operator (an admin) and prints its email and password; with ``--keep-console`` the collector,
+agent and emulators stay up after the report until Ctrl-C, so the console can be explored. ``--dead-letter`` adds a
+Salesforce validation rule that refuses one order: a dead letter to open and replay in the console.
 """
 from __future__ import annotations
 
 import asyncio
 import os
 import random
+import secrets
 import signal
 import socket
 import subprocess
@@ -34,6 +40,13 @@ from shared.stores import StoreManager
 CLIENT_ID, CLIENT_SECRET = "wooforce-demo", "demo-client-secret"
 WEBHOOK_SECRET = "demo-webhook-secret"
 DEMO_DB = "wooforce_demo"
+DEMO_OPERATOR = "demo@wooforce.test"
+DEAD_LETTER_RULE = "Demo_Credit_Approval"
+DEAD_LETTER_MESSAGE = "This order needs credit approval before it can be booked"
+
+
+class PortTaken(Exception):
+    """A port the demo was told to use is in use (exit 2)."""
 
 
 @dataclass
@@ -49,15 +62,19 @@ class DemoOptions:
     reconcile_interval_s: int = 10
     settle_timeout_s: float = 120.0
     sf_latency_ms: int = 20
+    sf_port: int = 0
+    wc_port: int = 0
+    keep_console: bool = False
+    dead_letter: bool = False
 
 
-def _free_port(preferred: int) -> int:
-    """``preferred`` if it is free, else any free port (0 asks for any)."""
+def _free_port(preferred: int, option: str = "--port") -> int:
+    """``preferred`` if it is free (0: any free port); :class:`PortTaken` naming ``option`` if it is in use."""
     with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", preferred))
         except OSError:
-            s.bind(("127.0.0.1", 0))
+            raise PortTaken(f"port {preferred} is taken: choose another with {option} (0 picks a free one)") from None
         port: int = s.getsockname()[1]
         return port
 
@@ -78,6 +95,7 @@ class Demo:
         self.stop = asyncio.Event()
         self.started = time.monotonic()
         self.traffic_started = time.time()
+        self.rejected_order: int | None = None  # --dead-letter: the order Salesforce refuses
 
     # -- setup ---------------------------------------------------------------------------
 
@@ -135,13 +153,17 @@ class Demo:
         from emulators.salesforce import SalesforceEmulator
         from emulators.woocommerce import WooCommerceEmulator
 
+        port = _free_port(self.opts.port)  # before anything starts: a taken port is a usage error
+        for option, wanted in (("--sf-port", self.opts.sf_port), ("--wc-port", self.opts.wc_port)):
+            if wanted:
+                _free_port(wanted, option)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         out = self.console
         out.print("[bold]Wooforce demo[/bold]: starting the embedded Postgres and the emulators ...")
         self.dsn = await self._database()
         sf = SalesforceEmulator(ca_path=self.data_dir / "salesforce-ca.pem", latency_ms=self.opts.sf_latency_ms,
-                                seed=self.opts.seed)
-        wc = WooCommerceEmulator()
+                                seed=self.opts.seed, port=self.opts.sf_port)
+        wc = WooCommerceEmulator(port=self.opts.wc_port)
         await sf.start()
         await wc.start()
         self.sf, self.wc = sf, wc
@@ -160,12 +182,13 @@ class Demo:
             await stores.set_salesforce(self.store_id, {"instance_url": sf.url, "auth": "client_credentials",
                                                         "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
                                                         "ca_file": str(sf.ca_path)})
+            password = await self._operator()
+            self.rejected_order = self._dead_letter_rule() if self.opts.dead_letter else None
             # import the seeded history, as the plugin's Resync button would
             from shared import ids
 
             await self.db.fetchrow("insert_job", ids.new_id("job"), self.store_id, "backfill",
                                    {"since": None, "resources": ["products", "customers", "orders"]}, "demo")
-            port = _free_port(self.opts.port)
             self.collector_url = f"http://127.0.0.1:{port}"
             self._spawn("collector", ["collector", "--port", str(port)])
             self._spawn("agent", ["agent"])
@@ -174,8 +197,12 @@ class Demo:
                                   drop_share=self.opts.drop_share, drop_seed=self.opts.seed)
             self.traffic_started = time.time()  # lag counts changes made during the demo, not seeded history
             wc.start_traffic(changes_per_s=self.opts.changes_per_s, seed=self.opts.seed)
-            out.print(f"collector  {self.collector_url}   (console: {self.collector_url}/console)")
-            out.print(f"salesforce {sf.url}   woocommerce {wc.url}   store {self.store_id}")
+            out.print(f"collector  {self.collector_url}   (console: {self.collector_url}/console)", soft_wrap=True)
+            out.print(f"console sign-in: email {DEMO_OPERATOR}  password {password}", soft_wrap=True)
+            if self.rejected_order is not None:
+                out.print(f"dead letter: Salesforce refuses order {self.rejected_order} (validation rule "
+                          f"{DEAD_LETTER_RULE}, --dead-letter)")
+            out.print(f"salesforce {sf.url}   woocommerce {wc.url}   store {self.store_id}", soft_wrap=True)
             out.print(f"traffic: {self.opts.changes_per_s}/s, {self.opts.drop_share:.0%} of webhooks dropped; "
                       f"logs in {self.data_dir}.  Ctrl-C stops and reports.\n")
             await self._live()
@@ -183,15 +210,39 @@ class Demo:
             await wc.stop_traffic()
             await wc.dispatcher.wait_idle(30)
             settled = await self._settle()
-            self._stop_processes()
+            if not self.opts.keep_console:
+                self._stop_processes()
             report = compare(wc.store, sf.records, self.store_id)
-            return await self._report(report, settled)
+            code = await self._report(report, settled)
+            if self.opts.keep_console:
+                self.stop.clear()
+                out.print(f"console stays up: {self.collector_url}/console  (email {DEMO_OPERATOR}  "
+                          f"password {password}); Ctrl-C stops it", soft_wrap=True)
+                await self.stop.wait()
+                self._stop_processes()
+            return code
         finally:
             self._stop_processes(kill=True)
             if getattr(self, "db", None):
                 await self.db.close()
             await wc.stop()
             await sf.stop()
+
+    async def _operator(self) -> str:
+        """A console admin for the demo; returns its password (new each run)."""
+        from collector.console.service import CLI, ConsoleManager
+
+        password = secrets.token_urlsafe(12)
+        await ConsoleManager(self.db).add_operator(CLI, DEMO_OPERATOR, password, "admin")
+        return password
+
+    def _dead_letter_rule(self) -> int:
+        """A Salesforce validation rule that refuses the store's first order (a dead letter); returns its id."""
+        order_id = min(self.wc.store.orders)
+        self.sf.add_validation_rule("Order", DEAD_LETTER_RULE, DEAD_LETTER_MESSAGE, error_field="Woo_Total__c",
+                                    condition={"field": "Wooforce_Key__c", "op": "eq",
+                                               "value": f"{self.store_id}:order:{order_id}"})
+        return order_id
 
     async def _counts(self) -> dict:
         async with self.db.connection() as conn:
@@ -304,6 +355,12 @@ class Demo:
             out.print("[yellow]the agent did not settle within the timeout; "
                       "the report may show work in flight[/yellow]")
         out.print(f"mismatches: {report.mismatch_count}")
+        expected = {f"order {self.rejected_order} missing"} if self.rejected_order is not None else set()
+        found = {m for o in report.objects for m in o.mismatches}
+        if expected and found == expected and not report.duplicates:
+            out.print(f"[green]Salesforce matches the store[/green] except order {self.rejected_order}, refused on "
+                      f"purpose (--dead-letter): find it in the console's dead letters.")
+            return 0
         if report.converged:
             out.print("[green]Salesforce matches the store.[/green]")
             return 0
@@ -331,4 +388,8 @@ def run(settings: Settings, opts: DemoOptions) -> int:
         return await demo.run()
 
     random.seed(opts.seed)
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except PortTaken as exc:
+        print(f"wooforce demo: {exc}", file=sys.stderr)
+        return 2

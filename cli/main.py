@@ -141,7 +141,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
     opts = DemoOptions(duration_s=None if args.duration == 0 else args.duration, changes_per_s=args.changes_per_s,
                        drop_share=args.drop_share, seed=args.seed, port=args.port, orders=args.orders,
-                       products=args.products, customers=args.customers)
+                       products=args.products, customers=args.customers, sf_port=args.sf_port, wc_port=args.wc_port,
+                       keep_console=args.keep_console, dead_letter=args.dead_letter)
     return run(settings, opts)
 
 
@@ -377,11 +378,18 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--duration", type=float, default=60, help="seconds of traffic before the report (0: until Ctrl-C)")
     d.add_argument("--changes-per-s", type=float, default=5.0, help="store changes per second")
     d.add_argument("--drop-share", type=float, default=0.3, help="share of webhooks the store drops")
-    d.add_argument("--seed", type=int, default=7)
-    d.add_argument("--port", type=int, default=8080, help="collector port (a free one if taken)")
+    d.add_argument("--seed", type=int, default=7, help="random seed of the store's history and traffic")
+    d.add_argument("--port", type=int, default=8080,
+                   help="collector (and console) port; exit 2 if it is taken (0: any free port)")
+    d.add_argument("--sf-port", type=int, default=0, help="Salesforce emulator port (default 0: any free port)")
+    d.add_argument("--wc-port", type=int, default=0, help="WooCommerce emulator port (default 0: any free port)")
+    d.add_argument("--keep-console", action="store_true",
+                   help="after the report, keep the console (collector, agent, emulators) up until Ctrl-C")
+    d.add_argument("--dead-letter", action="store_true",
+                   help="a Salesforce validation rule refuses one order: a dead letter to inspect and replay")
     d.add_argument("--orders", type=int, default=40, help="orders in the store's history")
-    d.add_argument("--products", type=int, default=15)
-    d.add_argument("--customers", type=int, default=25)
+    d.add_argument("--products", type=int, default=15, help="products in the store's history")
+    d.add_argument("--customers", type=int, default=25, help="customers in the store's history")
     d.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("stores", help="manage stores (tenants)")
