@@ -229,10 +229,10 @@ async def cmd_retention_purge(m: ConsoleManager, args: argparse.Namespace, setti
 
 
 def _filters(sp: argparse.ArgumentParser, *, store_required: bool = False) -> None:
-    sp.add_argument("--store", required=store_required)
-    sp.add_argument("--resource", choices=["order", "customer", "product"])
-    sp.add_argument("--status", choices=["pending", "leased", "delivered", "retrying", "dead"])
-    sp.add_argument("--error-code")
+    sp.add_argument("--store", required=store_required, help="only this store (its id)")
+    sp.add_argument("--resource", choices=["order", "customer", "product"], help="only this resource")
+    sp.add_argument("--status", choices=["pending", "leased", "delivered", "retrying", "dead"], help="only this status")
+    sp.add_argument("--error-code", help="only rows whose last Salesforce error code is this")
     sp.add_argument("--since", help="updated at or after (ISO date/time)")
     sp.add_argument("--until", help="updated before (ISO date/time)")
     sp.add_argument("--q", help="WooCommerce id, Salesforce Id or customer email")
@@ -250,8 +250,9 @@ def add_commands(sub: argparse._SubParsersAction, outbox_sub: argparse._SubParse
     ops = sub.add_parser("operators", help="console operator accounts").add_subparsers(
         dest="operators_command", required=True, metavar="ACTION")
     add = cmd(ops, "add", cmd_operators_add, "add an operator (asks for the password)")
-    add.add_argument("--email", required=True)
-    add.add_argument("--role", required=True, choices=list(ROLES))
+    add.add_argument("--email", required=True, help="the operator's email (their sign-in)")
+    add.add_argument("--role", required=True, choices=list(ROLES),
+                     help="viewer reads, operator replays, admin also erases and manages")
     add.add_argument("--store", help="limit to this store (the store's own staff)")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     cmd(ops, "list", cmd_operators_list, "list operators")
@@ -260,19 +261,20 @@ def add_commands(sub: argparse._SubParsersAction, outbox_sub: argparse._SubParse
         dest="tokens_command", required=True, metavar="ACTION")
     tc = cmd(tok, "create", cmd_tokens_create, "create an API token acting as an operator (shown once)")
     tc.add_argument("--email", required=True, help="the operator the token acts as (its role and store)")
-    tc.add_argument("--name", required=True)
-    tc.add_argument("--expires-days", type=int)
+    tc.add_argument("--name", required=True, help="what the token is for")
+    tc.add_argument("--expires-days", type=int, help="expire after this many days (default: never)")
     cmd(tok, "list", cmd_tokens_list, "list API tokens")
-    cmd(tok, "revoke", cmd_tokens_revoke, "revoke an API token").add_argument("token_id")
+    cmd(tok, "revoke", cmd_tokens_revoke, "revoke an API token").add_argument("token_id",
+                                                                            help="the token's id (tokens list)")
 
     ol = cmd(outbox_sub, "list", cmd_outbox_list, "browse the outbox (filters, newest first, keyset pages)")
     _filters(ol)
-    ol.add_argument("--limit", type=int, default=50)
-    ol.add_argument("--cursor")
+    ol.add_argument("--limit", type=int, default=50, help="rows per page (default 50)")
+    ol.add_argument("--cursor", help="the next page (printed after a full page)")
     osh = cmd(outbox_sub, "show", cmd_outbox_show, "one entity: status, events, attempts, diffs")
-    osh.add_argument("store_id")
-    osh.add_argument("resource", choices=["order", "customer", "product"])
-    osh.add_argument("resource_id", type=int)
+    osh.add_argument("store_id", help="the store's id")
+    osh.add_argument("resource", choices=["order", "customer", "product"], help="the resource")
+    osh.add_argument("resource_id", type=int, help="the WooCommerce id")
     ouf = cmd(outbox_sub, "unfreeze", cmd_outbox_unfreeze,
               "clear an entity frozen by a version in the future, so its next update is delivered (audited)")
     ouf.add_argument("--store", required=True, help="the store's id")
@@ -283,24 +285,25 @@ def add_commands(sub: argparse._SubParsersAction, outbox_sub: argparse._SubParse
     orf = cmd(outbox_sub, "replay-filtered", cmd_outbox_replay_filtered,
               "replay every dead/retrying/delivered row matching the filters (audited; --yes to do it)")
     _filters(orf)
-    orf.add_argument("--yes", action="store_true")
+    orf.add_argument("--yes", action="store_true", help="replay without asking to confirm the count")
 
     er = cmd(sub, "erase", cmd_erase, "erase one customer's personal data (GDPR; audited)")
-    er.add_argument("--email", required=True)
-    er.add_argument("--store")
+    er.add_argument("--email", required=True, help="the customer's email")
+    er.add_argument("--store", help="only in this store (default: every store)")
     er.add_argument("--salesforce", action="store_true", help="also blank the records Wooforce wrote to Salesforce "
                     "(agent jobs: waits for them, printing progress; exit 1 if one failed or was partial)")
     er.add_argument("--no-wait", action="store_true", help="with --salesforce: print the job ids and return at once")
     er.add_argument("--poll-interval-s", type=float, default=1.0, help="how often to look at the jobs while waiting")
-    er.add_argument("--yes", action="store_true")
+    er.add_argument("--yes", action="store_true", help="confirm: erasure cannot be undone")
 
     au = cmd(sub, "audit", cmd_audit, "show the audit log (newest first)")
-    au.add_argument("--action")
-    au.add_argument("--limit", type=int, default=50)
+    au.add_argument("--action", help="only this action (e.g. outbox.replay)")
+    au.add_argument("--limit", type=int, default=50, help="at most this many entries (default 50)")
 
     al = sub.add_parser("alerts", help="alerts").add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
     cmd(al, "evaluate", cmd_alerts_evaluate, "evaluate alerts once and notify")
-    cmd(al, "list", cmd_alerts_list, "alert state").add_argument("--status", choices=["firing", "resolved"])
+    cmd(al, "list", cmd_alerts_list, "alert state").add_argument("--status", choices=["firing", "resolved"],
+                                                                           help="only alerts in this state")
     ret = sub.add_parser("retention", help="data retention").add_subparsers(
         dest="retention_command", required=True, metavar="ACTION")
     cmd(ret, "purge", cmd_retention_purge, "purge delivered payloads older than RETENTION_DELIVERED_PAYLOAD_DAYS")

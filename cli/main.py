@@ -358,8 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     c = sub.add_parser("collector", help="run the ingest service (HTTP)")
-    c.add_argument("--host")
-    c.add_argument("--port", type=int)
+    c.add_argument("--host", help="address to listen on (default WOOFORCE_COLLECTOR_HOST)")
+    c.add_argument("--port", type=int, help="port to listen on (default WOOFORCE_COLLECTOR_PORT)")
     c.set_defaults(func=cmd_collector)
 
     a = sub.add_parser("agent", help="run the scheduler: delivery to Salesforce, reconciliation, backfills")
@@ -399,18 +399,19 @@ def build_parser() -> argparse.ArgumentParser:
                   with_id: bool = True) -> argparse.ArgumentParser:
         sp = ssub.add_parser(name, help=help_)
         if with_id:
-            sp.add_argument("store_id")
+            sp.add_argument("store_id", help="the store's id (st_...; see stores list)")
         sp.add_argument("--json", action="store_true", help="machine-readable output")
         sp.set_defaults(func=func)
         return sp
 
     add = store_cmd("add", cmd_stores_add, "register a store; prints its id and signing secret", with_id=False)
-    add.add_argument("--name", required=True)
+    add.add_argument("--name", required=True, help="the store's display name")
     add.add_argument("--wc-url", help="the store's base URL, e.g. https://shop.example")
     add.add_argument("--wc-key", help="WooCommerce REST consumer key (ck_...)")
     add.add_argument("--wc-secret", help="WooCommerce REST consumer secret (cs_...)")
     add.add_argument("--wc-webhook-secret", help="secret of native WooCommerce webhooks")
-    add.add_argument("--wc-auth", default="auto", choices=["auto", "basic", "query", "oauth1"])
+    add.add_argument("--wc-auth", default="auto", choices=["auto", "basic", "query", "oauth1"],
+                     help="how to send the REST API keys (auto: basic over HTTPS, oauth1 over HTTP)")
     store_cmd("list", cmd_stores_list, "list stores", with_id=False)
     show = store_cmd("show", cmd_stores_show, "show one store (no secrets unless --connect)")
     show.add_argument("--connect", action="store_true",
@@ -419,11 +420,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "issue a new signing secret; the old stays valid for a grace period")
     rot.add_argument("--grace-s", type=int, help="seconds the previous secret stays valid (default from settings)")
     wc = store_cmd("set-woocommerce", cmd_stores_set_wc, "set the WooCommerce URL, REST keys and webhook secret")
-    wc.add_argument("--url", required=True)
-    wc.add_argument("--key")
-    wc.add_argument("--secret")
-    wc.add_argument("--webhook-secret")
-    wc.add_argument("--auth", default="auto", choices=["auto", "basic", "query", "oauth1"])
+    wc.add_argument("--url", required=True, help="the store's base URL (https://shop.example)")
+    wc.add_argument("--key", help="REST API consumer key (ck_...)")
+    wc.add_argument("--secret", help="REST API consumer secret (cs_...)")
+    wc.add_argument("--webhook-secret", help="secret of the store's native webhooks")
+    wc.add_argument("--auth", default="auto", choices=["auto", "basic", "query", "oauth1"],
+                    help="how to send the REST API keys (auto: basic over HTTPS, oauth1 over HTTP)")
     sf = store_cmd("set-salesforce", cmd_stores_set_sf, "set (or change some options of) the Salesforce connection; "
                    "options not given keep their stored value")
     sf.add_argument("--instance-url", dest="sf_instance_url", help="https://YOUR-DOMAIN.my.salesforce.com")
@@ -443,12 +445,12 @@ def build_parser() -> argparse.ArgumentParser:
     for name, status in (("disable", "disabled"), ("enable", "active")):
         store_cmd(name, cmd_stores_status, f"{name} a store").set_defaults(status=status)
     rm = store_cmd("remove", cmd_stores_remove, "delete a store and everything stored for it")
-    rm.add_argument("--yes", action="store_true")
+    rm.add_argument("--yes", action="store_true", help="confirm: deletes the store's events, outbox and history")
     sf_p = sub.add_parser("salesforce", help="Salesforce org checks")
     sf_sub = sf_p.add_subparsers(dest="salesforce_command", required=True, metavar="ACTION")
     chk = sf_sub.add_parser("check", help="list the fields the mapping writes that the org lacks (describe calls)")
-    chk.add_argument("--store", required=True)
-    chk.add_argument("--json", action="store_true")
+    chk.add_argument("--store", required=True, help="the store's id")
+    chk.add_argument("--json", action="store_true", help="machine-readable output")
     chk.set_defaults(func=cmd_salesforce_check)
 
     ob = sub.add_parser("outbox", help="browse, show and replay outbox rows")
@@ -456,13 +458,13 @@ def build_parser() -> argparse.ArgumentParser:
     rp = ob_sub.add_parser("replay", help="move dead letters back to pending (after fixing their cause)")
     dl = ob_sub.add_parser("dead", help="list dead letters (newest first)")
     for sp in (rp, dl):
-        sp.add_argument("--store", required=True)
-        sp.add_argument("--resource", choices=["order", "customer", "product"])
-        sp.add_argument("--json", action="store_true")
+        sp.add_argument("--store", required=True, help="the store's id")
+        sp.add_argument("--resource", choices=["order", "customer", "product"], help="only this resource")
+        sp.add_argument("--json", action="store_true", help="machine-readable output")
     rp.add_argument("--error-code", help="only rows that failed with this Salesforce error code")
     rp.add_argument("--id", type=int, action="append", help="only this WooCommerce id (repeatable)")
     rp.set_defaults(func=cmd_outbox_replay)
-    dl.add_argument("--limit", type=int, default=100)
+    dl.add_argument("--limit", type=int, default=100, help="at most this many rows (default 100)")
     dl.set_defaults(func=cmd_outbox_dead)
     console_cli.add_commands(sub, ob_sub)  # operators, tokens, outbox list|show, erase, audit, alerts, retention
     reconcile_cli.add_commands(sub)  # backfill, sync, reconcile
