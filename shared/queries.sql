@@ -123,12 +123,6 @@ JOIN events e ON e.store_id = t.store_id AND e.dedup_key = t.dedup_key
 INSERT INTO jobs (id, store_id, kind, params, requested_by) VALUES ($1, $2, $3, $4, $5)
 RETURNING id, status, created_at
 
--- health ---------------------------------------------------------------------------------
-
--- name: ping
-SELECT 1
-
--- name: outbox_counts
 -- name: insert_job_once
 -- a signed /resync request: $6 is its webhook-id; the same request again returns the job it created (new = false)
 WITH ins AS (
@@ -141,6 +135,12 @@ UNION ALL
 SELECT id, status, created_at, false AS new FROM jobs
 WHERE store_id = $2 AND request_id = $6 AND NOT EXISTS (SELECT 1 FROM ins)
 
+-- health ---------------------------------------------------------------------------------
+
+-- name: ping
+SELECT 1
+
+-- name: outbox_counts
 SELECT status, count(*) AS n FROM outbox GROUP BY status
 
 -- name: plugin_store_health
