@@ -5,6 +5,7 @@ Salesforce's values back. The declarations themselves (:class:`TwoWay`, owners, 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from shared.errors import PermanentError
@@ -16,12 +17,14 @@ from shared.mapping.twoway import (
     Owned,
     TwoWay,
     TwoWayObject,
+    canon_active,
+    canon_number,
     load_twoway,
     norm,
 )
 
-__all__ = ["OWNERS", "RESOURCES", "WC_STATUSES", "InvalidValue", "Owned", "TwoWay", "TwoWayObject", "iso",
-           "load_twoway", "norm", "parse_ts", "put_body", "wc_value"]
+__all__ = ["OWNERS", "RESOURCES", "WC_STATUSES", "InvalidValue", "Owned", "TwoWay", "TwoWayObject", "canon_number",
+           "field_value", "iso", "load_twoway", "norm", "parse_ts", "put_body", "wc_value"]
 
 
 class InvalidValue(PermanentError):
@@ -54,13 +57,57 @@ def wc_value(doc: dict | None, wc: str) -> str | None:
     return norm(cur)
 
 
+def field_value(doc: dict | None, f: Owned) -> str | None:
+    """The canonical value of field ``f`` in a WooCommerce REST document (a product's status as published or not,
+    prices and quantities as plain decimals)."""
+    raw = wc_value(doc, f.wc)
+    if f.kind == "publish":
+        return canon_active(raw)
+    if f.kind in ("money", "stock"):
+        return canon_number(raw)
+    return raw
+
+
+def _money(obj: TwoWayObject, f: Owned, value: str | None) -> str:
+    if value is None:
+        return ""
+    try:
+        d = Decimal(value)
+    except InvalidOperation:
+        d = Decimal("NaN")
+    if not d.is_finite() or d < 0:
+        raise InvalidValue(f"Salesforce {f.sobject or obj.sobject}.{f.sf} = {value!r} is not a price WooCommerce "
+                           "takes (a number, 0 or more)", code="twoway_invalid_price")
+    return f"{d:.2f}" if d == d.quantize(Decimal("0.01")) else f"{d.normalize():f}"
+
+
+def _stock(obj: TwoWayObject, f: Owned, value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        d = Decimal(value)
+    except InvalidOperation:
+        d = Decimal("NaN")
+    if not d.is_finite() or d != d.to_integral_value():
+        raise InvalidValue(f"Salesforce {f.sobject or obj.sobject}.{f.sf} = {value!r} is not a whole stock quantity",
+                           code="twoway_invalid_stock")
+    return int(d)
+
+
 def put_body(tw: TwoWay, obj: TwoWayObject, values: dict[str, str | None]) -> dict:
-    """The ``PUT /orders|customers/{id}`` body writing ``values`` ({Salesforce field: canonical value})."""
+    """The ``PUT /orders|customers|products/{id}`` body writing ``values`` ({Salesforce field: canonical value})."""
     body: dict[str, Any] = {}
     by_sf = {f.sf: f for f in obj.fields}
     for sf, value in values.items():
         f = by_sf[sf]
-        if f.wc == "status":
+        if f.kind == "publish":
+            body[f.wc] = "publish" if canon_active(value) == "true" else "draft"
+        elif f.kind == "money":
+            body[f.wc] = _money(obj, f, value)
+        elif f.kind == "stock":
+            qty = _stock(obj, f, value)
+            body.update({"manage_stock": qty is not None, f.wc: qty})
+        elif f.wc == "status":
             status = tw.map_status(value or "")
             if status is None:
                 allowed = ", ".join(list(WC_STATUSES) + sorted(tw.status_map))

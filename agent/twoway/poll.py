@@ -86,7 +86,7 @@ class Poller:
             client = await self.deliverer.client(store_id)
             mapping = await self.deliverer.mapping(store_id)
             tw = O.load_twoway(mapping)
-            objects = [o for o in tw.objects.values() if o.back]
+            objects = [p for o in tw.objects.values() for p in o.parts if p.back]
             if not objects:
                 rep.skipped = "no field flows back"
                 return rep
@@ -123,8 +123,8 @@ class Poller:
             since = (cur - timedelta(seconds=s.sf_poll_overlap_s)) if cur else \
                 now - timedelta(seconds=s.sf_poll_initial_lookback_s)
             url = client.query_path(build_soql(obj, store_id, since))
-            subs.append({"method": "GET", "url": url, "referenceId": obj.resource, "httpHeaders": headers})
-            by_ref[obj.resource] = obj
+            subs.append({"method": "GET", "url": url, "referenceId": obj.sobject, "httpHeaders": headers})
+            by_ref[obj.sobject] = obj
         newest: dict[str, datetime] = {}
         changes: dict[str, int] = {}
         errors = []
@@ -141,7 +141,7 @@ class Poller:
                 if status >= 300 or not isinstance(body, dict):
                     errors.append(f"{obj.sobject}: {json.dumps(body)[:300]}")
                     newest.pop(obj.sobject, None)
-                    by_ref.pop(obj.resource, None)  # stop paging it; the cursor stays where it was
+                    by_ref.pop(obj.sobject, None)  # stop paging it; the cursor stays where it was
                     continue
                 rows = body.get("records") or []
                 rep.rows[obj.sobject] = rep.rows.get(obj.sobject, 0) + len(rows)
@@ -151,11 +151,11 @@ class Poller:
                     ts = O.parse_ts(r.get("SystemModstamp"))
                     if ts and (obj.sobject not in newest or ts > newest[obj.sobject]):
                         newest[obj.sobject] = ts
-                if body.get("nextRecordsUrl") and obj.resource in by_ref:
-                    nxt.append({"method": "GET", "url": body["nextRecordsUrl"], "referenceId": obj.resource})
+                if body.get("nextRecordsUrl") and obj.sobject in by_ref:
+                    nxt.append({"method": "GET", "url": body["nextRecordsUrl"], "referenceId": obj.sobject})
             subs = nxt
         rep.error = "; ".join(errors) or None
-        done = [o.sobject for o in objects if o.resource in by_ref]
+        done = [o.sobject for o in objects if o.sobject in by_ref]
         if done:
             await self.db.execute("twoway_save_poll", store_id, done, [newest.get(o) for o in done], rep.api_calls,
                                   [rep.rows.get(o, 0) for o in done], [changes.get(o, 0) for o in done], rep.error)
@@ -219,7 +219,7 @@ def _decide(tw: O.TwoWay, obj: O.TwoWayObject, rid: int, row: dict, st: S.State 
     for f in obj.back:
         s = tw.sf_canon(f, row.get(f.sf))
         fs = fields.get(f.sf, {})
-        w_head = O.wc_value(head.doc, f.wc) if head else None
+        w_head = O.field_value(head.doc, f) if head else None
         v = fs["v"] if "v" in fs else w_head
         pending = fs.get("sf_pending")
         lost = fs.get("sf_lost")
@@ -234,6 +234,13 @@ def _decide(tw: O.TwoWay, obj: O.TwoWayObject, rid: int, row: dict, st: S.State 
             continue  # seen before (the overlap window brings rows again)
         if S.is_own_ambiguous(fs, s):
             ch.patch(obj.resource, rid, f.sf, v=s, unsure=None, amb=None)  # our ambiguous upsert did land
+            continue
+        if f.kind == "stock":
+            # a stock edit is applied to the store as a change from the value it was based on (the agreed value
+            # when Salesforce changed it), so sales made in the store meanwhile are kept (agent/twoway/write.py)
+            base = {"sf_base": v} if pending is None else {}
+            ch.patch(obj.resource, rid, f.sf, sf_pending=s, sf_at=t, **base)
+            write = True
             continue
         if head is not None and w_head == s:
             ch.patch(obj.resource, rid, f.sf, v=s, sf_pending=None)  # already equal on both sides

@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import aiohttp
@@ -37,7 +38,7 @@ from shared.settings import Settings
 from shared.stores import StoreManager
 
 DESTINATION = "woocommerce"  # the outbox destination this writer drains
-PATHS = {"order": "orders", "customer": "customers"}
+PATHS = {"order": "orders", "customer": "customers", "product": "products"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,24 +131,35 @@ class WooWriter:
             return self._result(row, Outcome.SKIPPED, error=f"not written: the store {head.action} this {resource}")
         ch = S.Changes()
         values: dict[str, str | None] = {}
+        bases: dict[str, str | None] = {}  # stock fields: the value each Salesforce change was based on
+        fields = p.get("fields") or {}
         for f in obj.back:
-            if f.sf not in (p.get("fields") or {}):
-                continue
-            s = p["fields"][f.sf]
             fs = st.fields.get(f.sf, {}) if st else {}
-            w_head = O.wc_value(head.doc, f.wc) if head else None
+            if f.sf in fields:
+                s, t_f = fields[f.sf], t
+            elif fs.get("sf_pending") is not None:
+                # a change of the entity's other sObject (a product's price on its PricebookEntry) seen by the same
+                # or an earlier poll: the head event carries one sObject's fields, the state has the rest
+                s, t_f = fs["sf_pending"], O.parse_ts(fs.get("sf_at"))
+            else:
+                continue
+            w_head = O.field_value(head.doc, f) if head else None
+            if "v" in fs and s == fs["v"]:
+                continue
+            if f.kind == "stock":
+                bases[f.sf] = fs["sf_base"] if fs.get("sf_base") is not None else fs.get("v")
+                values[f.sf] = s
+                continue
             if head is not None and w_head == s:
                 ch.patch(resource, rid, f.sf, v=s, sf_pending=None)  # WooCommerce already has it
                 continue
-            if "v" in fs and s == fs["v"]:
-                continue
             wc_at = O.parse_ts(fs.get("wc_at"))
-            newer_wc = t is not None and ((wc_at is not None and wc_at > t and fs.get("v") != s) or (
-                head is not None and S.wc_changed(head, fs, w_head) and head.version > t))
+            newer_wc = t_f is not None and ((wc_at is not None and wc_at > t_f and fs.get("v") != s) or (
+                head is not None and S.wc_changed(head, fs, w_head) and head.version > t_f))
             if f.owner == "both" and newer_wc:
                 winner = w_head if head is not None and w_head != fs.get("v") else fs.get("v")
                 ch.conflicts.append(S.Conflict(resource, rid, f.sf, "woocommerce", winner,
-                                               head.version if head else wc_at, s, t))
+                                               head.version if head else wc_at, s, t_f))
                 ch.patch(resource, rid, f.sf, sf_lost=s, sf_pending=None)
                 continue
             values[f.sf] = s
@@ -157,8 +169,16 @@ class WooWriter:
                                 "newer change", changes=ch, summary=summary)
         t0 = time.perf_counter()
         try:
-            body = O.put_body(tw, obj, values)
             path = f"{PATHS[resource]}/{rid}"
+            sf_values = dict(values)
+            if resource == "product":
+                path, values = await self._product_values(client, obj, rid, head, values, bases, summary)
+                if not values:
+                    for sf_field, s in sf_values.items():
+                        ch.patch(resource, rid, sf_field, v=s, sf_pending=None, sf_base=None)
+                    return self._result(row, Outcome.SKIPPED, error="nothing to write: the stock change leaves the "
+                                        "store's quantity as it is", changes=ch, summary=summary)
+            body = O.put_body(tw, obj, values)
             summary.update(method="PUT", path=path)
             saved = await client.put(path, body)
         except PermanentError as exc:
@@ -168,14 +188,53 @@ class WooWriter:
             return self._result(row, Outcome.RETRYING, code=exc.code, error=exc.message, summary=summary,
                                 retry_after=exc.retry_after_s, duration_ms=_ms(t0))
         version = parse_wc_datetime((saved or {}).get("date_modified_gmt"))
-        written = {f.sf: O.wc_value(saved, f.wc) for f in obj.back}
-        for sf_field in values:
-            ch.patch(resource, rid, sf_field, v=written.get(sf_field), sf_pending=None, **(
+        written = {f.sf: O.field_value(saved, f) for f in obj.back}
+        for sf_field in sf_values:
+            # a stock delta may leave the store at another number than Salesforce's: v stays Salesforce's value,
+            # so the webhook of this write is not an echo and brings the store's quantity (with its sales) back
+            agreed = sf_values[sf_field] if sf_field in bases else written.get(sf_field)
+            if sf_field in bases:
+                written[sf_field] = agreed
+            ch.patch(resource, rid, sf_field, v=agreed, sf_pending=None, **(
+                {"sf_base": None} if sf_field in bases else {}), **(
                 {"wc_synced": version} if version is not None else {}))
         if version is not None:
             ch.written[(resource, rid)] = (version, written)
         summary["date_modified_gmt"] = (saved or {}).get("date_modified_gmt")
         return self._result(row, Outcome.DELIVERED, changes=ch, summary=summary, status=200, duration_ms=_ms(t0))
+
+    async def _product_values(self, client: WooClient, obj: O.TwoWayObject, rid: int, head: S.Head | None,
+                              values: dict[str, str | None], bases: dict[str, str | None],
+                              summary: dict[str, Any]) -> tuple[str, dict[str, str | None]]:
+        """A product's path (a variation is ``products/{parent}/variations/{id}``) and its values, stock changes
+        applied as deltas: the store's current quantity (read just before the write) plus Salesforce's change from
+        the value it was based on. Sales made in the store since then are kept; an older Salesforce number never
+        overwrites them. (WooCommerce has no relative stock update: a sale between this read and the PUT, a few
+        milliseconds, is the one it could lose.)"""
+        doc = head.doc if head is not None else None
+        if bases or not doc:
+            doc = await client.get(f"products/{rid}")
+            if doc is None:
+                raise O.InvalidValue(f"product {rid} no longer exists in the store", code="twoway_product_gone")
+            summary["read"] = True
+        parent = (doc or {}).get("parent_id") or 0
+        path = f"products/{parent}/variations/{rid}" if parent else f"products/{rid}"
+        out = dict(values)
+        by_sf = {f.sf: f for f in obj.back}
+        for sf_field, base in bases.items():
+            s, current = values[sf_field], O.field_value(doc, by_sf[sf_field])
+            if s is None or base is None or current is None:
+                continue  # untracked before, or no longer: Salesforce's number as it is
+            try:
+                new = Decimal(current) + Decimal(s) - Decimal(base)
+            except InvalidOperation:
+                continue  # not a number: put_body rejects it with a clear error
+            out[sf_field] = O.canon_number(new)
+            summary.setdefault("stock", {})[sf_field] = {"store": current, "salesforce": s, "based_on": base,
+                                                         "written": out[sf_field]}
+            if out[sf_field] == current:
+                out.pop(sf_field)
+        return path, out
 
     def _result(self, row: ClaimedRow, outcome: Outcome, *, code: str | None = None, error: str | None = None,
                 changes: S.Changes | None = None, summary: dict[str, Any] | None = None, status: int | None = None,

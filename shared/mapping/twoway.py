@@ -1,14 +1,17 @@
 """Field ownership declarations of two-way sync (``[twoway.*]`` in ``shared/mapping/mapping.toml``).
 
-A two-way field is a Salesforce field of the record standing for a WooCommerce order or customer, with an
-``owner`` (``woocommerce`` = one-way, ``salesforce``, ``both``) and a WooCommerce location (``wc``). Values are
-compared in one canonical form (:func:`norm`: stripped text, ``None`` for empty; order statuses as WooCommerce
-statuses). The agent's two-way sync (``agent/twoway/``) acts on these declarations; they live here because
-loading a mapping validates them.
+A two-way field is a Salesforce field of the record standing for a WooCommerce order, customer or product
+(Product2, and its standard PricebookEntry for the price), with an ``owner`` (``woocommerce`` = one-way,
+``salesforce``, ``both``) and a WooCommerce location (``wc``). Values are compared in one canonical form
+(:func:`norm`: stripped text, ``None`` for empty; order statuses as WooCommerce statuses; a product's ``status``
+as ``true``/``false`` for published or not (``IsActive``); prices and stock quantities as plain decimals, so
+``10.00`` and ``10.0`` are one value). The agent's two-way sync (``agent/twoway/``) acts on these declarations;
+they live here because loading a mapping validates them.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import ConfigError
@@ -17,7 +20,11 @@ if TYPE_CHECKING:
     from shared.mapping import Mapping
 
 OWNERS = ("woocommerce", "salesforce", "both")
-RESOURCES = {"order": ("Order",), "customer": ("Account", "Contact")}
+RESOURCES = {"order": ("Order",), "customer": ("Account", "Contact"), "product": ("Product2", "PricebookEntry")}
+# sObjects that may join the resource's first sObject with fields of their own (same key, one entity)
+SECONDARY = {"product": ("PricebookEntry",)}
+# value kinds, from the WooCommerce location of a product field
+KINDS = ("text", "publish", "money", "stock")
 WC_STATUSES = ("pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed")
 STREETS = {"@billing_street": "billing", "@shipping_street": "shipping"}
 
@@ -29,6 +36,8 @@ class Owned:
     sf: str      # Salesforce field
     wc: str      # "status", "billing.phone", "meta:key", "@billing_street"
     owner: str   # woocommerce | salesforce | both
+    sobject: str = ""   # the sObject holding it (a product's price lives on its PricebookEntry)
+    kind: str = "text"  # text | publish (status publish/draft <-> IsActive) | money | stock (applied as a delta)
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,54 @@ class TwoWayObject:
         """Fields that flow from Salesforce to WooCommerce."""
         return tuple(f for f in self.fields if f.owner != "woocommerce")
 
+    @property
+    def parts(self) -> tuple[TwoWayObject, ...]:
+        """One view per sObject holding some of the fields (Product2 and PricebookEntry for a product): what the
+        poll queries and the delivery hook filters, one record each."""
+        names = list(dict.fromkeys([self.sobject] + [f.sobject or self.sobject for f in self.fields]))
+        if len(names) == 1:
+            return (self,)
+        return tuple(TwoWayObject(self.resource, n, tuple(f for f in self.fields if (f.sobject or self.sobject) == n))
+                     for n in names)
+
+
+def field_kind(resource: str, wc: str) -> str:
+    if resource != "product":
+        return "text"
+    if wc == "status":
+        return "publish"
+    if wc in ("regular_price", "sale_price"):
+        return "money"
+    if wc == "stock_quantity":
+        return "stock"
+    return "text"
+
+
+def canon_number(value: Any) -> str | None:
+    """A price or quantity as a plain decimal (``10.00`` -> ``10``, ``10.50`` -> ``10.5``); None when empty."""
+    v = norm(value)
+    if v is None:
+        return None
+    try:
+        d = Decimal(v)
+    except InvalidOperation:
+        return v  # not a number: kept as text, rejected when written
+    if not d.is_finite():
+        return v
+    d = d.normalize()
+    return f"{d:f}" if d != 0 else "0"
+
+
+def canon_active(value: Any) -> str | None:
+    """Published or not: Salesforce's IsActive (true/false) or a WooCommerce product status."""
+    v = norm(value)
+    if v is None:
+        return None
+    low = v.lower()
+    if low in ("true", "1", "publish"):
+        return "true"
+    return "false"
+
 
 @dataclass(frozen=True)
 class TwoWay:
@@ -50,6 +107,10 @@ class TwoWay:
 
     def sf_canon(self, f: Owned, value: Any) -> str | None:
         """A Salesforce value in canonical form (a mappable status becomes its WooCommerce status)."""
+        if f.kind == "publish":
+            return canon_active(value)
+        if f.kind in ("money", "stock"):
+            return canon_number(value)
         v = norm(value)
         if f.wc == "status" and v is not None:
             return self.map_status(v) or v
@@ -77,6 +138,7 @@ def load_twoway(mapping: Mapping) -> TwoWay:
         raise ConfigError(f"mapping [twoway.options] status_map: {', '.join(bad)} are not WooCommerce statuses "
                           f"({', '.join(WC_STATUSES)})")
     objects: dict[str, TwoWayObject] = {}
+    pending: dict[str, list[tuple[str, bool, list[Owned]]]] = {}
     for resource, objs in raw.items():
         if resource not in RESOURCES or not isinstance(objs, dict):
             raise ConfigError(f"mapping: unknown section [twoway.{resource}] (known: {', '.join(RESOURCES)}, options)")
@@ -84,8 +146,7 @@ def load_twoway(mapping: Mapping) -> TwoWay:
             if sobject not in RESOURCES[resource] or not isinstance(fields, dict):
                 raise ConfigError(f"mapping: [twoway.{resource}.{sobject}] is not supported "
                                   f"(use {', '.join(RESOURCES[resource])})")
-            if resource in objects and objects[resource].sobject != sobject and fields:
-                raise ConfigError(f"mapping: [twoway.{resource}] may name one sObject")
+            secondary = sobject in SECONDARY.get(resource, ())
             owned = []
             for name, spec in fields.items():
                 where = f"[twoway.{resource}.{sobject}] {name}"
@@ -99,9 +160,22 @@ def load_twoway(mapping: Mapping) -> TwoWay:
                         or (wc.startswith("meta:") and len(wc) == 5):
                     raise ConfigError(f"mapping {where}: wc must be a dotted path, meta:<key>, @billing_street or "
                                       "@shipping_street")
-                owned.append(Owned(name, wc, owner))
-            if owned:
-                objects[resource] = TwoWayObject(resource, sobject, tuple(owned))
+                owned.append(Owned(name, wc, owner, sobject, field_kind(resource, wc)))
+            if not owned:
+                continue
+            pending.setdefault(resource, []).append((sobject, secondary, owned))
+    for resource, parts in pending.items():
+        parts.sort(key=lambda p: p[1])  # the resource's own sObject first
+        if len([p for p in parts if not p[1]]) > 1:
+            raise ConfigError(f"mapping: [twoway.{resource}] may name one sObject")
+        seen: dict[str, str] = {}
+        for sobject, _, owned in parts:
+            for f in owned:
+                if f.sf in seen:
+                    raise ConfigError(f"mapping: [twoway.{resource}] names {f.sf} on {seen[f.sf]} and {sobject}; "
+                                      "a field name may appear once per resource")
+                seen[f.sf] = sobject
+        objects[resource] = TwoWayObject(resource, parts[0][0], tuple(f for p in parts for f in p[2]))
     tw = TwoWay(objects, {str(k).strip().lower(): v for k, v in smap.items()})
     mapping._twoway_cfg = tw
     return tw

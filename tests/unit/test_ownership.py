@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.twoway.ownership import InvalidValue, load_twoway, put_body, wc_value
+from agent.twoway.ownership import InvalidValue, field_value, load_twoway, put_body, wc_value
 from shared.errors import ConfigError
 from shared.mapping import load_mapping
 
@@ -28,7 +28,12 @@ def test_an_owner_opts_a_field_in_and_another_out(tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     ('[twoway.order.Order]\nWoo_Status__c = { owner = "sometimes", wc = "status" }\n', "owner must be one of"),
-    ('[twoway.product.Product2]\nName = { owner = "both", wc = "name" }\n', "unknown section [twoway.product]"),
+    ('[twoway.invoice.Invoice]\nName = { owner = "both", wc = "name" }\n', "unknown section [twoway.invoice]"),
+    ('[twoway.product.Pricebook2]\nName = { owner = "both", wc = "name" }\n', "[twoway.product.Pricebook2] is not"),
+    ('[twoway.product.Product2]\nIsActive = { owner = "both", wc = "status" }\n'
+     '[twoway.product.PricebookEntry]\nIsActive = { owner = "both", wc = "status" }\n', "names IsActive on Product2"),
+    ('[twoway.customer.Account]\nX__c = { owner = "both", wc = "email" }\n'
+     '[twoway.customer.Contact]\nY__c = { owner = "both", wc = "email" }\n', "may name one sObject"),
     ('[twoway.order.Order]\nX__c = { owner = "both", wc = "@nowhere" }\n', "wc must be"),
     ('[twoway.options]\nstatus_map = { shipped = "sent" }\n', "not WooCommerce statuses"),
 ])
@@ -56,3 +61,53 @@ def test_values_and_put_bodies():
         put_body(tw, order, {"Woo_Status__c": "Lost"})
     with pytest.raises(InvalidValue):
         put_body(tw, order, {"Woo_Status__c": None})
+
+
+CATALOGUE = """
+[twoway.product.Product2]
+Name = { owner = "salesforce", wc = "name" }
+Description = { owner = "both", wc = "short_description" }
+IsActive = { owner = "both", wc = "status" }
+Woo_Stock_Quantity__c = { owner = "both", wc = "stock_quantity" }
+
+[twoway.product.PricebookEntry]
+UnitPrice = { owner = "both", wc = "regular_price" }
+"""
+
+
+def test_products_are_one_way_by_default_and_a_catalogue_can_be_salesforce_owned(tmp_path):
+    own = tmp_path / "catalogue.toml"
+    own.write_text(CATALOGUE)
+    product = load_twoway(load_mapping(own)).objects["product"]
+    assert product.sobject == "Product2"
+    assert [(p.sobject, [f.sf for f in p.fields]) for p in product.parts] == [
+        ("Product2", ["Name", "Description", "IsActive", "Woo_Stock_Quantity__c"]), ("PricebookEntry", ["UnitPrice"])]
+    assert {f.sf: f.kind for f in product.fields} == {"Name": "text", "Description": "text", "IsActive": "publish",
+                                                     "Woo_Stock_Quantity__c": "stock", "UnitPrice": "money"}
+    # the price alone may be Salesforce's too
+    own.write_text('[twoway.product.PricebookEntry]\nUnitPrice = { owner = "salesforce", wc = "regular_price" }\n')
+    assert [p.sobject for p in load_twoway(load_mapping(own)).objects["product"].parts] == ["PricebookEntry"]
+
+
+def test_product_values_compare_as_numbers_and_published_flags_and_put_bodies(tmp_path):
+    own = tmp_path / "catalogue.toml"
+    own.write_text(CATALOGUE)
+    tw = load_twoway(load_mapping(own))
+    product = tw.objects["product"]
+    f = {x.sf: x for x in product.fields}
+    doc = {"status": "publish", "regular_price": "10.00", "stock_quantity": 7, "manage_stock": True}
+    assert field_value(doc, f["UnitPrice"]) == tw.sf_canon(f["UnitPrice"], 10.0) == "10"
+    assert field_value(doc, f["Woo_Stock_Quantity__c"]) == tw.sf_canon(f["Woo_Stock_Quantity__c"], 7.0) == "7"
+    assert field_value(doc, f["IsActive"]) == tw.sf_canon(f["IsActive"], True) == "true"
+    assert field_value({"status": "draft"}, f["IsActive"]) == tw.sf_canon(f["IsActive"], False) == "false"
+    body = put_body(tw, product, {"UnitPrice": "12.5", "IsActive": "false", "Woo_Stock_Quantity__c": "40",
+                                  "Name": "Widget", "Description": None})
+    assert body == {"regular_price": "12.50", "status": "draft", "manage_stock": True, "stock_quantity": 40,
+                    "name": "Widget", "short_description": ""}
+    assert put_body(tw, product, {"Woo_Stock_Quantity__c": None}) == {"manage_stock": False, "stock_quantity": None}
+    assert put_body(tw, product, {"UnitPrice": "0.125"}) == {"regular_price": "0.125"}
+    with pytest.raises(InvalidValue, match="'-3' is not a price") as exc:
+        put_body(tw, product, {"UnitPrice": "-3"})
+    assert exc.value.code == "twoway_invalid_price"
+    with pytest.raises(InvalidValue, match="not a whole stock quantity"):
+        put_body(tw, product, {"Woo_Stock_Quantity__c": "2.5"})
