@@ -15,6 +15,7 @@ from loguru import logger
 
 from . import errors as E
 from . import keys as K
+from . import validate
 from .phpjson import php_json_bytes
 from .query import ListSpec, date_filter, link_header, paginate, parse_list, php_params
 from .records import Rec
@@ -355,7 +356,9 @@ async def list_products(ctx: Ctx) -> Reply:
 
 @route("POST", "/products", "list", ALLOW_LIST)
 async def create_product(ctx: Ctx) -> Reply:
-    rec = ctx.store.create_product(await ctx.body())
+    data = await ctx.body()
+    validate.product(ctx.store, data)
+    rec = ctx.store.create_product(data)
     return Reply(ctx.store.render(rec, base=ctx.base), 201, ALLOW_LIST,
                  {"Location": f"{ctx.base}{PREFIX}/products/{rec.id}"})
 
@@ -367,7 +370,10 @@ async def get_product(ctx: Ctx) -> Reply:
 
 @route("PUT", r"/products/(?P<id>\d+)", "item")
 async def update_product(ctx: Ctx) -> Reply:
-    rec = ctx.store.update_product(ctx.int("id"), await ctx.body())
+    data = await ctx.body()
+    own = ctx.store.get_product(ctx.int("id"))
+    validate.product(ctx.store, data, own.id, variation=own.kind == "variation")
+    rec = ctx.store.update_product(ctx.int("id"), data)
     return Reply(ctx.store.render(rec, as_product=True, base=ctx.base))
 
 
@@ -390,7 +396,10 @@ async def list_variations(ctx: Ctx) -> Reply:
 
 @route("POST", r"/products/(?P<id>\d+)/variations", "list", ALLOW_LIST)
 async def create_variation(ctx: Ctx) -> Reply:
-    rec = ctx.store.create_variation(ctx.int("id"), await ctx.body())
+    data = await ctx.body()
+    ctx.store.get_product(ctx.int("id"), allow_variation=False)
+    validate.product(ctx.store, data, variation=True)
+    rec = ctx.store.create_variation(ctx.int("id"), data)
     return Reply(ctx.store.render(rec, base=ctx.base), 201, ALLOW_LIST,
                  {"Location": f"{ctx.base}{PREFIX}/products/(?P<product_id>[\\d]+)/variations/{rec.id}"})
 
@@ -402,7 +411,10 @@ async def get_variation(ctx: Ctx) -> Reply:
 
 @route("PUT", r"/products/(?P<id>\d+)/variations/(?P<vid>\d+)", "item")
 async def update_variation(ctx: Ctx) -> Reply:
-    rec = ctx.store.update_variation(ctx.int("id"), ctx.int("vid"), await ctx.body())
+    data = await ctx.body()
+    ctx.store.get_variation(ctx.int("id"), ctx.int("vid"))
+    validate.product(ctx.store, data, ctx.int("vid"), variation=True)
+    rec = ctx.store.update_variation(ctx.int("id"), ctx.int("vid"), data)
     return Reply(ctx.store.render(rec, base=ctx.base))
 
 
@@ -429,7 +441,9 @@ async def list_customers(ctx: Ctx) -> Reply:
 
 @route("POST", "/customers", "list", ALLOW_LIST)
 async def create_customer(ctx: Ctx) -> Reply:
-    rec = ctx.store.create_customer(await ctx.body())
+    data = await ctx.body()
+    validate.customer(data, create=True)
+    rec = ctx.store.create_customer(data)
     return Reply(ctx.store.render(rec, base=ctx.base), 201, ALLOW_LIST,
                  {"Location": f"{ctx.base}{PREFIX}/customers/{rec.id}"})
 
@@ -441,7 +455,10 @@ async def get_customer(ctx: Ctx) -> Reply:
 
 @route("PUT", r"/customers/(?P<id>\d+)", "item")
 async def update_customer(ctx: Ctx) -> Reply:
-    rec = ctx.store.update_customer(ctx.int("id"), await ctx.body())
+    data = await ctx.body()
+    ctx.store.get_customer(ctx.int("id"))
+    validate.customer(data, create=False)
+    rec = ctx.store.update_customer(ctx.int("id"), data)
     return Reply(ctx.store.render(rec, base=ctx.base))
 
 

@@ -22,15 +22,15 @@ class ParamErrors(Exception):
 
     def __init__(self) -> None:
         super().__init__("invalid parameters")
-        self.items: dict[str, tuple[str, str]] = {}
+        self.items: dict[str, tuple[str, str, dict[str, Any] | None]] = {}
 
-    def add(self, param: str, code: str, message: str) -> None:
-        self.items.setdefault(param, (code, message))
+    def add(self, param: str, code: str, message: str, data: dict[str, Any] | None = None) -> None:
+        self.items.setdefault(param, (code, message, data))
 
     def body(self) -> dict[str, Any]:
         return body("rest_invalid_param", f"Invalid parameter(s): {', '.join(self.items)}", 400,
-                    params={k: m for k, (_, m) in self.items.items()},
-                    details={k: {"code": c, "message": m, "data": None} for k, (c, m) in self.items.items()})
+                    params={k: m for k, (_, m, _d) in self.items.items()},
+                    details={k: {"code": c, "message": m, "data": d} for k, (c, m, d) in self.items.items()})
 
 
 NO_ROUTE = body("rest_no_route", "No route was found matching the URL and request method.", 404)
