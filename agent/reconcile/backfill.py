@@ -164,8 +164,9 @@ class Backfill:
                       force: bool) -> None:
         store_id = job["store_id"]
         if force:
-            events = [W.make_event(store_id, "backfill", resource, "trashed" if r.get("status") == "trash"
-                                   else "updated", r) for r in records]
+            built = (W.event_or_skip(store_id, "backfill", resource, "trashed" if r.get("status") == "trash"
+                                     else "updated", r) for r in records)
+            events = [e for e in built if e is not None]
             for e in events:
                 e.dedup_key = f"backfill:{job['id']}:{e.dedup_key}"
         else:

@@ -183,8 +183,9 @@ class Reconciler:
         for cid in sorted(cids - set(known)):
             report.checked["customer.referenced"] += 1
             record = await client.get(f"customers/{cid}")
-            if record is not None:
-                events.append(W.make_event(store_id, "reconciler", "customer", "created", record))
+            event = W.event_or_skip(store_id, "reconciler", "customer", "created", record) if record else None
+            if event is not None:
+                events.append(event)
         await self._enqueue(events, report)
 
     # ------------------------------------------------------------------ customers: paced sweep
@@ -227,8 +228,8 @@ class Reconciler:
                     head_fp = W.fingerprint(payload_dict(head.payload))
                 if fp != head_fp:  # changed without a new modified date (user meta): a new event at this version
                     v = max(version or head.version, head.version)
-                    event = W.make_event(store_id, "reconciler", "customer", "updated", record, version=v,
-                                         key=f"{W.dedup_key('customer', rid, v)}:fp:{fp}")
+                    event = W.event_or_skip(store_id, "reconciler", "customer", "updated", record, version=v,
+                                            key=f"{W.dedup_key('customer', rid, v)}:fp:{fp}")
             if event is not None:
                 events.append(event)
         await self._enqueue(events, report)

@@ -167,10 +167,25 @@ def decide(store_id: str, source: str, resource: str, record: dict[str, Any], he
     try:
         return _decide(store_id, source, resource, record, head)
     except FutureVersion as exc:
-        future_skips[(store_id, resource)] += 1
-        logger.bind(action="reconcile.future_version_skipped", store_id=store_id, resource=resource,
-                    resource_id=record.get("id"), source=source).warning(str(exc))
+        _future_skipped(store_id, source, resource, record, exc)
         return None
+
+
+def event_or_skip(store_id: str, source: str, resource: str, action: str, record: dict[str, Any], *,
+                  version: datetime | None = None, key: str | None = None) -> NewEvent | None:
+    """:func:`make_event`, or ``None`` (logged and counted like :func:`decide`) for a version in the future: one
+    such record must not fail a reconcile run or a backfill."""
+    try:
+        return make_event(store_id, source, resource, action, record, version=version, key=key)
+    except FutureVersion as exc:
+        _future_skipped(store_id, source, resource, record, exc)
+        return None
+
+
+def _future_skipped(store_id: str, source: str, resource: str, record: dict[str, Any], exc: FutureVersion) -> None:
+    future_skips[(store_id, resource)] += 1
+    logger.bind(action="reconcile.future_version_skipped", store_id=store_id, resource=resource,
+                resource_id=record.get("id"), source=source).warning(str(exc))
 
 
 def _decide(store_id: str, source: str, resource: str, record: dict[str, Any], head: Head | None) -> NewEvent | None:

@@ -46,3 +46,11 @@ def test_make_event_refuses_a_future_version():
         W.make_event(STORE, "reconciler", "customer", "created", _record(9, "9999-12-31T23:59:59"))
     with pytest.raises(FutureVersion):
         W.manual_event(STORE, "order", _record(9, "9999-12-31T23:59:59"))
+
+
+def test_event_or_skip_skips_a_future_version_where_make_event_would_raise():
+    before = W.future_skips[(STORE, "customer")]
+    assert W.event_or_skip(STORE, "reconciler", "customer", "created", _record(10, "9999-12-31T23:59:59")) is None
+    assert W.future_skips[(STORE, "customer")] == before + 1
+    ev = W.event_or_skip(STORE, "backfill", "customer", "updated", _record(11, "2026-11-22T15:35:24"))
+    assert ev is not None and ev.resource_id == 11

@@ -95,3 +95,18 @@ async def test_requested_jobs_run_once_across_two_agents(db, stores, shop, setti
     assert got["order"] == set(shop.store.orders) and got["customer"] == set()  # only what was asked for
     async with db.connection() as conn:
         assert await conn.fetchval("SELECT status FROM jobs") == "done"
+
+
+async def test_a_forced_backfill_skips_a_record_dated_in_the_future_and_imports_the_rest(db, stores, shop, settings):
+    shop.wc.seed(orders=20, products=3, customers=5, days=5)
+    store = shop.store
+    frozen = store.orders[min(store.orders)]
+    store._unregister(frozen)
+    frozen.modified = 253402300799  # 9999-12-31T23:59:59Z
+    store._register(frozen)
+    backfill = Backfill(db, stores, tuned(settings), owner="agent-f")
+    job_id = await backfill.find_or_create(shop.store_id, job_params(None, ["orders"], force=True))
+    await backfill.run(job_id)
+    job = await db.fetchrow("job_get", job_id)
+    assert job["status"] == "done", job["error"]
+    assert set(await heads(db, shop.store_id, "order")) == set(store.orders) - {frozen.id}
