@@ -23,6 +23,7 @@ from agent.woocommerce import WooClient
 from shared import ids
 from shared.db import Database
 from shared.errors import NotFound, PermanentError, RetryableError, WooCommerceAuthError, WooforceError
+from shared.models import FutureVersion
 from shared.outbox import OutboxManager
 from shared.settings import Settings
 from shared.stores import StoreManager
@@ -203,7 +204,10 @@ async def sync_entity(db: Database, stores: StoreManager, settings: Settings, st
         record = await client.get(f"{W.PATHS[resource]}/{rid}")
     if record is None:
         raise NotFound(f"{resource} {rid} does not exist in the store (deleted, or never existed)")
-    event = W.manual_event(store_id, resource, record)
+    try:
+        event = W.manual_event(store_id, resource, record)
+    except FutureVersion as exc:  # would freeze the entity (see `wooforce outbox unfreeze`)
+        raise PermanentError(f"{resource} {rid}: {exc}", code="future_version") from None
     if record.get("status") == "trash":
         event.action = "trashed"
     result = (await OutboxManager(db).ingest([event]))[0]

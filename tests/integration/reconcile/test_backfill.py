@@ -6,7 +6,7 @@ import asyncio
 import pytest
 
 from agent.reconcile.backfill import Backfill, job_params, poll_jobs, sync_entity
-from shared.errors import NotFound
+from shared.errors import NotFound, PermanentError
 from tests.integration.reconcile.conftest import event_count, heads, tuned
 
 pytestmark = pytest.mark.integration
@@ -110,3 +110,16 @@ async def test_a_forced_backfill_skips_a_record_dated_in_the_future_and_imports_
     job = await db.fetchrow("job_get", job_id)
     assert job["status"] == "done", job["error"]
     assert set(await heads(db, shop.store_id, "order")) == set(store.orders) - {frozen.id}
+
+
+async def test_manual_sync_of_a_record_dated_in_the_future_is_a_clear_error(db, stores, shop, settings):
+    shop.wc.seed(orders=3, products=2, days=1)
+    store = shop.store
+    rec = store.orders[min(store.orders)]
+    store._unregister(rec)
+    rec.modified = 253402300799  # 9999-12-31T23:59:59Z
+    store._register(rec)
+    with pytest.raises(PermanentError) as err:
+        await sync_entity(db, stores, tuned(settings), shop.store_id, "order", rec.id)
+    assert err.value.code == "future_version" and "in the future" in err.value.message
+    assert rec.id not in await heads(db, shop.store_id, "order")
