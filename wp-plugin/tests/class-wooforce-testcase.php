@@ -175,4 +175,65 @@ abstract class Wooforce_TestCase extends TestCase {
 	protected function end_request() {
 		Wooforce_Plugin::instance()->on_shutdown();
 	}
+
+	// -- the settings page --
+
+	const RESOURCES_ALL = array( 'orders', 'products', 'customers' );
+
+	/**
+	 * The collector's answer to a signed ping.
+	 */
+	protected function pong( $name = 'Rig Shop' ) {
+		return self::response( 200, array( 'ok' => true, 'store_id' => 'sto_new', 'store_name' => $name, 'server_time' => '2026-11-22T15:35:24Z' ) );
+	}
+
+	/**
+	 * The collector's /health answer; $over replaces checks by id.
+	 */
+	protected function health_response( array $over = array(), $connected = false ) {
+		$checks = array(
+			'signature'        => array( 'id' => 'signature', 'status' => 'ok' ),
+			'salesforce'       => array( 'id' => 'salesforce', 'status' => 'not_configured' ),
+			'woocommerce_keys' => array( 'id' => 'woocommerce_keys', 'status' => 'not_configured' ),
+			'webhooks'         => array( 'id' => 'webhooks', 'status' => 'not_configured', 'last_event_at' => null ),
+			'delivery'         => array( 'id' => 'delivery', 'status' => 'waiting', 'backlog' => 2, 'dead' => 0, 'last_delivered_at' => null, 'oldest_waiting_s' => 30 ),
+		);
+		foreach ( $over as $id => $check ) {
+			$checks[ $id ] = array_merge( array( 'id' => $id ), $check );
+		}
+		return self::response( 200, array( 'ok' => true, 'store_id' => 'sto_test', 'store_name' => 'Rig Shop', 'connected' => $connected, 'checks' => array_values( $checks ), 'server_time' => '2026-11-22T15:35:24Z' ) );
+	}
+
+	/**
+	 * The settings page's HTML, the collector answering with $responses.
+	 */
+	protected function render_page( array $responses = array() ) {
+		$this->responses = array_merge( $this->responses, $responses );
+		ob_start();
+		try {
+			Wooforce_Plugin::instance()->admin->render();
+		} finally {
+			$html = ob_get_clean();
+		}
+		return $html;
+	}
+
+	protected function login( $role ) {
+		$id = wp_insert_user( array( 'user_login' => $role . wp_rand(), 'user_email' => $role . wp_rand() . '@example.com', 'user_pass' => 'x', 'role' => $role ) );
+		wp_set_current_user( $id );
+		return $id;
+	}
+
+	protected function post( $action, array $fields, $nonce = null ) {
+		$_POST                = $fields;
+		$_POST['_wpnonce']    = null === $nonce ? wp_create_nonce( $action ) : $nonce;
+		$_REQUEST             = $_POST;
+		try {
+			do_action( 'admin_post_' . $action );
+		} catch ( Wooforce_Test_Redirect $redirect ) {
+			$this->assertSame( admin_url( 'admin.php?page=wooforce' ), $redirect->getMessage() );
+			return get_transient( 'wooforce_notice_' . get_current_user_id() );
+		}
+		$this->fail( 'handler neither redirected nor died' );
+	}
 }

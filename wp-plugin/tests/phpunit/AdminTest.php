@@ -14,25 +14,6 @@ require_once ABSPATH . 'wp-admin/includes/template.php';
  */
 class AdminTest extends Wooforce_TestCase {
 
-	private function login( $role ) {
-		$id = wp_insert_user( array( 'user_login' => $role . wp_rand(), 'user_email' => $role . wp_rand() . '@example.com', 'user_pass' => 'x', 'role' => $role ) );
-		wp_set_current_user( $id );
-		return $id;
-	}
-
-	private function post( $action, array $fields, $nonce = null ) {
-		$_POST                = $fields;
-		$_POST['_wpnonce']    = null === $nonce ? wp_create_nonce( $action ) : $nonce;
-		$_REQUEST             = $_POST;
-		try {
-			do_action( 'admin_post_' . $action );
-		} catch ( Wooforce_Test_Redirect $redirect ) {
-			$this->assertSame( admin_url( 'admin.php?page=wooforce' ), $redirect->getMessage() );
-			return get_transient( 'wooforce_notice_' . get_current_user_id() );
-		}
-		$this->fail( 'handler neither redirected nor died' );
-	}
-
 	private function new_settings() {
 		return array(
 			'wooforce_collector_url'  => 'https://collector.example.com/',
@@ -86,8 +67,10 @@ class AdminTest extends Wooforce_TestCase {
 
 	public function test_save_with_capability_and_nonce() {
 		$this->login( 'administrator' );
-		$notice = $this->post( 'wooforce_save_settings', $this->new_settings() );
+		$this->responses = array( $this->pong() );
+		$notice          = $this->post( 'wooforce_save_settings', $this->new_settings() );
 		$this->assertSame( 'success', $notice['type'] );
+		$this->assertSame( 'https://collector.example.com/v1/stores/sto_new/ping', $this->requests[0]['url'], 'checked with the new settings before saving' );
 		$this->assertSame(
 			array( 'collector_url' => 'https://collector.example.com', 'store_id' => 'sto_new', 'secret' => 'whsec_c2hvcnQ=', 'max_spool_rows' => 500 ),
 			Wooforce_Settings::get()
@@ -96,6 +79,7 @@ class AdminTest extends Wooforce_TestCase {
 
 	public function test_empty_secret_keeps_the_stored_one() {
 		$this->login( 'administrator' );
+		$this->responses = array( $this->pong() );
 		$this->post( 'wooforce_save_settings', array_merge( $this->new_settings(), array( 'wooforce_secret' => '' ) ) );
 		$this->assertSame( self::SECRET, Wooforce_Settings::get()['secret'] );
 		$notice = $this->post( 'wooforce_save_settings', array_merge( $this->new_settings(), array( 'wooforce_secret' => 'not base64 !' ) ) );
@@ -107,8 +91,16 @@ class AdminTest extends Wooforce_TestCase {
 		$this->login( 'administrator' );
 		$notice = $this->post( 'wooforce_save_settings', array_merge( $this->new_settings(), array( 'wooforce_collector_url' => 'http://collector.example.com' ) ) );
 		$this->assertSame( 'error', $notice['type'] );
-		$this->assertStringContainsString( 'must start with https://', $notice['message'] );
+		$this->assertStringContainsString( 'Nothing was saved', $notice['message'] );
+		$form = get_transient( 'wooforce_form_' . get_current_user_id() );
+		$this->assertStringContainsString( 'must start with https://', $form['errors']['collector_url'] );
 		$this->assertSame( 'http://127.0.0.1:9', Wooforce_Settings::get()['collector_url'], 'refused URL not stored' );
+		$this->assertSame( 'sto_test', Wooforce_Settings::get()['store_id'], 'the valid fields are not saved either' );
+		$html = $this->render_page( array( $this->health_response() ) );
+		$this->assertStringContainsString( 'value="http://collector.example.com"', $html, 'the refused URL is shown as typed, not replaced' );
+		$this->assertStringContainsString( 'value="sto_new"', $html );
+		$this->assertStringContainsString( 'must start with https://', $html );
+		$this->assertSame( array( 'http://127.0.0.1:9/v1/stores/sto_test/health' ), wp_list_pluck( $this->requests, 'url' ), 'invalid input: no ping, only the page\'s checklist' );
 
 		foreach ( array( 'http://localhost:8080', 'http://127.0.0.1:9000/', 'http://[::1]:9000', 'https://collector.example.com/base' ) as $ok ) {
 			$this->assertIsString( Wooforce_Settings::validate_url( $ok ), $ok );
@@ -126,9 +118,7 @@ class AdminTest extends Wooforce_TestCase {
 		$this->login( 'administrator' );
 		Wooforce_Settings::update_status( array( 'last_error' => '<script>alert(1)</script>', 'last_error_at' => time() ) );
 		$this->spool_events( 3 );
-		ob_start();
-		Wooforce_Plugin::instance()->admin->render();
-		$html = ob_get_clean();
+		$html = $this->render_page( array( $this->health_response() ) );
 		$this->assertStringNotContainsString( self::SECRET, $html );
 		$this->assertStringNotContainsString( substr( self::SECRET, 6 ), $html );
 		$this->assertMatchesRegularExpression( '/<input type="password"[^>]*name="wooforce_secret" value=""/', $html );
@@ -153,9 +143,11 @@ class AdminTest extends Wooforce_TestCase {
 	public function test_connection_sends_a_signed_ping() {
 		$this->login( 'administrator' );
 		$this->responses = array( self::response( 200, array( 'ok' => true, 'store_id' => 'sto_test', 'store_name' => 'Rig <Shop>', 'server_time' => '2026-11-22T15:35:24Z' ) ) );
-		$notice          = $this->post( 'wooforce_test_connection', array() );
-		$this->assertSame( 'success', $notice['type'] );
+		$this->responses[] = $this->health_response();
+		$notice            = $this->post( 'wooforce_test_connection', array() );
+		$this->assertSame( 'warning', $notice['type'], 'the collector answers, but Salesforce is not connected' );
 		$this->assertStringContainsString( 'Rig <Shop>', $notice['message'] );
+		$this->assertStringContainsString( 'data does not reach Salesforce yet', $notice['message'] );
 		$request = $this->requests[0];
 		$this->assertSame( 'http://127.0.0.1:9/v1/stores/sto_test/ping', $request['url'] );
 		$this->assertSame( '{"ping":true}', $request['body'] );
@@ -164,7 +156,8 @@ class AdminTest extends Wooforce_TestCase {
 		$this->responses = array( self::response( 401, array( 'error' => array( 'code' => 'bad_signature', 'message' => 'no signature matches' ) ) ) );
 		$notice          = $this->post( 'wooforce_test_connection', array() );
 		$this->assertSame( 'error', $notice['type'] );
-		$this->assertStringContainsString( '401 bad_signature', $notice['message'] );
+		$this->assertStringContainsString( 'refused the secret', $notice['message'] );
+		$this->assertStringContainsString( '401 bad_signature', $notice['detail'] );
 	}
 
 	public function test_resync_posts_since_and_resources() {
@@ -172,12 +165,12 @@ class AdminTest extends Wooforce_TestCase {
 		$this->responses = array( self::response( 202, array( 'job_id' => 'job_123' ) ) );
 		$notice          = $this->post( 'wooforce_resync', array( 'wooforce_since' => '2026-11-01', 'wooforce_resources' => array( 'orders', 'products', 'bogus' ) ) );
 		$this->assertSame( 'success', $notice['type'] );
-		$this->assertStringContainsString( 'job_123', $notice['message'] );
+		$this->assertSame( 'job_123', get_option( Wooforce_Health::JOB_OPTION )['job_id'] );
 		$this->assertSame( 'http://127.0.0.1:9/v1/stores/sto_test/resync', $this->requests[0]['url'] );
 		$this->assertSame( '{"since":"2026-11-01T00:00:00Z","resources":["orders","products"]}', $this->requests[0]['body'] );
 
 		$this->responses = array( self::response( 202, array( 'job_id' => 'job_124' ) ) );
-		$this->post( 'wooforce_resync', array() );
+		$this->post( 'wooforce_resync', array( 'wooforce_resources' => self::RESOURCES_ALL ) );
 		$this->assertSame( '{"since":null,"resources":["orders","products","customers"]}', $this->requests[1]['body'] );
 
 		$notice = $this->post( 'wooforce_resync', array( 'wooforce_since' => '01/11/2026' ) );

@@ -120,7 +120,10 @@ class SenderTest extends Wooforce_TestCase {
 		$this->assertCount( 1, $this->requests, 'stops at the first failure' );
 		$this->assertSame( 0, Wooforce_Sender::run(), 'not due yet: no request' );
 		$this->assertCount( 1, $this->requests );
-		$this->assertStringContainsString( 'Failed to connect', Wooforce_Settings::status()['last_error'] );
+		$status = Wooforce_Settings::status();
+		$this->assertStringContainsString( 'The collector is unreachable: nothing answers at this address', $status['last_error'] );
+		$this->assertStringNotContainsString( 'cURL', $status['last_error'], 'plain words for the owner' );
+		$this->assertStringContainsString( 'cURL error 7: Failed to connect', $status['last_error_detail'], 'the cause kept beneath' );
 
 		$delays = array();
 		for ( $attempt = 1; $attempt <= 12; $attempt++ ) {
@@ -197,8 +200,8 @@ class SenderTest extends Wooforce_TestCase {
 			$this->responses = array( self::response( $status, array( 'error' => array( 'code' => $code, 'message' => 'nope' ) ) ) );
 			Wooforce_Sender::run();
 			$this->assertSame( array( 'queued' => 2, 'poisoned' => 0 ), Wooforce_Spool::counts() );
-			$this->assertStringContainsString( "$status $code", Wooforce_Settings::status()['last_error'] );
-			$this->assertStringContainsString( 'store id and secret', Wooforce_Settings::status()['last_error'] );
+			$this->assertStringContainsString( "$status $code", Wooforce_Settings::status()['last_error_detail'] );
+			$this->assertStringContainsString( 401 === $status ? 'refused the secret' : 'does not know this store id', Wooforce_Settings::status()['last_error'] );
 			$this->assertGreaterThan( gmdate( 'Y-m-d H:i:s' ), $this->spool()[0]['next_attempt_at'] );
 		}
 	}
@@ -268,5 +271,38 @@ class SenderTest extends Wooforce_TestCase {
 		$this->assertNull( Wooforce_Client::parse_retry_after( '' ) );
 		$this->assertNull( Wooforce_Client::parse_retry_after( 'soon' ) );
 		$this->assertEqualsWithDelta( 60, Wooforce_Client::parse_retry_after( gmdate( 'D, d M Y H:i:s', time() + 60 ) . ' GMT' ), 2 );
+	}
+
+	public function test_a_successful_send_clears_the_old_error() {
+		$this->spool_events( 1 );
+		$this->responses = array( new WP_Error( 'http_request_failed', 'cURL error 7: Failed to connect' ) );
+		Wooforce_Sender::run();
+		$this->assertStringContainsString( 'unreachable', Wooforce_Settings::status()['last_error'] );
+		global $wpdb;
+		$wpdb->query( 'UPDATE ' . Wooforce_Spool::table() . " SET next_attempt_at = '2000-01-01 00:00:00'" );
+		$this->responses = array( $this->accept_all() );
+		$this->assertSame( 1, Wooforce_Sender::run() );
+		$status = Wooforce_Settings::status();
+		$this->assertSame( '', $status['last_error'], 'the collector is back: "unreachable" no longer holds' );
+		$this->assertSame( '', $status['last_error_detail'] );
+		$this->assertGreaterThan( 0, $status['last_success'] );
+	}
+
+	public function test_transport_and_http_errors_in_plain_words() {
+		$cases = array(
+			'cURL error 35: OpenSSL/3.0.19: error:0A00010B:SSL routines::wrong version number' => 'not with HTTPS',
+			'cURL error 60: SSL certificate problem: self-signed certificate'                => 'certificate is not trusted',
+			'cURL error 6: Could not resolve host: collector.invalid'                         => 'could not be found',
+			'cURL error 28: Operation timed out after 3001 milliseconds'                       => 'did not answer in time',
+		);
+		foreach ( $cases as $message => $words ) {
+			$this->assertStringContainsString( $words, Wooforce_Client::explain_transport( $message ), $message );
+		}
+		$this->responses = array( self::response( 404, array( 'error' => array( 'code' => 'not_found', 'message' => 'Not Found' ) ) ) );
+		$result          = Wooforce_Client::post( Wooforce_Settings::get(), 'ping', '{}' );
+		$this->assertStringContainsString( 'No Wooforce collector answers at this address', $result['error'] );
+		$this->assertStringNotContainsString( 'HTTP 404', $result['error'] );
+		$this->assertStringContainsString( 'HTTP 404 not_found: Not Found', $result['detail'] );
+		$this->assertStringContainsString( '/v1/stores/sto_test/ping', $result['detail'], 'the URL tried, for the operator' );
 	}
 }

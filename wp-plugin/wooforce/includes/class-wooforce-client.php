@@ -35,16 +35,17 @@ class Wooforce_Client {
 	 * POST a signed JSON body.
 	 *
 	 * @param array  $settings Settings from Wooforce_Settings::get().
-	 * @param string $action   events, ping or resync.
+	 * @param string $action   events, ping, resync, health or jobs/{job_id}.
 	 * @param string $body     JSON body, sent byte for byte as signed.
-	 * @return array{status:int,json:mixed,retry_after:int|null,error:string}
+	 * @return array{status:int,json:mixed,retry_after:int|null,error:string,detail:string}
+	 *         error: what went wrong in plain words ('' on success); detail: the technical cause.
 	 */
 	public static function post( array $settings, $action, $body ) {
 		$msg_id    = 'msg_' . str_replace( '-', '', wp_generate_uuid4() );
 		$timestamp = time();
 		$signature = self::sign( $settings['secret'], $msg_id, $timestamp, $body );
 		if ( null === $signature || '' === $settings['collector_url'] || '' === $settings['store_id'] ) {
-			return self::result( 0, null, null, __( 'Wooforce is not configured: set the collector URL, store id and secret.', 'wooforce' ) );
+			return self::result( 0, null, null, __( 'Wooforce is not set up yet: paste the connection string your Wooforce operator gave you.', 'wooforce' ), '' );
 		}
 		$url      = $settings['collector_url'] . '/v1/stores/' . rawurlencode( $settings['store_id'] ) . '/' . $action;
 		$response = wp_remote_post(
@@ -63,18 +64,74 @@ class Wooforce_Client {
 			)
 		);
 		if ( is_wp_error( $response ) ) {
-			/* translators: %s: transport error message */
-			return self::result( 0, null, null, sprintf( __( 'Collector unreachable: %s', 'wooforce' ), $response->get_error_message() ) );
+			$detail = $response->get_error_message();
+			return self::result( 0, null, null, self::explain_transport( $detail ), $detail );
 		}
 		$status = (int) wp_remote_retrieve_response_code( $response );
 		$json   = json_decode( wp_remote_retrieve_body( $response ), true );
 		$error  = '';
+		$detail = '';
 		if ( $status < 200 || $status >= 300 ) {
 			$code    = isset( $json['error']['code'] ) ? (string) $json['error']['code'] : 'http_error';
 			$message = isset( $json['error']['message'] ) ? (string) $json['error']['message'] : '';
-			$error   = trim( sprintf( 'HTTP %d %s: %s', $status, $code, $message ), ': ' );
+			$detail  = trim( sprintf( 'HTTP %d %s: %s', $status, $code, $message ), ': ' ) . ' (' . $url . ')';
+			$error   = self::explain_status( $status, $code );
 		}
-		return self::result( $status, $json, self::parse_retry_after( wp_remote_retrieve_header( $response, 'retry-after' ) ), $error );
+		return self::result( $status, $json, self::parse_retry_after( wp_remote_retrieve_header( $response, 'retry-after' ) ), $error, $detail );
+	}
+
+	/**
+	 * A transport failure (no HTTP answer) in plain words.
+	 *
+	 * @param string $message WordPress's error message, e.g. "cURL error 35: ... wrong version number".
+	 */
+	public static function explain_transport( $message ) {
+		$curl = preg_match( '/cURL error (\d+)/', $message, $m ) ? (int) $m[1] : 0;
+		if ( 35 === $curl || false !== stripos( $message, 'wrong version number' ) ) {
+			return __( 'The collector is unreachable over a secure connection: the address answers, but not with HTTPS. Check the collector address with your Wooforce operator (the collector needs HTTPS in front of it).', 'wooforce' );
+		}
+		if ( in_array( $curl, array( 51, 53, 58, 60, 77, 83 ), true ) || false !== stripos( $message, 'certificate' ) ) {
+			return __( 'The collector is unreachable: its HTTPS certificate is not trusted (expired, self-signed or for another name). Ask your Wooforce operator to fix it.', 'wooforce' );
+		}
+		if ( 6 === $curl || false !== stripos( $message, 'resolve host' ) ) {
+			return __( 'The collector is unreachable: its address could not be found. Check the collector address for typing mistakes.', 'wooforce' );
+		}
+		if ( 28 === $curl || false !== stripos( $message, 'timed out' ) ) {
+			return __( 'The collector is unreachable: it did not answer in time. Changes wait here and are sent again automatically.', 'wooforce' );
+		}
+		if ( 7 === $curl || false !== stripos( $message, 'connect' ) ) {
+			return __( 'The collector is unreachable: nothing answers at this address (it may be down). Changes wait here and are sent again automatically.', 'wooforce' );
+		}
+		return __( 'The collector is unreachable. Changes wait here and are sent again automatically.', 'wooforce' );
+	}
+
+	/**
+	 * An HTTP error answer in plain words.
+	 *
+	 * @param int    $status HTTP status.
+	 * @param string $code   The collector's error code.
+	 */
+	public static function explain_status( $status, $code ) {
+		if ( 401 === $status ) {
+			return __( 'The collector refused the secret: it does not match this store. Paste the connection string again, or ask your Wooforce operator for a new one.', 'wooforce' );
+		}
+		if ( 403 === $status && 'store_disabled' === $code ) {
+			return __( 'This store is switched off in Wooforce. Ask your Wooforce operator to enable it.', 'wooforce' );
+		}
+		if ( 404 === $status && 'unknown_store' === $code ) {
+			return __( 'The collector does not know this store id. Paste the connection string again, or ask your Wooforce operator.', 'wooforce' );
+		}
+		if ( 404 === $status || 405 === $status ) {
+			return __( 'No Wooforce collector answers at this address. Check the collector address: it is the one your Wooforce operator gave you, without /v1/... after it.', 'wooforce' );
+		}
+		if ( in_array( $status, array( 400, 413, 415, 422 ), true ) ) {
+			return __( 'The collector refused this data as invalid. It is set aside; ask your Wooforce operator if this repeats.', 'wooforce' );
+		}
+		if ( 429 === $status || $status >= 500 ) {
+			return __( 'The collector is busy or having trouble right now. Changes wait here and are sent again automatically.', 'wooforce' );
+		}
+		/* translators: %d: HTTP status code */
+		return sprintf( __( 'The collector answered with an unexpected error (HTTP %d).', 'wooforce' ), $status );
 	}
 
 	/**
@@ -100,14 +157,16 @@ class Wooforce_Client {
 	 * @param int         $status      HTTP status, 0 when no response.
 	 * @param mixed       $json        Decoded body.
 	 * @param int|null    $retry_after Seconds.
-	 * @param string      $error       Message for the admin.
+	 * @param string      $error       Message for the admin, in plain words.
+	 * @param string      $detail      The technical cause.
 	 */
-	private static function result( $status, $json, $retry_after, $error ) {
+	private static function result( $status, $json, $retry_after, $error, $detail ) {
 		return array(
 			'status'      => $status,
 			'json'        => $json,
 			'retry_after' => $retry_after,
 			'error'       => $error,
+			'detail'      => $detail,
 		);
 	}
 }

@@ -132,11 +132,21 @@ class Wooforce_Plugin {
 		add_filter( 'cron_schedules', array( __CLASS__, 'cron_schedules' ) );
 		add_action( 'admin_init', array( __CLASS__, 'maybe_upgrade' ) );
 
+		add_action( 'init', array( __CLASS__, 'load_textdomain' ) );
 		add_action( 'admin_menu', array( $this->admin, 'add_menu' ), 60 );
+		add_action( 'admin_notices', array( $this->admin, 'setup_notice' ) );
 		add_action( 'admin_post_wooforce_save_settings', array( $this->admin, 'handle_save' ) );
 		add_action( 'admin_post_wooforce_test_connection', array( $this->admin, 'handle_test_connection' ) );
+		add_action( 'admin_post_wooforce_check', array( $this->admin, 'handle_check' ) );
 		add_action( 'admin_post_wooforce_resync', array( $this->admin, 'handle_resync' ) );
 		add_filter( 'plugin_action_links_' . plugin_basename( WOOFORCE_FILE ), array( $this->admin, 'action_links' ) );
+	}
+
+	/**
+	 * Translations: wp-content/languages/plugins/wooforce-{locale}.mo, else the plugin's languages/ folder.
+	 */
+	public static function load_textdomain() {
+		load_plugin_textdomain( 'wooforce', false, dirname( plugin_basename( WOOFORCE_FILE ) ) . '/languages' );
 	}
 
 	/**

@@ -94,7 +94,7 @@ class Wooforce_Sender {
 			if ( $left ) {
 				Wooforce_Spool::retry( array_values( $left ), __( 'The collector did not acknowledge this event.', 'wooforce' ) );
 			}
-			Wooforce_Settings::update_status( array( 'last_success' => time() ) );
+			Wooforce_Settings::record_success(); // The collector is back: its old error no longer holds.
 			return array( count( $acked ), (bool) $left );
 		}
 
@@ -109,33 +109,15 @@ class Wooforce_Sender {
 				list( $b, $stop_b ) = self::send( array_slice( $rows, $half ), $settings );
 				return array( $a + $b, $stop_b );
 			}
-			Wooforce_Spool::poison( $rows, $result['error'] );
-			self::record_error( $result['error'] );
+			Wooforce_Spool::poison( $rows, $result['detail'] );
+			Wooforce_Settings::record_error( $result['error'], $result['detail'] );
 			return array( 0, false );
 		}
 
 		// Down, 5xx, 429, timeout: retry later. 401/404 and other 4xx mean misconfiguration: keep, back off, show.
-		$error = $result['error'];
-		if ( in_array( $status, array( 401, 403, 404 ), true ) ) {
-			$error .= ' ' . __( '(check the collector URL, store id and secret)', 'wooforce' );
-		}
-		Wooforce_Spool::retry( $rows, $error, $result['retry_after'] );
-		self::record_error( $error );
+		Wooforce_Spool::retry( $rows, '' !== $result['detail'] ? $result['detail'] : $result['error'], $result['retry_after'] );
+		Wooforce_Settings::record_error( $result['error'], $result['detail'] );
 		return array( 0, true );
-	}
-
-	/**
-	 * Keep the last error for the admin.
-	 *
-	 * @param string $error Message.
-	 */
-	private static function record_error( $error ) {
-		Wooforce_Settings::update_status(
-			array(
-				'last_error'    => $error,
-				'last_error_at' => time(),
-			)
-		);
 	}
 
 	/**
