@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from loguru import logger
 from prometheus_client import Gauge
@@ -42,6 +43,7 @@ from shared.stores import StoreManager
 
 COLLECTION_MAX = 200
 COMPOSITE_MAX_COLLECTIONS = 5
+COMPOSITE_MAX_SUBREQUESTS = 25
 BUDGET_CODE = "API_BUDGET"
 DAILY_LIMIT_TEXT = "Salesforce's daily API limit is reached (TotalRequests): the store waits until it recovers"
 DEPENDENCIES = ("Account", "Contact", "Product2", "PricebookEntry")  # what an order waits for when it failed
@@ -69,10 +71,13 @@ class BatchStats:
 
 @dataclass
 class Node:
-    """One API request: a Composite of up to five collections, or one Bulk 2.0 job."""
+    """One API request: a Composite of up to five collections, or one Bulk 2.0 job. A small batch's Composite may
+    also send some sObjects record by record (``singles``: single-record upserts by ``Wooforce_Key__c``) so that
+    the whole batch fits one request (:func:`one_call`)."""
 
     collections: list[tuple[str, list[Rec]]]
     bulk: bool = False
+    singles: frozenset[str] = frozenset()  # sObjects of ``collections`` sent as single-record subrequests
     done: asyncio.Event = field(default_factory=asyncio.Event)
     deps: list[Node] = field(default_factory=list)
     failed: str | None = None
@@ -86,10 +91,35 @@ class Node:
         return max(LEVELS[s] for s, _ in self.collections)
 
 
+def one_call(groups: list[tuple[str, list[Rec]]]) -> Node | None:
+    """The whole batch as one Composite request, if it fits: Salesforce takes 25 subrequests per Composite, at most
+    5 of them collections. The largest groups go as collections (<= 200 records each), the rest record by record
+    (one single-record upsert subrequest each), all in dependency order: a later subrequest's external-id
+    reference finds what an earlier one wrote. ``None`` when it does not fit (the batch keeps the plan of five
+    collections per request)."""
+    need = {s: -(-len(recs) // COLLECTION_MAX) for s, recs in groups}
+    heavy, as_collection = 0, set()
+    for sobject, recs in sorted(groups, key=lambda g: -len(g[1])):
+        if len(recs) > 1 and heavy + need[sobject] <= COMPOSITE_MAX_COLLECTIONS:
+            heavy += need[sobject]
+            as_collection.add(sobject)
+    singles = frozenset(s for s, _ in groups if s not in as_collection)
+    if heavy + sum(len(recs) for s, recs in groups if s in singles) > COMPOSITE_MAX_SUBREQUESTS:
+        return None
+    parts = [(s, recs[i:i + COLLECTION_MAX]) if s in as_collection else (s, recs) for s, recs in groups
+             for i in (range(0, len(recs), COLLECTION_MAX) if s in as_collection else (0,))]
+    return Node(parts, singles=singles)
+
+
 def build_nodes(plan: Plan, bulk_threshold: int) -> list[Node]:
+    groups = plan.by_sobject()
+    if all(len(recs) <= bulk_threshold for _, recs in groups) and sum(
+            -(-len(recs) // COLLECTION_MAX) for _, recs in groups) > COMPOSITE_MAX_COLLECTIONS:
+        if (node := one_call(groups)) is not None:
+            return [node]  # a small batch that would take two requests of collections: one
     nodes: list[Node] = []
     pending: list[tuple[str, list[Rec]]] = []
-    for sobject, recs in plan.by_sobject():
+    for sobject, recs in groups:
         if len(recs) > bulk_threshold:
             if pending:
                 nodes.append(Node(pending))
@@ -106,6 +136,11 @@ def build_nodes(plan: Plan, bulk_threshold: int) -> list[Node]:
     for k, node in enumerate(nodes):
         node.deps = [j for j in nodes[:k] if j.min_level < node.max_level]
     return nodes
+
+
+def single_body(rec: Rec) -> dict:
+    """A record's fields for a single-record upsert: the type and key are in the URL, not the body."""
+    return {k: v for k, v in rec.fields.items() if k not in ("attributes", KEY_FIELD)}
 
 
 def classify(rec: Rec, code: str | None, message: str) -> bool:
@@ -427,9 +462,19 @@ class StoreRun:
                 _fail(r, code, message, status, call, retry=retry, ambiguous=ambiguous)
 
     async def _run_composite(self, node: Node, call: str) -> None:
-        subs = [{"method": "PATCH", "url": self.sf.collection_path(sobject, KEY_FIELD), "referenceId": f"c{i}",
-                 "body": {"allOrNone": False, "records": [r.fields for r in recs]}}
-                for i, (sobject, recs) in enumerate(node.collections)]
+        subs: list[dict] = []
+        answered: list[tuple[list[Rec], bool]] = []  # per subrequest: its records, single-record or collection
+        for i, (sobject, recs) in enumerate(node.collections):
+            if sobject in node.singles:
+                for j, r in enumerate(recs):
+                    url = self.sf.data_path(f"/sobjects/{sobject}/{KEY_FIELD}/{quote(r.key, safe='')}")
+                    subs.append({"method": "PATCH", "url": url,
+                                 "referenceId": f"c{i}_{j}", "body": single_body(r)})
+                    answered.append(([r], True))
+            else:
+                subs.append({"method": "PATCH", "url": self.sf.collection_path(sobject, KEY_FIELD),
+                             "referenceId": f"c{i}", "body": {"allOrNone": False, "records": [r.fields for r in recs]}})
+                answered.append((recs, False))
         try:
             items = await self.call(self.sf.composite, subs)
         except SalesforceRetryable as exc:
@@ -441,9 +486,11 @@ class StoreRun:
         except SalesforcePermanent as exc:
             self._fail_node(node, exc.code, exc.message, exc.status_code, call, retry=False)
             return
-        for (_sobject, recs), item in zip(node.collections, items):
+        for (recs, single), item in zip(answered, items):
             status, body = item.get("httpStatusCode"), item.get("body")
-            if status is not None and status < 300 and isinstance(body, list) and len(body) == len(recs):
+            if single:
+                self._single_answer(recs[0], status, body, item.get("httpHeaders") or {}, call)
+            elif status is not None and status < 300 and isinstance(body, list) and len(body) == len(recs):
                 for rec, res in zip(recs, body):
                     if res.get("success"):
                         rec.ok, rec.sf_id, rec.status_code, rec.call = True, res.get("id"), status, call
@@ -461,6 +508,37 @@ class StoreRun:
                 if rec.ok is None:
                     _fail(rec, "NO_RESULT", "Salesforce's answer lacked this record", None, call, retry=True,
                           ambiguous=True)
+
+    def _single_answer(self, rec: Rec, status: int | None, body: Any, headers: dict, call: str) -> None:
+        """A single-record upsert's answer inside the Composite (allOrNone false: each subrequest stands alone).
+        201 created / 200 updated (API 46.0+: ``{id, success, created}``) / 204 updated (API 45.0 and earlier: no
+        body, so no Id to remember); 300 several records hold the key; 4xx the record's own error, decided by
+        :func:`classify` as a collection result's would be; 5xx or an unreadable 2xx: may have been applied."""
+        if status is not None and 200 <= status < 300 and (status == 204 or isinstance(body, dict)):
+            sf_id = body.get("id") if isinstance(body, dict) else None
+            sf_id = sf_id or str(headers.get("Location") or "").rstrip("/").rpartition("/")[2] or None
+            if status == 204 or (isinstance(body, dict) and body.get("success") is not False):
+                rec.ok, rec.sf_id, rec.status_code, rec.call = True, sf_id, status, call
+                if sf_id:
+                    self.new_records.append((rec.sobject, rec.key, sf_id))
+                return
+            errs = body.get("errors") or [{}]
+            _fail(rec, errs[0].get("statusCode"), json.dumps(errs), status, call)
+            self._learn(rec)
+            return
+        if status == 300:  # Multiple Choices: a key that is not Unique matches several records; nothing written
+            _fail(rec, "DUPLICATE_EXTERNAL_ID", f"{KEY_FIELD}: more than one record found for external id "
+                  f"field: {json.dumps(body)[:1500]}", status, call, retry=False)
+            return
+        if status is not None and 400 <= status < 500 and isinstance(body, list) and body \
+                and isinstance(body[0], dict) and body[0].get("errorCode"):
+            errs = [{"statusCode": e.get("errorCode"), "message": e.get("message", ""), "fields": e.get("fields", [])}
+                    for e in body if isinstance(e, dict)]  # the collection result's shape, for one reader
+            _fail(rec, errs[0]["statusCode"], json.dumps(errs), status, call)
+            self._learn(rec)
+            return
+        code, retry, unsure = _collection_failure(status, body)
+        _fail(rec, code, json.dumps(body)[:2000], status, call, retry=retry, ambiguous=unsure)
 
     def _learn(self, rec: Rec) -> None:
         if rec.error_code == "REQUIRED_FIELD_MISSING" and rec.create_only_omitted:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from agent.delivery.engine import Node, StoreRun
+from agent.delivery.engine import Node, StoreRun, one_call
 from agent.delivery.plan import Rec
 
 
@@ -64,3 +64,66 @@ async def test_a_malformed_or_failed_collection_answer(settings):
     assert [(r.error_code, r.retryable, r.ambiguous) for r in recs["5xx"]] == [("UNKNOWN_EXCEPTION", True, True)] * 2
     assert [(r.error_code, r.retryable, r.ambiguous) for r in recs["4xx"]] == [("INVALID_TYPE", False, False)] * 2
     assert run.new_records == []
+
+
+class SingleAnsweringClient(AnsweringClient):
+    def data_path(self, rest: str) -> str:
+        return f"/services/data/v66.0{rest}"
+
+
+async def test_single_record_subrequests_are_decided_by_their_own_answer(settings):
+    """The one-call plan's single-record upserts: 201 created, 200 updated (``created: false``), 204 (API 45.0 and
+    earlier: delivered, no Id to remember), 300 (the key matches several records: dead, nothing written), a 4xx
+    error array (decided like a collection result), a 5xx or an unreadable 2xx (may have been applied)."""
+    names = ("created", "updated", "legacy", "multiple", "fk", "rule", "5xx", "odd")
+    recs = [Rec("Account", f"st_1:customer:{n}", {"attributes": {"type": "Account"}, "Name": n,
+                                                  "Wooforce_Key__c": f"st_1:customer:{n}"}, owner=i)
+            for i, n in enumerate(names)]
+    loc = {"Location": "/services/data/v66.0/sobjects/Account/001C"}
+    run = StoreRun(SimpleNamespace(settings=settings), "st_1", [])
+    run.client = SingleAnsweringClient([
+        {"httpStatusCode": 201, "httpHeaders": loc, "body": {"id": "001C", "success": True, "errors": [],
+                                                             "created": True}},
+        {"httpStatusCode": 200, "body": {"id": "001U", "success": True, "errors": [], "created": False}},
+        {"httpStatusCode": 204, "body": None},
+        {"httpStatusCode": 300, "body": ["/services/data/v66.0/sobjects/Account/001X",
+                                         "/services/data/v66.0/sobjects/Account/001Y"]},
+        {"httpStatusCode": 400, "body": [{"errorCode": "INVALID_FIELD", "fields": [], "message":
+                                          "Foreign key external ID: k not found for field Wooforce_Key__c in entity "
+                                          "Account"}]},
+        {"httpStatusCode": 400, "body": [{"errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "message": "No",
+                                          "fields": []}]},
+        {"httpStatusCode": 503, "body": [{"errorCode": "SERVER_UNAVAILABLE", "message": "down"}]},
+        {"httpStatusCode": 200, "body": "<html>"},
+    ])
+    node = Node([("Account", recs)], singles=frozenset({"Account"}))
+    await run._run_composite(node, "composite#0")
+    got = {n: (r.ok, r.sf_id, r.error_code, r.retryable, r.ambiguous, r.status_code) for n, r in zip(names, recs)}
+    assert got == {
+        "created": (True, "001C", None, False, False, 201),
+        "updated": (True, "001U", None, False, False, 200),
+        "legacy": (True, None, None, False, False, 204),
+        "multiple": (False, None, "DUPLICATE_EXTERNAL_ID", False, False, 300),
+        "fk": (False, None, "INVALID_FIELD", True, False, 400),
+        "rule": (False, None, "FIELD_CUSTOM_VALIDATION_EXCEPTION", False, False, 400),
+        "5xx": (False, None, "SERVER_UNAVAILABLE", True, True, 503),
+        "odd": (False, None, "MALFORMED_RESULT", True, True, 200),
+    }
+    assert run.new_records == [("Account", "st_1:customer:created", "001C"), ("Account", "st_1:customer:updated",
+                                                                              "001U")]
+    assert "001X" in (recs[3].error or "")
+
+
+def test_one_call_packs_a_small_batch_and_refuses_a_large_one():
+    def recs(sobject: str, n: int) -> list[Rec]:
+        return [Rec(sobject, f"k{i}", {}, owner=i) for i in range(n)]
+
+    groups = [("Account", recs("Account", 5)), ("Product2", recs("Product2", 15)), ("Contact", recs("Contact", 5)),
+              ("PricebookEntry", recs("PricebookEntry", 15)), ("Order", recs("Order", 5)),
+              ("OrderItem", recs("OrderItem", 15))]
+    node = one_call(groups)
+    assert node is not None and [s for s, _ in node.collections] == [s for s, _ in groups]  # dependency order
+    assert len(node.singles) == 1 and sum(len(r) for s, r in node.collections if s in node.singles) == 5
+    # six groups of 21: 5 collections + 21 records record by record = 26 subrequests, more than Salesforce's 25
+    assert one_call([(s, recs(s, 21)) for s, _ in groups]) is None
+    assert one_call([(s, recs(s, 20)) for s, _ in groups]) is not None

@@ -221,3 +221,38 @@ def test_simple_salesforce_bulk2_and_restful_composite(sf, sf_emu):
     codes = [(i["httpStatusCode"], i["body"][0]["errorCode"]) for i in out["compositeResponse"]]
     assert codes == [(400, "PROCESSING_HALTED"), (400, "REQUIRED_FIELD_MISSING")]
     assert [a["Wooforce_Key__c"] for a in sf_emu.records("Account")] == ["a"]
+
+
+def test_composite_single_record_upserts_by_external_id(sf_api, sf_emu):
+    """Single-record upserts (``PATCH /sobjects/{S}/{field}/{value}``) inside a Composite, allOrNone false, as the
+    agent's one-call plan sends them: 201 + Location when created, 200 ``created: false`` when updated (API 46.0+;
+    204 without a body before), an external-id reference to a record an earlier subrequest wrote, and a failed
+    subrequest that leaves the others applied."""
+    created, updated = fx("upsert_single/created_201.json"), fx("upsert_single/updated_200_v46plus.json")
+    sf_api("PATCH", "/sobjects/Account/Wooforce_Key__c/old", json={"Name": "Old"})
+    r = sf_api("POST", "/composite", json={"allOrNone": False, "compositeRequest": [
+        {"method": "PATCH", "url": f"{V}/sobjects/Account/Wooforce_Key__c/st%3Acustomer%3A1", "referenceId": "a1",
+         "body": {"Name": "New"}},
+        {"method": "PATCH", "url": f"{V}/sobjects/Account/Wooforce_Key__c/old", "referenceId": "a2",
+         "body": {"Name": "Renamed"}},
+        {"method": "PATCH", "url": f"{V}/sobjects/Contact/Wooforce_Key__c/st%3Acustomer%3A1", "referenceId": "c1",
+         "body": {"LastName": "L", "Account": {"Wooforce_Key__c": "st:customer:1"}}},
+        {"method": "PATCH", "url": f"{V}/sobjects/Contact/Wooforce_Key__c/orphan", "referenceId": "c2",
+         "body": {"LastName": "O", "Account": {"Wooforce_Key__c": "missing"}}},
+        {"method": "PATCH", "url": "/services/data/v45.0/sobjects/Account/Wooforce_Key__c/old", "referenceId": "a3",
+         "body": {"Phone": "1"}}]})
+    items = {i["referenceId"]: i for i in r.json()["compositeResponse"]}
+    assert items["a1"]["httpStatusCode"] == created["status"] and set(items["a1"]["body"]) == set(created["body"])
+    acc = items["a1"]["body"]["id"]
+    assert items["a1"]["body"]["created"] is True
+    assert items["a1"]["httpHeaders"] == {"Location": f"{V}/sobjects/Account/{acc}"}
+    assert items["a2"]["httpStatusCode"] == updated["status"] and items["a2"]["body"]["created"] is False
+    assert set(items["a2"]["body"]) == set(updated["body"])
+    assert items["c1"]["httpStatusCode"] == 201 and sf_emu.record("Contact", items["c1"]["body"]["id"])["AccountId"] == acc
+    assert items["c2"]["httpStatusCode"] == 400
+    err = items["c2"]["body"][0]
+    assert err["errorCode"] == "INVALID_FIELD" and err["message"].startswith("Foreign key external ID: missing not found")
+    assert (items["a3"]["httpStatusCode"], items["a3"]["body"]) == (204, None)
+    assert {a["Wooforce_Key__c"]: a["Name"] for a in sf_emu.records("Account")} == {"old": "Renamed",
+                                                                                   "st:customer:1": "New"}
+    assert {a["Wooforce_Key__c"]: a["Phone"] for a in sf_emu.records("Account")}["old"] == "1"
