@@ -331,6 +331,43 @@ async def cmd_salesforce_check(stores: StoreManager, args: argparse.Namespace, s
 
 
 @with_stores
+async def cmd_salesforce_setup(stores: StoreManager, args: argparse.Namespace, settings: Settings) -> int:
+    from agent.setup import PERMISSION_SET, salesforce_setup
+
+    report = await salesforce_setup(stores, settings, args.store, dry_run=args.dry_run)
+    if not args.dry_run and report.changed:
+        await _audit(stores, "salesforce.setup", args.store, {"created": report.created,
+                                                             "grants": len(report.grants)})
+    if args.json:
+        print_out(report.as_dict(), True)
+        return 0 if report.ok else 1
+    verb = "would create" if args.dry_run else "created"
+    for item in report.create if args.dry_run else [{"field": f, "type": ""} for f in report.created]:
+        print(f"{verb} {item['field']} {item['type']}".rstrip())
+    for w in report.wrong:
+        print(f"{w['field']}: exists as {w['have']}, Wooforce needs {w['want']}: left as it is (fix or delete it in "
+              "Setup > Object Manager, or drop it from your mapping file)")
+    if report.permission_set != "present":
+        print(f"{'would create' if args.dry_run else 'created'} permission set {PERMISSION_SET}")
+    if report.grants:
+        print(f"{'would grant' if args.dry_run else 'granted'} read/edit on {len(report.grants)} fields in "
+              f"{PERMISSION_SET}")
+    if report.assignment != "present":
+        print(f"{'would assign' if args.dry_run else 'assigned'} {PERMISSION_SET} to the integration user "
+              f"{report.user_id}")
+    for e in report.errors:
+        print(f"error: {e.get('field') or PERMISSION_SET}: {e['message']} ({e['code']}: {e['salesforce']})")
+    planned = report.create or report.grants or report.permission_set != "present" or report.assignment != "present"
+    if args.dry_run:
+        print("nothing to change" if not planned and report.ok else "dry run: nothing was changed")
+    elif not report.changed:
+        print("nothing to change: every field and the permission set are in place" if report.ok else
+              "nothing was changed")
+    print(f"API calls: {sum(report.api_calls.values())} ({', '.join(f'{k} {v}' for k, v in report.api_calls.items())})")
+    return 0 if report.ok else 1
+
+
+@with_stores
 async def cmd_outbox_replay(stores: StoreManager, args: argparse.Namespace, settings: Settings) -> int:
     from agent.admin import replay_dead
 
@@ -452,6 +489,12 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--store", required=True, help="the store's id")
     chk.add_argument("--json", action="store_true", help="machine-readable output")
     chk.set_defaults(func=cmd_salesforce_check)
+    st = sf_sub.add_parser("setup", help="create the custom fields the mapping writes and a permission set granting "
+                           "the integration user access to them (Tooling API); changes nothing that exists")
+    st.add_argument("--store", required=True, help="the store's id")
+    st.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.set_defaults(func=cmd_salesforce_setup)
 
     ob = sub.add_parser("outbox", help="browse, show and replay outbox rows")
     ob_sub = ob.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")

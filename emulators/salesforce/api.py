@@ -138,10 +138,11 @@ def limits(org: OrgState, call: Call, m) -> Resp:
 
 
 # ---- describe -------------------------------------------------------------------------------------------
-def describe_field(f) -> dict:
+def describe_field(f, editable: bool = True) -> dict:
+    """``editable`` False: the caller's field-level security grants read access only."""
     return {
         "name": f.name, "type": f.type, "label": f.label, "length": f.length, "nillable": f.nillable,
-        "createable": f.createable, "updateable": f.updateable, "externalId": f.external_id,
+        "createable": f.createable and editable, "updateable": f.updateable and editable, "externalId": f.external_id,
         "idLookup": f.id_lookup, "unique": f.unique, "caseSensitive": f.case_sensitive,
         "defaultedOnCreate": f.defaulted_on_create, "nameField": f.name_field,
         "picklistValues": [{"value": v, "active": True, "label": v, "defaultValue": i == 0 and f.type == "picklist"
@@ -150,8 +151,8 @@ def describe_field(f) -> dict:
         "calculated": f.calculated, "autoNumber": f.auto_number, "soapType": SOAP_TYPES.get(f.type, "xsd:string"),
         "restrictedPicklist": f.restricted_picklist, "defaultValue": f.default, "filterable": True,
         "sortable": f.type != "textarea", "groupable": f.type not in ("textarea", "double", "currency"),
-        "precision": 18 if f.type in ("currency", "double") else 0, "scale": 2 if f.type in ("currency",
-                                                                                            "double") else 0,
+        "precision": f.precision or (18 if f.type in ("currency", "double") else 0),
+        "scale": f.scale if f.precision else (2 if f.type in ("currency", "double") else 0),
         "digits": 9 if f.type == "int" else 0, "byteLength": f.length * 3, "dependentPicklist": False,
         "controllerName": None, "htmlFormatted": False, "inlineHelpText": None,
     }
@@ -182,7 +183,8 @@ def describe(org: OrgState, call: Call, m) -> Resp:
                 for c in org.schema.values() for f in c.fields.values()
                 if f.type == "reference" and o.name in f.reference_to and f.name not in ("CreatedById",
                                                                                           "LastModifiedById")]
-    return Resp(200, {**_summary(o, call.base), "fields": [describe_field(f) for f in o.fields.values()],
+    fields = [describe_field(f, org.editable(o.name, f)) for f in o.fields.values() if org.visible(o.name, f)]
+    return Resp(200, {**_summary(o, call.base), "fields": fields,
                       "childRelationships": children, "recordTypeInfos": []})
 
 

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from loguru import logger
 
-from . import bulk2, composite, oauth  # noqa: F401 - registers composite/bulk2 routes
+from . import bulk2, composite, oauth, tooling  # noqa: F401 - registers composite/bulk2/tooling routes
 from .api import Call, Resp, dispatch, versions
 from .control import setup_control_routes
 from .dml import Ctx
@@ -110,7 +110,11 @@ async def api_handler(request: web.Request) -> web.Response:
                 ctx=Ctx(session.user_id, float(version), faults.lock_hook(request.method, path)),
                 query=dict(parse_qsl(request.query_string, keep_blank_values=True)), body_text=body_text,
                 headers={k.lower(): v for k, v in request.headers.items()})
-    name, resp = dispatch(org, call)
+    org.acting_user = session.user_id  # field-level security applies to this caller (dispatch never awaits)
+    try:
+        name, resp = dispatch(org, call)
+    finally:
+        org.acting_user = None
     org.commit()
     org.stats[f"api.{name}"] += 1
     logger.bind(action="sf_emulator.request", duration_ms=round((time.perf_counter() - started) * 1000, 1)).trace(

@@ -15,7 +15,7 @@ from .faults import Faults
 from .keys import FAULTS, ORG, SETTINGS
 from .oauth import load_public_key
 from .schema import custom_field
-from .state import INTEGRATION_USERNAME, CcClient, JwtApp, OrgState, ValidationRule
+from .state import INTEGRATION_USERNAME, SETUP_PERMISSIONS, CcClient, JwtApp, OrgState, ValidationRule
 
 
 class ControlError(Exception):
@@ -128,6 +128,17 @@ def remove_field(org: OrgState, sobject: str, name: str) -> None:
         raise ControlError(400, str(e)) from None
 
 
+def set_user_permissions(org: OrgState, username: str, permissions: set[str] | None) -> None:
+    user = org.user_by_username(username) or org.ensure_user(username)
+    if permissions is None:
+        org.user_permissions.pop(user["Id"], None)
+        return
+    unknown = set(permissions) - SETUP_PERMISSIONS
+    if unknown:
+        raise ControlError(400, f"unknown permissions {sorted(unknown)} (known: {sorted(SETUP_PERMISSIONS)})")
+    org.user_permissions[user["Id"]] = frozenset(permissions)
+
+
 def register_jwt_app(org: OrgState, consumer_key: str, public_key_pem: str | bytes,
                      username: str = INTEGRATION_USERNAME) -> None:
     app = org.jwt_apps.get(consumer_key)
@@ -155,7 +166,12 @@ def configure(app_settings: dict, org: OrgState, body: dict) -> dict:
         org.api_usage = int(body["api_usage"])
     if "bulk_chunk_delay_s" in body:
         app_settings["bulk_chunk_delay_s"] = float(body["bulk_chunk_delay_s"])
-    return {"latency_ms": app_settings["latency_ms"], "daily_api_max": org.daily_api_max,
+    if "custom_field_limit" in body:
+        org.custom_field_limit = int(body["custom_field_limit"])
+    if "custom_fields" in body:  # seed with or without Wooforce's custom fields; resets the data
+        org.custom_fields = bool(body["custom_fields"])
+        org.reset()
+    return {"custom_field_limit": org.custom_field_limit, "custom_fields": org.custom_fields, "latency_ms": app_settings["latency_ms"], "daily_api_max": org.daily_api_max,
             "api_usage": org.api_usage, "bulk_chunk_delay_s": app_settings["bulk_chunk_delay_s"]}
 
 
@@ -278,6 +294,14 @@ async def post_expire(request: web.Request) -> web.Response:
     return _ok({"expired": True})
 
 
+async def post_permissions(request: web.Request) -> web.Response:
+    b = await _body(request)
+    perms = b.get("permissions")
+    set_user_permissions(request.app[ORG], b.get("username", INTEGRATION_USERNAME),
+                         None if perms is None else set(perms))
+    return _ok({"username": b.get("username", INTEGRATION_USERNAME), "permissions": perms})
+
+
 async def post_jwt_app(request: web.Request) -> web.Response:
     b = await _body(request)
     register_jwt_app(request.app[ORG], b["consumer_key"], b["public_key_pem"], b.get("username", INTEGRATION_USERNAME))
@@ -315,4 +339,5 @@ def setup_control_routes(app: web.Application) -> None:
     r.add_post("/_emulator/config", post_config)
     r.add_post("/_emulator/expire-sessions", post_expire)
     r.add_post("/_emulator/jwt-apps", post_jwt_app)
+    r.add_post("/_emulator/permissions", post_permissions)
     r.add_post("/_emulator/client-credentials", post_cc)

@@ -42,6 +42,8 @@ def deserialize(org: OrgState, o: SObject, body, raw: str | None = None) -> Pars
         if key == "attributes":
             continue
         f = o.field(key)
+        if f is not None and not org.visible(o.name, f):
+            f = None  # field-level security hides it from the caller: to them the field does not exist
         if f is None:
             rel = o.relationship(key)
             if rel is not None and isinstance(val, dict):
@@ -79,7 +81,8 @@ def _resolve_refs(org: OrgState, o: SObject, parsed: Parsed, errors: list[Record
 
 def _check_fields(org: OrgState, o: SObject, values: dict, merged: dict, creating: bool) -> list[RecordError]:
     errors: list[RecordError] = []
-    locked = [n for n in values if n != "Id" and not (o.field(n).createable if creating else o.field(n).updateable)]
+    locked = [n for n in values if n != "Id" and (not (o.field(n).createable if creating else o.field(n).updateable)
+                                                  or not org.editable(o.name, o.field(n)))]
     if "Id" in values and creating:
         errors.append(RecordError("INVALID_FIELD_FOR_INSERT_UPDATE", "cannot specify Id in an insert call", ["Id"]))
     if locked:
@@ -145,6 +148,45 @@ def _object_rules(org: OrgState, o: SObject, merged: dict, existing: dict | None
             return [RecordError("FIELD_INTEGRITY_EXCEPTION",
                                 "field integrity exception: PricebookEntryId (pricebook entry is inactive)",
                                 ["PricebookEntryId"])]
+    return []
+
+
+INSUFFICIENT_ACCESS = "insufficient access rights on object id"
+_SETUP_PERMISSION = {"PermissionSet": "ManageProfilesPermissionsets", "FieldPermissions": "ManageProfilesPermissionsets",
+                     "PermissionSetAssignment": "AssignPermissionSets"}
+
+
+def _setup_rules(org: OrgState, ctx: Ctx, o: SObject, merged: dict, existing: dict | None) -> list[RecordError]:
+    """Permission sets, field permissions and assignments (Object Reference): the caller needs "Manage Profiles and
+    Permission Sets" / "Assign Permission Sets"; a field permission names an existing ``SobjectType.Field``, needs
+    read access for edit access, and is one per permission set and field; an assignment is one per user and set."""
+    need = _SETUP_PERMISSION.get(o.name)
+    if need is None:
+        return []
+    if not org.has_permission(ctx.user_id, need):
+        return [RecordError("INSUFFICIENT_ACCESS_OR_READONLY", INSUFFICIENT_ACCESS, [])]
+    if o.name == "FieldPermissions":
+        sobject, _, fname = str(merged.get("Field") or "").partition(".")
+        target = org.sobject(sobject)
+        f = target.field(fname) if target is not None else None
+        if target is None or f is None or target.name != merged.get("SobjectType") or not (f.custom or f.nillable):
+            return [RecordError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                                f"Field Name: bad value for restricted picklist field: {merged.get('Field')}",
+                                ["Field"])]
+        if merged.get("PermissionsEdit") and not merged.get("PermissionsRead"):
+            return [RecordError("FIELD_INTEGRITY_EXCEPTION", "Permission Read Access depends on permission(s): "
+                                "Edit Access", ["PermissionsRead"])]
+        same = [r["Id"] for r in org.records["FieldPermissions"].values() if r["Id"] != merged.get("Id")
+                and r["ParentId"] == merged["ParentId"] and str(r["Field"]).lower() == str(merged["Field"]).lower()]
+        if same:
+            return [RecordError("DUPLICATE_VALUE", f"duplicate value found: <unknown> duplicates value on record "
+                                f"with id: {same[0][:15]}", [])]
+    if o.name == "PermissionSetAssignment" and existing is None:
+        same = [r["Id"] for r in org.records["PermissionSetAssignment"].values()
+                if r["AssigneeId"] == merged["AssigneeId"] and r["PermissionSetId"] == merged["PermissionSetId"]]
+        if same:
+            return [RecordError("DUPLICATE_VALUE", f"duplicate value found: <unknown> duplicates value on record "
+                                f"with id: {same[0][:15]}", [])]
     return []
 
 
@@ -214,7 +256,8 @@ def save(org: OrgState, ctx: Ctx, o: SObject, parsed: Parsed, existing: dict | N
         base = dict(existing)
         values.pop("Id", None)
     merged = {**base, **values}
-    errors = _check_fields(org, o, values, merged, creating) or _object_rules(org, o, merged, existing)
+    errors = _check_fields(org, o, values, merged, creating) or _object_rules(org, o, merged, existing) \
+        or _setup_rules(org, ctx, o, merged, existing)
     errors = errors or _validation_rules(org, o, merged) or _unique(org, o, merged)
     if errors:
         raise DmlFailure(errors)

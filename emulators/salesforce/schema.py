@@ -42,6 +42,11 @@ class Field:
     name_field: bool = False
     calculated: bool = False
     auto_number: bool = False
+    # created through the Tooling API: like in a real org, no user sees it until a permission set assigned to them
+    # grants field-level security on it (FieldPermissions); fields of the seeded schema are visible to everyone
+    fls: bool = False
+    precision: int = 0
+    scale: int = 0
 
     @property
     def required(self) -> bool:
@@ -145,12 +150,39 @@ def custom_field(name: str, type_: str = "string", length: int = 0, *, external_
 
 
 def _obj(name: str, prefix: str, fields: list[Field], label: str | None = None, plural: str | None = None,
-         **kw) -> SObject:
+         *, key: bool = True, **kw) -> SObject:
     label = label or name
     o = SObject(name=name, label=label, label_plural=plural or label + "s", key_prefix=prefix, fields={}, **kw)
-    for f in _system() + fields + [wooforce_key()]:
+    for f in _system() + fields + ([wooforce_key()] if key else []):
         o.add(f)
     return o
+
+
+def _setup_objects() -> list[SObject]:
+    """The setup objects ``wooforce salesforce setup`` writes (Object Reference: PermissionSet, FieldPermissions,
+    PermissionSetAssignment); their special rules are in dml.py."""
+    ro = dict(createable=False, updateable=False)
+    perm_set = _obj("PermissionSet", "0PS", [
+        _req("Name", "string", 80, label="Name", id_lookup=True, unique=True),
+        _req("Label", "string", 80, label="Label", name_field=True),
+        F("Description", "string", 255),
+        F("IsOwnedByProfile", "boolean", nillable=False, defaulted_on_create=True, default=False, **ro),
+    ], label="Permission Set", key=False)
+    field_perms = _obj("FieldPermissions", "01k", [
+        _ref("ParentId", "PermissionSet", "Parent", label="Parent ID", nillable=False, updateable=False),
+        _req("SobjectType", "string", 255, label="Sobject Type Name", updateable=False),
+        _req("Field", "string", 255, label="Field Name", updateable=False),
+        F("PermissionsRead", "boolean", label="Read Access", nillable=False, defaulted_on_create=True,
+          default=False),
+        F("PermissionsEdit", "boolean", label="Edit Access", nillable=False, defaulted_on_create=True,
+          default=False),
+    ], label="Field Permissions", plural="Field Permissions", key=False)
+    assignment = _obj("PermissionSetAssignment", "0Pa", [
+        _ref("AssigneeId", "User", "Assignee", label="Assignee ID", nillable=False, updateable=False),
+        _ref("PermissionSetId", "PermissionSet", "PermissionSet", label="Permission Set ID", nillable=False,
+             updateable=False),
+    ], label="Permission Set Assignment", key=False)
+    return [perm_set, field_perms, assignment]
 
 
 def _build() -> dict[str, SObject]:
@@ -268,11 +300,17 @@ def _build() -> dict[str, SObject]:
         F("IsActive", "boolean", label="Active", nillable=False, defaulted_on_create=True, default=True),
         F("UserType", "picklist", 40, picklist=["Standard"], **ro),
     ])
-    return {o.name: o for o in (account, contact, product, pricebook, entry, order, item, user)}
+    return {o.name: o for o in (account, contact, product, pricebook, entry, order, item, user, *_setup_objects())}
 
 
 _BASE = _build()
 
 
-def base_schema() -> dict[str, SObject]:
-    return copy.deepcopy(_BASE)
+def base_schema(custom_fields: bool = True) -> dict[str, SObject]:
+    """The seeded org; ``custom_fields=False`` is an org as Salesforce delivers it: standard fields only (no
+    ``Wooforce_Key__c``, no ``Woo_*__c``), as ``wooforce salesforce setup`` finds a new org."""
+    schema = copy.deepcopy(_BASE)
+    if not custom_fields:
+        for o in schema.values():
+            o.fields = {k: f for k, f in o.fields.items() if not f.custom}
+    return schema

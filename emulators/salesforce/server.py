@@ -30,14 +30,17 @@ class SalesforceEmulator:
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, ca_path: str | Path | None = None,
                  daily_api_max: int = 100_000, latency_ms: float = 0.0, seed: int | None = None,
                  clock: Callable[[], datetime] | None = None, session_ttl_s: float = 7200.0,
-                 bulk_chunk_delay_s: float = 0.0):
+                 bulk_chunk_delay_s: float = 0.0, custom_fields: bool = True):
         self.host, self.port = host, port
         self._tmp = None
         if ca_path is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="sf-emulator-")
             ca_path = Path(self._tmp.name) / "ca.pem"
         self.ca_path = Path(ca_path)
-        self.state = OrgState(daily_api_max=daily_api_max, clock=clock, seed=seed, session_ttl_s=session_ttl_s)
+        # custom_fields=False: an org without Wooforce's fields (Wooforce_Key__c, Woo_*__c), as `salesforce setup`
+        # finds a new one; reset() keeps the choice
+        self.state = OrgState(daily_api_max=daily_api_max, clock=clock, seed=seed, session_ttl_s=session_ttl_s,
+                              custom_fields=custom_fields)
         self.faults = Faults(self.state.rng)
         self.settings: dict[str, Any] = {"latency_ms": float(latency_ms), "bulk_chunk_delay_s": bulk_chunk_delay_s,
                                          "instance_url": ""}
@@ -175,6 +178,22 @@ class SalesforceEmulator:
 
     def remove_field(self, sobject: str, name: str) -> None:
         self._call(lambda: control.remove_field(self.state, sobject, name))
+
+    def set_custom_fields(self, custom_fields: bool) -> None:
+        """Seed the org with (True, the default) or without Wooforce's custom fields from now on; resets the data."""
+        def run():
+            self.state.custom_fields = custom_fields
+            self.state.reset()
+        self._call(run)
+
+    def set_user_permissions(self, permissions: set[str] | None, username: str = INTEGRATION_USERNAME) -> None:
+        """The setup permissions a user holds (of ``state.SETUP_PERMISSIONS``: CustomizeApplication, ModifyMetadata,
+        ManageProfilesPermissionsets, AssignPermissionSets); ``None`` gives back all of them."""
+        self._call(lambda: control.set_user_permissions(self.state, username, permissions))
+
+    def set_custom_field_limit(self, limit: int) -> None:
+        """Custom fields allowed per object (default 500, Enterprise Edition)."""
+        self._call(lambda: setattr(self.state, "custom_field_limit", int(limit)))
 
     def insert(self, sobject: str, fields: dict, user: str | None = None) -> dict:
         """Create a record directly (full validation, as the admin user unless ``user``); returns the record."""

@@ -179,6 +179,8 @@ class _Parser:
         for n, part in enumerate(parts):
             last = n == len(parts) - 1
             f = obj.field(part) if last else obj.relationship(part)
+            if f is not None and not self.org.visible(obj.name, f):
+                f = None  # hidden by field-level security
             if f is None:
                 where = f"No such column '{part}' on entity '{obj.name}'. {_CUSTOM_HINT}" if last else \
                     f"Didn't understand relationship '{part}' in field path. {_CUSTOM_HINT}"

@@ -15,6 +15,12 @@ from .values import fmt_dt
 
 INTEGRATION_USERNAME = "integration@wooforce.example"
 ADMIN_USERNAME = "admin@wooforce.example"
+# user permissions the setup calls need (API names of the profile/permission-set flags); every user of the emulated
+# org holds them unless a test takes them away (``SalesforceEmulator.set_user_permissions``)
+SETUP_PERMISSIONS = frozenset({"CustomizeApplication", "ModifyMetadata", "ManageProfilesPermissionsets",
+                               "AssignPermissionSets"})
+FLS_OBJECTS = frozenset({"PermissionSet", "FieldPermissions", "PermissionSetAssignment"})
+CUSTOM_FIELD_LIMIT = 500  # custom fields per object (Enterprise Edition); /_emulator/config custom_field_limit
 
 _UNINDEXED_REFS = {"OwnerId", "CreatedById", "LastModifiedById"}
 _OPS = {
@@ -76,8 +82,11 @@ class CcClient:
 
 class OrgState:
     def __init__(self, *, daily_api_max: int = 100_000, clock: Callable[[], datetime] | None = None,
-                 seed: int | None = None, session_ttl_s: float = 7200.0):
+                 seed: int | None = None, session_ttl_s: float = 7200.0, custom_fields: bool = True):
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.custom_fields = custom_fields  # False: reset() seeds an org without Wooforce's custom fields
+        self.custom_field_limit = CUSTOM_FIELD_LIMIT
+        self.acting_user: str | None = None  # the API caller of the request being served (None: control API)
         self.rng = random.Random(seed)
         self.daily_api_max = daily_api_max
         self.session_ttl_s = session_ttl_s
@@ -94,7 +103,11 @@ class OrgState:
     def reset(self) -> None:
         """Fresh data: base schema, seed users + standard price book, zero counters. Keeps app registrations
         and sessions."""
-        self.schema: dict[str, SObject] = base_schema()
+        self.schema: dict[str, SObject] = base_schema(self.custom_fields)
+        self.user_permissions: dict[str, frozenset[str]] = {}  # user id -> permissions (absent: SETUP_PERMISSIONS)
+        self.tooling_ids: dict[tuple[str, str], str] = {}  # (sobject, field) -> the CustomField's Tooling id
+        self._fls_version = 0
+        self._fls_cache: dict[str, tuple[int, dict[str, bool]]] = {}
         self.records: dict[str, dict[str, dict]] = {name: {} for name in self.schema}
         self.index: dict[tuple[str, str], dict[str, set[str]]] = {}
         self._index_cache: dict[str, list[str]] = {}
@@ -180,6 +193,41 @@ class OrgState:
         for rec in self.records[sobject].values():
             rec.pop(f.name, None)
 
+    # ---- permissions and field-level security ---------------------------------------------------------
+    def has_permission(self, user_id: str | None, permission: str) -> bool:
+        if user_id is None:
+            return True
+        return permission in self.user_permissions.get(user_id, SETUP_PERMISSIONS)
+
+    def field_access(self, user_id: str) -> dict[str, bool]:
+        """``"sobject.field"`` (lower case) -> editable, for the fields a user's permission sets grant."""
+        cached = self._fls_cache.get(user_id)
+        if cached is not None and cached[0] == self._fls_version:
+            return cached[1]
+        sets = {a["PermissionSetId"] for a in self.records["PermissionSetAssignment"].values()
+                if a["AssigneeId"] == user_id}
+        access: dict[str, bool] = {}
+        for fp in self.records["FieldPermissions"].values():
+            if fp["ParentId"] in sets and fp.get("PermissionsRead"):
+                name = str(fp["Field"]).lower()
+                access[name] = access.get(name, False) or bool(fp.get("PermissionsEdit"))
+        self._fls_cache[user_id] = (self._fls_version, access)
+        return access
+
+    def visible(self, sobject: str, f: Field, user_id: str | None = None) -> bool:
+        """Whether the field exists for ``user_id`` (default: the request's caller): a Tooling-created field only
+        once a permission set assigned to them grants read access."""
+        user_id = self.acting_user if user_id is None else user_id
+        if not f.fls or user_id is None:
+            return True
+        return f"{sobject}.{f.name}".lower() in self.field_access(user_id)
+
+    def editable(self, sobject: str, f: Field, user_id: str | None = None) -> bool:
+        user_id = self.acting_user if user_id is None else user_id
+        if not f.fls or user_id is None:
+            return True
+        return self.field_access(user_id).get(f"{sobject}.{f.name}".lower(), False)
+
     # ---- records ---------------------------------------------------------------------------------
     @staticmethod
     def norm(f: Field, value) -> str | None:
@@ -232,6 +280,8 @@ class OrgState:
 
     def put(self, sobject: str, record: dict) -> None:
         old = self.records[sobject].get(record["Id"])
+        if sobject in FLS_OBJECTS:
+            self._fls_version += 1
         self.journal.append((sobject, record["Id"], old))
         self._index_update(sobject, old, record)
         self.records[sobject][record["Id"]] = record
@@ -239,6 +289,7 @@ class OrgState:
     def remove(self, sobject: str, rid: str) -> None:
         old = self.records[sobject].pop(rid, None)
         if old is not None:
+            self._fls_version += sobject in FLS_OBJECTS
             self.journal.append((sobject, rid, old))
             self._index_update(sobject, old, None)
 
@@ -246,6 +297,7 @@ class OrgState:
         return len(self.journal)
 
     def rollback(self, sp: int) -> None:
+        self._fls_version += 1
         while len(self.journal) > sp:
             sobject, rid, old = self.journal.pop()
             current = self.records[sobject].get(rid)
