@@ -151,7 +151,11 @@ foreach ( $wooforce_files as $wooforce_file ) {
 		if ( ! isset( $wooforce_entries[ $wooforce_key ] ) ) {
 			$wooforce_entries[ $wooforce_key ] = $wooforce_e + array( 'refs' => array(), 'comments' => array() );
 		}
-		$wooforce_entries[ $wooforce_key ]['refs'][] = $wooforce_e['ref'];
+		// References name the file only: a line number would make every edit above a string stale the template.
+		$wooforce_ref = explode( ':', $wooforce_e['ref'] )[0];
+		if ( ! in_array( $wooforce_ref, $wooforce_entries[ $wooforce_key ]['refs'], true ) ) {
+			$wooforce_entries[ $wooforce_key ]['refs'][] = $wooforce_ref;
+		}
 		if ( '' !== $wooforce_e['comment'] && ! in_array( $wooforce_e['comment'], $wooforce_entries[ $wooforce_key ]['comments'], true ) ) {
 			$wooforce_entries[ $wooforce_key ]['comments'][] = $wooforce_e['comment'];
 		}

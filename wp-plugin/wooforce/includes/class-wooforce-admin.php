@@ -312,7 +312,17 @@ class Wooforce_Admin {
 				echo '<p class="wooforce-field-error" style="color:#b32d2e" id="wooforce_' . esc_attr( $field ) . '_error">' . esc_html( $errors[ $field ] ) . '</p>';
 			}
 		};
-		$icons = array( 'ok' => '&#x2705;', 'warn' => '&#x26A0;&#xFE0F;', 'fail' => '&#x274C;' );
+		// Dashicons ship with wp-admin (an emoji would be swapped for an image fetched from wordpress.org).
+		$icons = array(
+			'ok'   => '<span class="dashicons dashicons-yes-alt" style="color:#00a32a" aria-hidden="true"></span>',
+			'warn' => '<span class="dashicons dashicons-warning" style="color:#dba617" aria-hidden="true"></span>',
+			'fail' => '<span class="dashicons dashicons-dismiss" style="color:#d63638" aria-hidden="true"></span>',
+		);
+		$state_words = array(
+			'ok'   => __( 'OK:', 'wooforce' ),
+			'warn' => __( 'Warning:', 'wooforce' ),
+			'fail' => __( 'Problem:', 'wooforce' ),
+		);
 		?>
 		<div class="wrap">
 			<h1><?php esc_html_e( 'Wooforce', 'wooforce' ); ?></h1>
@@ -336,13 +346,14 @@ class Wooforce_Admin {
 					<?php echo esc_html( Wooforce_Health::connected( $entry ) ? __( 'Connected: data reaches Salesforce.', 'wooforce' ) : __( 'Not connected: data does not reach Salesforce yet.', 'wooforce' ) ); ?>
 				</strong>
 				<?php /* translators: %s: date and time */ echo esc_html( sprintf( __( '(checked %s)', 'wooforce' ), self::format_time( $entry['at'] ) ) ); ?></p>
-				<ul class="wooforce-checklist">
+				<ul class="wooforce-checklist" style="margin-left:0">
 					<?php foreach ( Wooforce_Health::lines( $entry ) as $line ) : ?>
 						<li class="wooforce-check wooforce-check-<?php echo esc_attr( $line['state'] ); ?>" data-check="<?php echo esc_attr( $line['id'] ); ?>" data-state="<?php echo esc_attr( $line['state'] ); ?>">
-							<?php echo $icons[ $line['state'] ]; // phpcs:ignore WordPress.Security.EscapeOutput.OutputNotEscaped -- constant entities ?>
+							<?php echo $icons[ $line['state'] ]; // phpcs:ignore WordPress.Security.EscapeOutput.OutputNotEscaped -- constant markup ?>
+							<span class="screen-reader-text"><?php echo esc_html( $state_words[ $line['state'] ] ); ?></span>
 							<strong><?php echo esc_html( $line['label'] ); ?></strong>
 							<?php if ( '' !== $line['next'] ) : ?>
-								<br><span class="wooforce-next"><?php echo self::message_html( $line['next'], $line['detail'] ); // phpcs:ignore WordPress.Security.EscapeOutput.OutputNotEscaped -- escaped in message_html ?></span>
+								<br><span class="wooforce-next" style="margin-left:24px;display:inline-block"><?php echo self::message_html( $line['next'], $line['detail'] ); // phpcs:ignore WordPress.Security.EscapeOutput.OutputNotEscaped -- escaped in message_html ?></span>
 							<?php endif; ?>
 						</li>
 					<?php endforeach; ?>
