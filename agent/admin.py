@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 
 from agent.salesforce import SalesforceClient
+from agent.twoway.born import BORN, STORE_FIELD
 from shared.db import Database
 from shared.errors import NotFound
-from shared.mapping import KEY_FIELD, mapping_for
+from shared.mapping import KEY_FIELD, Mapping, mapping_for
+from shared.mapping.twoway import load_twoway
 from shared.settings import Settings
 from shared.stores import StoreManager
 
@@ -23,6 +25,12 @@ async def replay_dead(db: Database, store_id: str, *, resource: str | None = Non
 
 async def list_dead(db: Database, store_id: str, *, resource: str | None = None, limit: int = 100) -> list[dict]:
     return [dict(r) for r in await db.fetch("list_dead", store_id, resource, limit)]
+
+
+def born_fields(mapping: Mapping) -> list[str]:
+    """The sObjects whose records made in Salesforce become store records (two-way declared for their resource)."""
+    tw = load_twoway(mapping)
+    return [sobject for resource, sobject in BORN.items() if resource in tw.objects]
 
 
 async def check_salesforce(stores: StoreManager, settings: Settings, store_id: str) -> dict:
@@ -39,7 +47,10 @@ async def check_salesforce(stores: StoreManager, settings: Settings, store_id: s
     report: dict = {"store_id": store_id, "missing": {}, "not_writable": {}, "key_not_external_id": [],
                     "key_not_unique": []}
     try:
-        for sobject, fields in sorted(mapping.sobject_fields().items()):
+        wanted = {o: set(f) for o, f in mapping.sobject_fields().items()}
+        for sobject in born_fields(mapping):  # records made in Salesforce for a store are marked by Woo_Store__c
+            wanted.setdefault(sobject, set()).add(STORE_FIELD)
+        for sobject, fields in sorted(wanted.items()):
             described = await asyncio.to_thread(client.describe, sobject)
             have = {f["name"].lower(): f for f in described["fields"]}
             missing = sorted(f for f in fields if f.lower() not in have)

@@ -133,6 +133,17 @@ class WooClient:
         record: dict[str, Any] = saved
         return record
 
+    async def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Create one record (``POST products``, ``customers``): the record as WooCommerce saved it."""
+        _, _, saved = await self._request("POST", path, {}, body=body)
+        record: dict[str, Any] = saved
+        return record
+
+    async def delete(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """``DELETE`` (a product without ``force`` goes to the trash); ``None`` if it is already gone (404)."""
+        status, _, body = await self._request("DELETE", path, params or {}, allow_404=True)
+        return None if status == 404 else body
+
     # ------------------------------------------------------------------ transport
 
     def _prepare(self, method: str, url: str,

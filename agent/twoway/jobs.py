@@ -24,7 +24,8 @@ class TwoWayJobs:
     def __init__(self, db: Database, stores: StoreManager, settings: Settings, deliverer: Deliverer, *,
                  ssl: SSLContext | None = None):
         self.poller = Poller(db, deliverer, settings)
-        self.writer = WooWriter(db, stores, settings, deliverer.mapping, owner=deliverer.owner + ":wc", ssl=ssl)
+        self.writer = WooWriter(db, stores, settings, deliverer.mapping, owner=deliverer.owner + ":wc", ssl=ssl,
+                                sf_for=deliverer.client)
         self.stopping = False
 
     async def poll(self) -> None:

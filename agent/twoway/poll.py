@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from agent.salesforce import SalesforceClient, in_thread, soql_datetime, soql_key_queries
+from agent.twoway import born as B
 from agent.twoway import ownership as O
 from agent.twoway import state as S
 from shared.db import Database
@@ -44,6 +45,8 @@ class PollReport:
     unchanged: int = 0    # other rows without a change to an owned field
     changes: int = 0      # events queued for WooCommerce
     conflicts: int = 0
+    born: int = 0         # records made in Salesforce for the store, queued to be created there
+    born_error: str | None = None  # the org lacks Woo_Store__c (wooforce salesforce check names it) ...
     error: str | None = None
     skipped: str | None = None
     duration_ms: int = 0
@@ -55,12 +58,17 @@ def build_soql_keys(obj: O.TwoWayObject, keys: list[str]) -> list[str]:
     return soql_key_queries(obj.sobject, cols, keys)
 
 
-def build_soql(obj: O.TwoWayObject, store_id: str, since: datetime) -> str:
+def build_soql(obj: O.TwoWayObject, store_id: str, since: datetime, tw: O.TwoWay | None = None) -> str:
     cols = ["Id", "Wooforce_Key__c", "SystemModstamp", "LastModifiedById"] + [f.sf for f in obj.back]
+    mine = f"Wooforce_Key__c LIKE '{store_id}:{obj.resource}:%'"
+    born = B.born_condition(tw, obj, store_id) if tw is not None else None
+    if born:  # records made in Salesforce for the store, not yet keyed (agent/twoway/born.py)
+        cols += B.born_columns(tw, obj) if tw is not None else []
+        mine = f"({mine} OR {born})"
     # SOQL (no bind parameters in the REST query API); store ids and resources are [a-z0-9_] only
     return (f"SELECT {', '.join(dict.fromkeys(cols))} FROM {obj.sobject} "  # noqa: S608
             f"WHERE SystemModstamp > {soql_datetime(since)} "
-            f"AND Wooforce_Key__c LIKE '{store_id}:{obj.resource}:%' ORDER BY SystemModstamp, Id")
+            f"AND {mine} ORDER BY SystemModstamp, Id")
 
 
 class Poller:
@@ -106,7 +114,7 @@ class Poller:
                 await self.deliverer._save_budget(store_id, client)
             logger.bind(action="sfpoll.run", store_id=store_id, duration_ms=rep.duration_ms, api_calls=rep.api_calls,
                         rows=sum(rep.rows.values()), own=rep.own, changes=rep.changes, conflicts=rep.conflicts,
-                        error=rep.error, skipped=rep.skipped).log(
+                        born=rep.born, born_error=rep.born_error, error=rep.error, skipped=rep.skipped).log(
                 "WARNING" if rep.error else ("INFO" if rep.changes else "DEBUG"), "Salesforce poll")
         return rep
 
@@ -122,9 +130,12 @@ class Poller:
             cur = cursors.get(obj.sobject)
             since = (cur - timedelta(seconds=s.sf_poll_overlap_s)) if cur else \
                 now - timedelta(seconds=s.sf_poll_initial_lookback_s)
-            url = client.query_path(build_soql(obj, store_id, since))
+            url = client.query_path(build_soql(obj, store_id, since, tw))
             subs.append({"method": "GET", "url": url, "referenceId": obj.sobject, "httpHeaders": headers})
             by_ref[obj.sobject] = obj
+        for ref, soql in B.born_queries(tw, store_id).items():  # records made in Salesforce for this store
+            subs.append({"method": "GET", "url": client.query_path(soql), "referenceId": ref, "httpHeaders": headers})
+        born: dict[str, list[dict]] = {}
         newest: dict[str, datetime] = {}
         changes: dict[str, int] = {}
         errors = []
@@ -136,14 +147,21 @@ class Poller:
                 rep.api_calls += client.calls - before
             nxt = []
             for sub, item in zip(subs, items):
-                obj = by_ref[sub["referenceId"]]
                 body, status = item.get("body"), item.get("httpStatusCode") or 0
+                if sub["referenceId"].startswith("born_"):
+                    if status >= 300 or not isinstance(body, dict):
+                        rep.born_error = f"{sub['referenceId'][5:]}: {json.dumps(body)[:300]}"
+                    else:
+                        born.setdefault(sub["referenceId"][5:], []).extend(body.get("records") or [])
+                    continue
+                obj = by_ref[sub["referenceId"]]
                 if status >= 300 or not isinstance(body, dict):
                     errors.append(f"{obj.sobject}: {json.dumps(body)[:300]}")
                     newest.pop(obj.sobject, None)
                     by_ref.pop(obj.sobject, None)  # stop paging it; the cursor stays where it was
                     continue
                 rows = body.get("records") or []
+                born.setdefault(obj.sobject, []).extend(r for r in rows if not r.get("Wooforce_Key__c"))
                 rep.rows[obj.sobject] = rep.rows.get(obj.sobject, 0) + len(rows)
                 changes[obj.sobject] = changes.get(obj.sobject, 0) + await process_rows(
                     self.db, store_id, tw, obj, rows, client.user_id, rep)
@@ -154,6 +172,10 @@ class Poller:
                 if body.get("nextRecordsUrl") and obj.sobject in by_ref:
                     nxt.append({"method": "GET", "url": body["nextRecordsUrl"], "referenceId": obj.sobject})
             subs = nxt
+        if born:
+            n = await B.queue_born(self.db, store_id, tw, born)
+            rep.changes += n
+            rep.born += n
         rep.error = "; ".join(errors) or None
         done = [o.sobject for o in objects if o.sobject in by_ref]
         if done:

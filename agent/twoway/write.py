@@ -25,6 +25,8 @@ import aiohttp
 from loguru import logger
 
 from agent.leases import leases_kept, new_owner
+from agent.salesforce import SalesforceClient
+from agent.twoway import born as B
 from agent.twoway import ownership as O
 from agent.twoway import state as S
 from agent.woocommerce import WooClient
@@ -50,9 +52,11 @@ class WriteResult(Completion):
 
 class WooWriter:
     def __init__(self, db: Database, stores: StoreManager, settings: Settings,
-                 mapping_for: Callable[[str], Awaitable[Mapping]], *, owner: str | None = None, ssl: Any = None):
+                 mapping_for: Callable[[str], Awaitable[Mapping]], *, owner: str | None = None, ssl: Any = None,
+                 sf_for: Callable[[str], Awaitable[SalesforceClient]] | None = None):
         self.db, self.stores, self.settings = db, stores, settings
         self.mapping_for = mapping_for  # async store_id -> Mapping (the delivery engine's, per store)
+        self.sf_for = sf_for  # async store_id -> the delivery engine's Salesforce client (stamping created records)
         self.owner = owner or new_owner()
         self.ssl = ssl
         self.session: aiohttp.ClientSession | None = None
@@ -124,6 +128,8 @@ class WooWriter:
         p = row.payload
         if obj is None:
             return self._result(row, Outcome.SKIPPED, error=f"no two-way fields for {resource} in the mapping")
+        if p.get("born"):
+            return await self._create(store_id, tw, client, row)
         t = O.parse_ts(p.get("modstamp"))
         st = (await S.load_states(self.db, store_id, resource, [rid])).get(rid)
         head = (await S.load_heads(self.db, store_id, resource, [rid])).get(rid)
@@ -235,6 +241,28 @@ class WooWriter:
             if out[sf_field] == current:
                 out.pop(sf_field)
         return path, out
+
+    async def _create(self, store_id: str, tw: O.TwoWay, client: WooClient, row: ClaimedRow) -> WriteResult:
+        """A record made in Salesforce for this store: POST it (or link the store's own), then stamp its key."""
+        t0 = time.perf_counter()
+        summary: dict[str, Any] = {"sf_id": row.payload.get("sf_id"), "born": True}
+        try:
+            wc_id, linked, summary = await B.create(self.db, store_id, tw, client, row.resource, row.resource_id,
+                                                    row.payload)
+            summary["wc_id"] = wc_id
+            if self.sf_for is None:
+                raise RetryableError("no Salesforce client to stamp the key with", code="twoway_no_salesforce")
+            await B.stamp(self.db, await self.sf_for(store_id), store_id, row.resource, wc_id, row.payload)
+        except PermanentError as exc:
+            return self._result(row, Outcome.DEAD, code=exc.code, error=exc.message, summary=summary,
+                                status=exc.status_code, duration_ms=_ms(t0))
+        except RetryableError as exc:
+            return self._result(row, Outcome.RETRYING, code=exc.code, error=exc.message, summary=summary,
+                                retry_after=exc.retry_after_s, duration_ms=_ms(t0))
+        logger.bind(action="wcwrite.created", store_id=store_id, resource=row.resource, wc_id=wc_id,
+                    linked=linked).info("record made in Salesforce written to the store")
+        return self._result(row, Outcome.DELIVERED, summary=summary, status=200 if linked else 201,
+                            duration_ms=_ms(t0))
 
     def _result(self, row: ClaimedRow, outcome: Outcome, *, code: str | None = None, error: str | None = None,
                 changes: S.Changes | None = None, summary: dict[str, Any] | None = None, status: int | None = None,

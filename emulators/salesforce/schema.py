@@ -212,6 +212,7 @@ def _build() -> dict[str, SObject]:
           default=False),
         _owner(),
         F("Woo_Customer_Id__c", "string", 255, label="Woo Customer Id", external_id=True, id_lookup=True),
+        F("Woo_Store__c", "string", 80, label="Woo Store"),  # a contact made in Salesforce for this store
     ])
     product = _obj("Product2", "01t", [
         _req("Name", "string", 255, label="Product Name", name_field=True, id_lookup=True),
@@ -226,6 +227,7 @@ def _build() -> dict[str, SObject]:
         F("Woo_Product_Id__c", "string", 255, label="Woo Product Id", external_id=True, id_lookup=True),
         F("Woo_Stock_Quantity__c", "double", label="Woo Stock Quantity"),
         F("Woo_Type__c", "string", 40, label="Woo Type"),
+        F("Woo_Store__c", "string", 80, label="Woo Store"),  # a product made in Salesforce for this store
     ], label="Product", plural="Products")
     pricebook = _obj("Pricebook2", "01s", [
         _req("Name", "string", 255, label="Price Book Name", name_field=True),

@@ -101,7 +101,8 @@ async def make_rig(db, stores, settings, sf_emu, wc: WooCommerceEmulator, *, ord
                           wc_webhook_secret=WEBHOOK_SECRET)
     deliverer = Deliverer(db, stores, s)
     rig = Rig(db, wc, sf_emu, store_id, deliverer, Poller(db, deliverer, s),
-              WooWriter(db, stores, s, deliverer.mapping, owner=deliverer.owner + ":wc"), server)
+              WooWriter(db, stores, s, deliverer.mapping, owner=deliverer.owner + ":wc", sf_for=deliverer.client),
+              server)
     # one clock for both emulators: the store's offset (tick) moves Salesforce's SystemModstamp too
     rig._sf_clock = sf_emu.state.clock
     sf_emu.state.clock = lambda: datetime.now(UTC) + timedelta(seconds=wc.store.clock.offset_s)
