@@ -137,3 +137,18 @@ def test_tls_settings_are_validated(env, tmp_path):
     r = run(env, "collector", WOOFORCE_TLS_CERT_FILE=other_cert, WOOFORCE_TLS_KEY_FILE=key,
             WOOFORCE_COLLECTOR_PORT=str(free_port()))
     assert r.returncode == 2 and "cannot load the certificate and key" in r.stderr, r.stderr
+
+
+def test_compose_offers_a_tls_proxy_in_front_of_the_collector():
+    from pathlib import Path
+
+    import yaml
+
+    compose = yaml.safe_load((Path(__file__).parents[2] / "docker-compose.yml").read_text())
+    caddy = compose["services"]["caddy"]
+    assert caddy["profiles"] == ["tls"], "opt-in: plain `docker compose up` is unchanged"
+    cmd = caddy["command"]
+    assert cmd[:2] == ["caddy", "reverse-proxy"] and cmd[cmd.index("--to") + 1] == "collector:8080"
+    assert "${WOOFORCE_DOMAIN" in cmd[cmd.index("--from") + 1]
+    assert "443:443" in caddy["ports"] and "80:80" in caddy["ports"]
+    assert "caddy_data:/data" in caddy["volumes"] and "caddy_data" in compose["volumes"]

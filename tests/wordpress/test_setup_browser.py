@@ -63,7 +63,7 @@ def browser():
         b.close()
 
 
-def test_store_owner_sets_up_the_plugin_alone(wordpress_env, pg_dsn, db, tmp_path, sf_session, browser):  # noqa: F811
+def test_store_owner_sets_up_the_plugin_alone(wordpress_env, pg_dsn, db, tmp_path, sf_session, browser):
     sf_emu = sf_session
     sf_emu.reset()
     sf_emu.set_daily_api_max(100_000, api_usage=0)
