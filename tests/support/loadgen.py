@@ -17,6 +17,7 @@ class SendStats:
     statuses: dict[int, int] = field(default_factory=dict)
     connection_errors: int = 0
     retry_after_seen: int = 0
+    in_flight: dict[str, int] = field(default_factory=dict)  # base URL -> requests sent and not yet answered
 
 
 def order_events(prefix: str, n: int, *, rid_base: int = 0) -> list[dict]:
@@ -46,8 +47,10 @@ async def send_all(url_of, store_id: str, secret: str, events: list[dict], *, ba
             body = json.dumps({"events": b}).encode()
             delay = 0.05
             while loop.time() < end:
+                url = url_of()
+                stats.in_flight[url] = stats.in_flight.get(url, 0) + 1
                 try:
-                    async with session.post(f"{url_of()}/v1/stores/{store_id}/events", data=body,
+                    async with session.post(f"{url}/v1/stores/{store_id}/events", data=body,
                                             headers=sign_headers(secret, f"msg-{b[0]['id']}", body)) as r:
                         stats.statuses[r.status] = stats.statuses.get(r.status, 0) + 1
                         if r.status in (200, 202):
@@ -60,6 +63,8 @@ async def send_all(url_of, store_id: str, secret: str, events: list[dict], *, ba
                             raise AssertionError(f"unexpected {r.status}: {await r.text()}")
                 except (TimeoutError, aiohttp.ClientError, ConnectionError):
                     stats.connection_errors += 1
+                finally:
+                    stats.in_flight[url] -= 1
                 await asyncio.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 1.0)
 

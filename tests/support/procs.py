@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from typing import IO
 
 import requests
 
@@ -35,15 +36,19 @@ def collector_process(env: dict[str, str], *, port: int | None = None, timeout_s
         proc.wait(10)
 
 
-def start_collector(env: dict[str, str], port: int, *, timeout_s: float = 20) -> subprocess.Popen:
+def start_collector(env: dict[str, str], port: int, *, timeout_s: float = 20,
+                    stderr: IO[bytes] | int = subprocess.PIPE) -> subprocess.Popen:
+    """Start ``wooforce collector`` on ``port`` and wait for /readyz; ``stderr``: a file for long runs (an unread
+    pipe fills up and blocks the process once it logs enough)."""
     full_env = {**os.environ, **env, "WOOFORCE_COLLECTOR_PORT": str(port)}
     proc = subprocess.Popen([sys.executable, "-m", "cli", "collector"], env=full_env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=stderr)
     deadline = time.monotonic() + timeout_s
     with http() as s:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise RuntimeError(f"collector exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
+                err = proc.stderr.read().decode()[-2000:] if proc.stderr else "(stderr went to a file)"
+                raise RuntimeError(f"collector exited with {proc.returncode}: {err}")
             try:
                 if s.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
                     return proc
@@ -52,3 +57,10 @@ def start_collector(env: dict[str, str], port: int, *, timeout_s: float = 20) ->
             time.sleep(0.05)
     proc.kill()
     raise RuntimeError("collector did not become ready")
+
+
+def start_agent(env: dict[str, str], *, stderr: IO[bytes] | int = subprocess.PIPE, **settings: object) -> subprocess.Popen:
+    """Start ``wooforce agent``; ``settings`` become ``WOOFORCE_<NAME>`` variables (``agent_lease_s=2``)."""
+    extra = {f"WOOFORCE_{k.upper()}": str(v) for k, v in settings.items()}
+    return subprocess.Popen([sys.executable, "-m", "cli", "agent"], env={**os.environ, **env, **extra},
+                            stdout=subprocess.DEVNULL, stderr=stderr)
