@@ -1,8 +1,9 @@
 """The agent process: an APScheduler ``AsyncIOScheduler`` running Wooforce's periodic jobs.
 
-Jobs: ``deliver`` (drain the outbox into Salesforce, every ``AGENT_POLL_INTERVAL_S``; ``max_instances=1``
-skips a run while the previous one is still draining), ``outbox_report``, the reconciler and backfills, the
-erasure jobs (``erasure.poll``), alerts and two-way sync. SIGTERM/SIGINT: no new runs,
+Jobs: ``deliver`` (drain the outbox into Salesforce, every ``AGENT_POLL_INTERVAL_S`` or a quarter of
+``SF_MAX_DELAY_S`` if shorter; a store's changes are claimed once the oldest has waited its flush window;
+``max_instances=1`` skips a run while the previous one is still draining), ``outbox_report``, the reconciler and
+backfills, the erasure jobs (``erasure.poll``), alerts and two-way sync. SIGTERM/SIGINT: no new runs,
 the current batch gets ``AGENT_SHUTDOWN_GRACE_S`` to finish; if it does not, it is cancelled and its leases
 are released (rows back to pending; anything Salesforce already wrote is an idempotent upsert next time).
 """
@@ -37,8 +38,8 @@ async def outbox_report(db: Database) -> dict[str, int]:
 class DeliverJob:
     """The scheduled delivery run; remembers its task so shutdown can wait for (or cancel) it."""
 
-    def __init__(self, deliverer: Deliverer, stop: asyncio.Event):
-        self.deliverer, self.stop = deliverer, stop
+    def __init__(self, deliverer: Deliverer, stop: asyncio.Event, *, windowed: bool = True):
+        self.deliverer, self.stop, self.windowed = deliverer, stop, windowed
         self.task: asyncio.Task | None = None
 
     async def run(self) -> None:
@@ -47,7 +48,7 @@ class DeliverJob:
         self.task = asyncio.current_task()
         t0 = time.perf_counter()
         try:
-            stats = await self.deliverer.drain(stop=self.stop)
+            stats = await self.deliverer.drain(stop=self.stop, windowed=self.windowed)
         except RetryableError as exc:
             logger.bind(action="agent.deliver_failed", code=exc.code,
                         duration_ms=round((time.perf_counter() - t0) * 1000, 1)).warning("delivery run failed: {}",
@@ -88,7 +89,7 @@ async def run_agent(settings: Settings, *, once: bool = False) -> int:
         await stores.check_keys()  # a master key that cannot decrypt the stored secrets stops start-up
         deliverer = Deliverer(db, stores, settings)
         stop = asyncio.Event()
-        job = DeliverJob(deliverer, stop)
+        job = DeliverJob(deliverer, stop, windowed=not once)  # --once delivers everything due now
         if once:
             await job.run()
             await outbox_report(db)
@@ -97,7 +98,7 @@ async def run_agent(settings: Settings, *, once: bool = False) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         scheduler = AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
-        scheduler.add_job(job.run, "interval", seconds=settings.agent_poll_interval_s, id="deliver",
+        scheduler.add_job(job.run, "interval", seconds=deliver_tick_s(settings), id="deliver",
                           next_run_time=_now())
         scheduler.add_job(outbox_report, "interval", seconds=60, args=[db], id="outbox_report")
         # --- reconciler and backfills (issue 4): one job per store + the requested-jobs poller ---
@@ -126,6 +127,14 @@ async def run_agent(settings: Settings, *, once: bool = False) -> int:
         if deliverer is not None:
             deliverer.close()
         await db.close()
+
+
+def deliver_tick_s(settings: Settings) -> float:
+    """How often the deliver job looks: every ``agent_poll_interval_s``, more often with a flush window (a quarter
+    of ``sf_max_delay_s``, at least 0.1 s) so that a change waits its window and not a poll interval more."""
+    if settings.sf_max_delay_s <= 0:
+        return settings.agent_poll_interval_s
+    return min(settings.agent_poll_interval_s, max(0.1, settings.sf_max_delay_s / 4))
 
 
 def _now():

@@ -31,4 +31,10 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[keys.METRICS].render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    m = request.app[keys.METRICS]
+    try:  # the agent's per-store flush window (sf_budget); the ingest metrics are served without it
+        rows = await asyncio.wait_for(request.app[keys.DB].fetch("metrics_flush_windows"), timeout=2)
+        m.set_flush_windows([(r["store_id"], float(r["flush_window_s"])) for r in rows])
+    except (TimeoutError, WooforceError):
+        pass
+    return web.Response(body=m.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})

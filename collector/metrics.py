@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
 class Metrics:
@@ -22,6 +22,15 @@ class Metrics:
                                         registry=self.registry, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
         self.commit_seconds = Histogram("wooforce_group_commit_seconds", "Duration of one group commit",
                                         registry=self.registry)
+        # read from sf_budget at each scrape: the agent records it (it serves no /metrics of its own)
+        self.flush_window = Gauge("wooforce_salesforce_flush_window_seconds", "flush window in force per store: how "
+                                  "long a change may wait to share a Salesforce call", ["store_id"],
+                                  registry=self.registry)
+
+    def set_flush_windows(self, rows: list[tuple[str, float]]) -> None:
+        self.flush_window.clear()
+        for store_id, window_s in rows:
+            self.flush_window.labels(store_id).set(window_s)
 
     def on_batch(self, n_requests: int, n_events: int, duration_ms: float) -> None:
         self.batch_requests.observe(n_requests)

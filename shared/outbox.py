@@ -93,9 +93,11 @@ class ClaimedRow:
                    action=r["action"], payload=payload_dict(r["payload"]), sf_id=r["sf_id"])
 
 
-async def claim(db: Database, destination: str, owner: str, limit: int, lease_s: float) -> list[ClaimedRow]:
-    """Lease up to ``limit`` due rows of ``destination`` for ``owner`` (one statement, ``SKIP LOCKED``)."""
-    rows = await db.fetch("claim_outbox", owner, limit, float(lease_s), destination)
+async def claim(db: Database, destination: str, owner: str, limit: int, lease_s: float,
+                hold: Sequence[str] = ()) -> list[ClaimedRow]:
+    """Lease up to ``limit`` due rows of ``destination`` for ``owner`` (one statement, ``SKIP LOCKED``), none of the
+    stores in ``hold`` (their flush window is still open)."""
+    rows = await db.fetch("claim_outbox", owner, limit, float(lease_s), destination, list(hold))
     return [ClaimedRow.from_record(r) for r in rows]
 
 

@@ -353,7 +353,7 @@ GROUP BY 1, 2 ORDER BY 1
 
 -- name: console_dash_budget
 -- the delivery agent's view of each store's Salesforce API allocation (sf_budget, migration 0002)
-SELECT store_id, api_used, api_max, budget_share, paused, paused_until, checked_at FROM sf_budget
+SELECT store_id, api_used, api_max, budget_share, paused, paused_until, checked_at, flush_window_s FROM sf_budget
 WHERE ($1::text IS NULL OR store_id = $1) AND ($2::text IS NULL OR store_id = $2) ORDER BY store_id
 
 -- name: console_table_exists
@@ -775,7 +775,8 @@ WHERE o.destination = 'salesforce' AND o.status <> 'delivered'
 -- - the store needs that destination's connection: Salesforce credentials, or WooCommerce URL and REST keys;
 -- - Salesforce only: stores paused for their API budget wait (sf_budget), and customers and products go before
 --   orders (an order references them); WooCommerce writes are independent, oldest first.
--- $1 lease owner, $2 limit, $3 lease seconds, $4 destination
+-- $1 lease owner, $2 limit, $3 lease seconds, $4 destination, $5 stores held back (Salesforce: their flush window
+-- is still open, issue 19)
 WITH c AS (
     SELECT o.store_id, o.destination, o.resource, o.resource_id
     FROM outbox o
@@ -788,6 +789,7 @@ WITH c AS (
       AND ($4::text <> 'salesforce'
            OR NOT EXISTS (SELECT 1 FROM sf_budget b WHERE b.store_id = o.store_id AND b.paused
                           AND b.paused_until > now()))
+      AND NOT (o.store_id = ANY($5::text[]))
     ORDER BY (o.resource = 'order' AND $4::text = 'salesforce'), o.available_at
     LIMIT $2
     FOR UPDATE OF o SKIP LOCKED
@@ -929,12 +931,30 @@ ON CONFLICT (store_id, sobject, wooforce_key) DO UPDATE SET sf_id = EXCLUDED.sf_
 WHERE r.sf_id IS DISTINCT FROM EXCLUDED.sf_id
 
 -- name: upsert_sf_budget
--- $2/$3 NULL: not seen yet (the daily limit refused the sign-in): the last known values stay
-INSERT INTO sf_budget AS b (store_id, api_used, api_max, budget_share, paused, paused_until, checked_at)
-VALUES ($1, COALESCE($2::int, 0), COALESCE($3::int, 0), $4, $5, $6, now())
+-- $2/$3 NULL: not seen yet (the daily limit refused the sign-in): the last known values stay. $7 the flush window
+-- in force after this reading (migration 0012)
+INSERT INTO sf_budget AS b (store_id, api_used, api_max, budget_share, paused, paused_until, checked_at,
+                            flush_window_s)
+VALUES ($1, COALESCE($2::int, 0), COALESCE($3::int, 0), $4, $5, $6, now(), $7)
 ON CONFLICT (store_id) DO UPDATE SET api_used = COALESCE($2::int, b.api_used), api_max = COALESCE($3::int, b.api_max),
     budget_share = EXCLUDED.budget_share, paused = EXCLUDED.paused, paused_until = EXCLUDED.paused_until,
-    checked_at = now()
+    checked_at = now(), flush_window_s = EXCLUDED.flush_window_s
+
+-- name: metrics_flush_windows
+-- the collector's /metrics: each store's flush window in force (sf_budget.flush_window_s, recorded by the agent)
+SELECT store_id, flush_window_s FROM sf_budget WHERE flush_window_s IS NOT NULL
+
+-- name: sf_flush_due
+-- the flush window (issue 19): per store with Salesforce rows due, how long the oldest has waited, how many there
+-- are and the window recorded with the last budget reading (NULL: none yet). Read before a live claim only (not
+-- while a backlog lasts: it counts the due rows)
+SELECT o.store_id, EXTRACT(EPOCH FROM now() - min(o.available_at))::float8 AS waited_s, count(*)::int AS n,
+       b.flush_window_s
+FROM outbox o
+LEFT JOIN sf_budget b ON b.store_id = o.store_id
+WHERE o.destination = 'salesforce' AND ((o.status IN ('pending', 'retrying') AND o.available_at <= now())
+                                        OR (o.status = 'leased' AND o.lease_expires_at < now()))
+GROUP BY o.store_id, b.flush_window_s
 
 -- name: sf_connection_record
 -- after a batch: per store tried, whether its Salesforce connection (sign-in, budget check) worked. $1 store ids,

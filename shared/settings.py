@@ -108,6 +108,11 @@ class Settings(BaseSettings):
                                      "lasts (lets large backfills reach the bulk threshold; the agent holds ~16 KB "
                                      "per claimed row)")
     sf_bulk_poll_s: float = Field(2.0, gt=0, le=60, description="Bulk API 2.0 job status polling interval")
+    sf_max_delay_s: float = Field(2.0, ge=0, le=3600, description="flush window: how long a change may wait so "
+                                  "that it shares a Salesforce call with others (0: send at once)")
+    sf_max_delay_budget_s: float = Field(60.0, ge=0, le=86_400, description="the widest flush window: once the "
+                                         "org has used more than half its daily API allocation the window doubles "
+                                         "batch by batch up to this, and narrows again when the allocation recovers")
     http_keepalive_timeout_s: float = Field(75.0, gt=0, le=3600, description="an idle keep-alive connection is "
                                             "closed after this")
     http_body_timeout_s: float = Field(30.0, gt=0, le=600, description="reading one request body (a client that "
@@ -243,6 +248,14 @@ class Settings(BaseSettings):
         if pool_max is not None and v >= pool_max:
             raise ValueError(f"must be below WOOFORCE_DB_POOL_MAX ({pool_max}): each group-commit writer keeps one "
                              "connection, and health checks, the console and the admin API need the others")
+        return v
+
+    @field_validator("sf_max_delay_budget_s")
+    @classmethod
+    def _flush_window_cap(cls, v: float, info: ValidationInfo) -> float:
+        base = info.data.get("sf_max_delay_s")
+        if base is not None and v < base:
+            raise ValueError(f"must be at least WOOFORCE_SF_MAX_DELAY_S ({base}): the window only widens from it")
         return v
 
     @field_validator("erasure_max_backoff_s")

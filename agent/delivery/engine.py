@@ -690,6 +690,8 @@ class Deliverer:
         self._clients: dict[str, SalesforceClient] = {}
         self._mappings: dict[str, Mapping] = {}
         self._backlog = False
+        self.windows: dict[str, float] = {}  # store -> flush window in force, s (sf_budget.flush_window_s)
+        self._hold: list[str] = []  # stores whose flush window is still open: not claimed this run
 
     # ---- per store ------------------------------------------------------------------------------------
     async def client(self, store_id: str) -> SalesforceClient:
@@ -721,7 +723,7 @@ class Deliverer:
 
     # ---- batches -------------------------------------------------------------------------------------
     async def claim(self, limit: int) -> list[Unit]:
-        rows = await outbox.claim(self.db, DESTINATION, self.owner, limit, self.settings.agent_lease_s)
+        rows = await outbox.claim(self.db, DESTINATION, self.owner, limit, self.settings.agent_lease_s, self._hold)
         return [Unit.claimed(i, r) for i, r in enumerate(rows)]
 
     async def run_batch(self) -> BatchStats | None:
@@ -786,15 +788,58 @@ class Deliverer:
             return
         over = b.over()
         until = datetime.now(UTC) + timedelta(seconds=self.settings.sf_budget_pause_s) if over else None
-        await self.db.execute("upsert_sf_budget", store_id, b.used, b.max, b.share, over, until)
+        window = self.next_window(store_id, b.ratio)
+        await self.db.execute("upsert_sf_budget", store_id, b.used, b.max, b.share, over, until, window)
         API_USED.labels(store_id).set(b.used or 0)
         API_USED_RATIO.labels(store_id).set(b.ratio or 0)
         logger.bind(action="sf.budget" if not over else "sf.budget_paused", store_id=store_id, api_used=b.used,
                     api_max=b.max, share=b.share).log("WARNING" if over else "DEBUG", "Salesforce API budget")
 
-    async def drain(self, *, stop: asyncio.Event | None = None, max_batches: int | None = None) -> BatchStats:
-        """Deliver batches until nothing is claimable (or ``stop`` is set between batches)."""
+    # ---- the flush window (issue 19) -------------------------------------------------------------------
+    def next_window(self, store_id: str, ratio: float | None) -> float:
+        """The store's flush window after a budget reading: past half the daily allocation it doubles (from at
+        least 1 s) up to ``sf_max_delay_budget_s``; below, it halves back down to ``sf_max_delay_s``."""
+        s = self.settings
+        base, was = s.sf_max_delay_s, self.windows.get(store_id, s.sf_max_delay_s)
+        if ratio is not None and ratio > 0.5:
+            window = min(s.sf_max_delay_budget_s, max(was * 2, base, 1.0))
+        else:
+            window = base if was / 2 < max(base, 1.0) else was / 2
+        if window != was:
+            logger.bind(action="sf.flush_window", store_id=store_id, window_s=window, was_s=was,
+                        api_used_ratio=None if ratio is None else round(ratio, 3)).info(
+                "flush window {} s ({} the daily API allocation used)", window,
+                "more than half" if window > was else "no more than half")
+        self.windows[store_id] = window
+        return window
+
+    async def held_stores(self) -> list[str] | None:
+        """Stores with due rows whose flush window is still open: the oldest has waited less than the window and
+        they do not fill a claim. ``None`` when no store has a due row at all."""
+        rows = await self.db.fetch("sf_flush_due")
+        if not rows:
+            return None
+        hold = []
+        for r in rows:
+            if r["store_id"] not in self.windows and r["flush_window_s"] is not None:
+                self.windows[r["store_id"]] = float(r["flush_window_s"])  # another agent's (or an earlier run's)
+            window = self.windows.get(r["store_id"], self.settings.sf_max_delay_s)
+            if r["waited_s"] < window and r["n"] < self.settings.agent_claim_batch:
+                hold.append(r["store_id"])
+        return hold if len(hold) < len(rows) else None
+
+    async def drain(self, *, stop: asyncio.Event | None = None, max_batches: int | None = None,
+                    windowed: bool = False) -> BatchStats:
+        """Deliver batches until nothing is claimable (or ``stop`` is set between batches). ``windowed`` (the
+        scheduled runs): a store's changes wait until the oldest has waited its flush window, so that they share
+        calls; not while a backlog lasts (it fills calls anyway)."""
         total = BatchStats()
+        self._hold = []
+        if windowed and not self._backlog and self.settings.sf_max_delay_s + self.settings.sf_max_delay_budget_s > 0:
+            hold = await self.held_stores()
+            if hold is None:
+                return total  # nothing due, or every store's window still open
+            self._hold = hold
         n = 0
         while not (stop and stop.is_set()) and (max_batches is None or n < max_batches):
             stats = await self.run_batch()

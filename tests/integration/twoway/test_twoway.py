@@ -158,7 +158,7 @@ async def test_a_slow_woocommerce_write_keeps_its_lease(rig, db):
     batch = asyncio.create_task(rig.writer.run_batch())
     await asyncio.sleep(1.7)
     assert not batch.done()
-    stolen = await db.fetch("claim_outbox", "another-writer", 10, 1.0, "woocommerce")
+    stolen = await db.fetch("claim_outbox", "another-writer", 10, 1.0, "woocommerce", [])
     assert [dict(r) for r in stolen] == [], "the lease of a running batch expired"
     out = await asyncio.wait_for(batch, 30)
     rig.wc.config.api_latency_ms = 0
