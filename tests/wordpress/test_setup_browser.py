@@ -72,7 +72,8 @@ def test_store_owner_sets_up_the_plugin_alone(wordpress_env, pg_dsn, db, tmp_pat
     port = free_port()
     env = {**os.environ, "WOOFORCE_DATABASE_URL": pg_dsn, "WOOFORCE_MASTER_KEY": Fernet.generate_key().decode(),
            "WOOFORCE_DATA_DIR": str(tmp_path / "data"), "WOOFORCE_PUBLIC_URL": f"http://127.0.0.1:{port}",
-           "WOOFORCE_AGENT_POLL_INTERVAL_S": "0.5", "WOOFORCE_RECONCILE_INTERVAL_S": "3600"}
+           "WOOFORCE_AGENT_POLL_INTERVAL_S": "0.5", "WOOFORCE_RECONCILE_INTERVAL_S": "3600",
+           "WOOFORCE_JOBS_POLL_INTERVAL_S": "0.5"}
 
     def cli(*args: str) -> subprocess.CompletedProcess:
         proc = subprocess.run([sys.executable, "-m", "cli", *args], env=env, capture_output=True, text=True,
@@ -163,6 +164,20 @@ def test_store_owner_sets_up_the_plugin_alone(wordpress_env, pg_dsn, db, tmp_pat
         page.screenshot(path=ARTIFACTS / "3-connected-green.png", full_page=True)
 
         assert len(orders) == 1 and str(orders[0].get("Wooforce_Key__c")) == key
+
+        # a resync without WooCommerce REST keys: its failure shows on the page, in plain words
+        page.click("input[value='Request resync']")
+        page.locator(".notice-success").wait_for()
+
+        def job_finished() -> str | None:
+            page.reload()
+            state = page.locator(".wooforce-job").get_attribute("data-state")
+            return state if state in ("ok", "fail") else None
+
+        assert wait_for(job_finished, "the resync job to finish", timeout_s=60, every_s=1) == "fail"
+        job = page.locator(".wooforce-job").inner_text()
+        assert "The resync failed" in job and "Create a Read/Write key" in job, job
+        page.screenshot(path=ARTIFACTS / "4-resync-failed-plain-words.png", full_page=True)
         assert site.plugin_problems() == [], "PHP warnings naming Wooforce in debug.log"
     finally:
         if agent is not None and agent.poll() is None:
