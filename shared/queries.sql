@@ -1028,6 +1028,11 @@ SELECT id FROM stores
 WHERE status = 'active' AND sf_credentials IS NOT NULL AND wc_url IS NOT NULL AND wc_credentials IS NOT NULL
 ORDER BY id
 
+-- name: twoway_keys_by_sf_ids
+-- the keys of records Wooforce wrote (or stamped) in Salesforce, by their Salesforce Ids (records deleted there:
+-- getDeleted answers Ids only); a store's rows of one sObject, so no index on sf_id is needed for these few
+SELECT sf_id, wooforce_key FROM salesforce_records WHERE store_id = $1 AND sobject = $2 AND sf_id = ANY($3::text[])
+
 -- name: twoway_poll_cursors
 SELECT sobject, cursor_at FROM sf_poll_state WHERE store_id = $1
 

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from agent.twoway import ownership as O
 from agent.twoway import state as S
@@ -247,3 +249,69 @@ async def stamp(db: Database, sf: SalesforceClient, store_id: str, resource: str
     sobjects = [s["url"].rsplit("/", 2)[-2] for s in subs]
     ids = [s["url"].rsplit("/", 1)[-1] for s in subs]
     await db.execute("upsert_sf_records", [store_id] * len(subs), sobjects, [k] * len(subs), ids)
+
+
+DELETED_CURSOR = "Product2:deleted"  # sf_poll_state row of the getDeleted window
+
+
+def deleted_path(sf: SalesforceClient, start: datetime, end: datetime) -> str:
+    """getDeleted of Product2 (a Composite subrequest that is no query: it does not count against the 5)."""
+    q = urlencode({"start": start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+                   "end": end.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")})
+    return sf.data_path(f"/sobjects/Product2/deleted/?{q}")
+
+
+async def queue_deleted(db: Database, store_id: str, tw: O.TwoWay, body: dict) -> int:
+    """Products deleted in Salesforce that Salesforce owns (made there, or IsActive owned by Salesforce) are trashed
+    in the store: an event ``deleted`` for the woocommerce destination. Others are left alone (the store's product
+    stays; its next change creates the Salesforce record again). Customers are never deleted from the store."""
+    gone = {str(d.get("id")): O.parse_ts(d.get("deletedDate")) for d in body.get("deletedRecords") or []
+            if d.get("id")}
+    if not gone:
+        return 0
+    rows = await db.fetch("twoway_keys_by_sf_ids", store_id, "Product2", sorted(gone))
+    prefix = f"{store_id}:product:"
+    by_rid = {int(r["wooforce_key"][len(prefix):]): r["sf_id"] for r in rows
+              if r["wooforce_key"].startswith(prefix) and r["wooforce_key"][len(prefix):].isdigit()}
+    if not by_rid:
+        return 0
+    states = await S.load_states(db, store_id, "product", sorted(by_rid))
+    active_owned = any(f.sf == "IsActive" and f.owner == "salesforce" for f in tw.objects["product"].fields)
+    events = []
+    for rid, sf_id in sorted(by_rid.items()):
+        st = states.get(rid)
+        origin = ((st.fields.get("@origin") or {}) if st else {}).get("v")
+        if origin != "salesforce" and not active_owned:
+            continue
+        t = gone[sf_id] or datetime.now(UTC)
+        payload = {"sf_deleted": True, "sobject": "Product2", "sf_id": sf_id, "modstamp": O.iso(t),
+                   "why": "made in Salesforce" if origin == "salesforce" else "IsActive is Salesforce's"}
+        events.append(NewEvent(store_id=store_id, source="salesforce", resource="product", action="deleted",
+                               resource_id=rid, version=t, occurred_at=t, payload_json=json.dumps(payload),
+                               dedup_key=f"sf:deleted:{sf_id}", sender_id=sf_id))
+    if events:
+        await OutboxManager(db).ingest(events, destination="woocommerce")
+    return len(events)
+
+
+async def trash(db: Database, store_id: str, client: WooClient, rid: int, head_doc: dict | None,
+                summary: dict[str, Any]) -> str | None:
+    """Trash the store's product (never a permanent delete; a variation, which has no trash, is made private).
+    Returns why nothing was done, or None when it was."""
+    doc = await client.get(f"products/{rid}")
+    if doc is None:
+        return "the store no longer has this product"
+    if doc.get("status") == "trash":
+        return "the store already trashed this product"
+    parent = doc.get("parent_id") or 0
+    if parent:
+        path = f"products/{parent}/variations/{rid}"
+        summary.update(method="PUT", path=path, status="private")
+        await client.put(path, {"status": "private"})
+    else:
+        summary.update(method="DELETE", path=f"products/{rid}")
+        await client.delete(f"products/{rid}")
+    ch = S.Changes()
+    ch.patch("product", rid, "@sf_deleted", v=True)
+    await ch.save(db, store_id)
+    return None

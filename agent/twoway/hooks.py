@@ -67,6 +67,9 @@ class DeliveryHook:
                 known = states.get(u.resource_id)
                 if known is not None and hook.is_echo(u, known):
                     u.skip_reason = "echo: this WooCommerce version is Wooforce's own write (not sent back)"
+                elif known is not None and u.action in ("trashed", "deleted") and \
+                        (known.fields.get("@sf_deleted") or {}).get("v"):
+                    u.skip_reason = "deleted in Salesforce: the store's trash of it is not sent back"
         if run is not None:
             try:
                 await hook.preflight(run, units)

@@ -46,6 +46,7 @@ class PollReport:
     changes: int = 0      # events queued for WooCommerce
     conflicts: int = 0
     born: int = 0         # records made in Salesforce for the store, queued to be created there
+    deleted: int = 0      # Salesforce-owned products deleted in Salesforce, queued to be trashed in the store
     born_error: str | None = None  # the org lacks Woo_Store__c (wooforce salesforce check names it) ...
     error: str | None = None
     skipped: str | None = None
@@ -135,6 +136,15 @@ class Poller:
             by_ref[obj.sobject] = obj
         for ref, soql in B.born_queries(tw, store_id).items():  # records made in Salesforce for this store
             subs.append({"method": "GET", "url": client.query_path(soql), "referenceId": ref, "httpHeaders": headers})
+        deleted_until = None
+        if "product" in tw.objects:  # products deleted in Salesforce (getDeleted: no query, not one of the 5)
+            cur = cursors.get(B.DELETED_CURSOR)
+            since = (cur - timedelta(seconds=s.sf_poll_overlap_s)) if cur else \
+                now - timedelta(seconds=s.sf_poll_initial_lookback_s)
+            # up to now, or Salesforce's newest SystemModstamp seen if the agent's clock is behind it
+            until = max([now, *(c for c in cursors.values() if c is not None)])
+            subs.append({"method": "GET", "url": B.deleted_path(client, since, until),
+                         "referenceId": "deleted_Product2"})
         born: dict[str, list[dict]] = {}
         newest: dict[str, datetime] = {}
         changes: dict[str, int] = {}
@@ -148,6 +158,15 @@ class Poller:
             nxt = []
             for sub, item in zip(subs, items):
                 body, status = item.get("body"), item.get("httpStatusCode") or 0
+                if sub["referenceId"] == "deleted_Product2":
+                    if status >= 300 or not isinstance(body, dict):
+                        rep.born_error = f"getDeleted: {json.dumps(body)[:300]}"
+                    else:
+                        n = await B.queue_deleted(self.db, store_id, tw, body)
+                        rep.changes += n
+                        rep.deleted += n
+                        deleted_until = O.parse_ts(body.get("latestDateCovered"))
+                    continue
                 if sub["referenceId"].startswith("born_"):
                     if status >= 300 or not isinstance(body, dict):
                         rep.born_error = f"{sub['referenceId'][5:]}: {json.dumps(body)[:300]}"
@@ -178,6 +197,9 @@ class Poller:
             rep.born += n
         rep.error = "; ".join(errors) or None
         done = [o.sobject for o in objects if o.sobject in by_ref]
+        if deleted_until is not None:
+            done.append(B.DELETED_CURSOR)
+            newest[B.DELETED_CURSOR] = deleted_until
         if done:
             await self.db.execute("twoway_save_poll", store_id, done, [newest.get(o) for o in done], rep.api_calls,
                                   [rep.rows.get(o, 0) for o in done], [changes.get(o, 0) for o in done], rep.error)

@@ -130,6 +130,8 @@ class WooWriter:
             return self._result(row, Outcome.SKIPPED, error=f"no two-way fields for {resource} in the mapping")
         if p.get("born"):
             return await self._create(store_id, tw, client, row)
+        if p.get("sf_deleted"):
+            return await self._trash(store_id, client, row)
         t = O.parse_ts(p.get("modstamp"))
         st = (await S.load_states(self.db, store_id, resource, [rid])).get(rid)
         head = (await S.load_heads(self.db, store_id, resource, [rid])).get(rid)
@@ -263,6 +265,28 @@ class WooWriter:
                     linked=linked).info("record made in Salesforce written to the store")
         return self._result(row, Outcome.DELIVERED, summary=summary, status=200 if linked else 201,
                             duration_ms=_ms(t0))
+
+    async def _trash(self, store_id: str, client: WooClient, row: ClaimedRow) -> WriteResult:
+        """A Salesforce-owned product deleted in Salesforce: trashed in the store (a Salesforce-side deletion)."""
+        t0 = time.perf_counter()
+        summary: dict[str, Any] = {"sf_id": row.payload.get("sf_id"), "salesforce_deleted": True}
+        if row.resource != "product":
+            return self._result(row, Outcome.SKIPPED, error="customers are never deleted from the store by "
+                                "Salesforce", summary=summary)
+        try:
+            why = await B.trash(self.db, store_id, client, row.resource_id, None, summary)
+        except PermanentError as exc:
+            return self._result(row, Outcome.DEAD, code=exc.code, error=exc.message, summary=summary,
+                                status=exc.status_code, duration_ms=_ms(t0))
+        except RetryableError as exc:
+            return self._result(row, Outcome.RETRYING, code=exc.code, error=exc.message, summary=summary,
+                                retry_after=exc.retry_after_s, duration_ms=_ms(t0))
+        if why:
+            return self._result(row, Outcome.SKIPPED, error=f"Salesforce-side deletion: {why}", summary=summary,
+                                duration_ms=_ms(t0))
+        logger.bind(action="wcwrite.trashed", store_id=store_id, resource_id=row.resource_id).info(
+            "product deleted in Salesforce trashed in the store")
+        return self._result(row, Outcome.DELIVERED, summary=summary, status=200, duration_ms=_ms(t0))
 
     def _result(self, row: ClaimedRow, outcome: Outcome, *, code: str | None = None, error: str | None = None,
                 changes: S.Changes | None = None, summary: dict[str, Any] | None = None, status: int | None = None,

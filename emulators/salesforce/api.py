@@ -18,6 +18,7 @@ from .limits_data import LIMITS
 from .schema import SOAP_TYPES, SObject
 from .sfids import make_id
 from .state import OrgState
+from .values import fmt_dt, parse_dt
 
 MAX_COLLECTION = 200
 _SEASONS = ("Winter", "Spring", "Summer")
@@ -194,6 +195,21 @@ def sobject_info(org: OrgState, call: Call, m) -> Resp:
     recent = [{"attributes": {"type": o.name, "url": f"{call.base}/sobjects/{o.name}/{r['Id']}"}, "Id": r["Id"]}
               for r in list(org.records[o.name].values())[-5:]]
     return Resp(200, {"objectDescribe": _summary(o, call.base), "recentItems": recent})
+
+
+@route("GET", r"/sobjects/(?P<o>\w+)/deleted", "sobjects.deleted")
+def get_deleted(org: OrgState, call: Call, m) -> Resp:
+    """getDeleted: the records of one sObject deleted between ``start`` and ``end`` (ISO date-times)."""
+    o = _sobject(org, m["o"])
+    start, end = (parse_dt(call.query.get(k) or "") for k in ("start", "end"))
+    if start is None or end is None:
+        raise ApiError(400, "MALFORMED_QUERY", "start and end must be ISO 8601 date-times")
+    if end < start:
+        raise ApiError(400, "INVALID_REPLICATION_DATE", "startDate must chronologically precede endDate")
+    gone = org.deleted_between(o.name, start, end)
+    return Resp(200, {"deletedRecords": [{"id": rid, "deletedDate": fmt_dt(t)} for rid, t in gone],
+                      "earliestDateAvailable": fmt_dt(min((t for _, t in gone), default=start)),
+                      "latestDateCovered": fmt_dt(end)})
 
 
 # ---- single records ----------------------------------------------------------------------------------

@@ -303,11 +303,13 @@ def delete(org: OrgState, ctx: Ctx, o: SObject, rid: str) -> None:
             raise DmlFailure([RecordError("ENTITY_IS_LOCKED", LOCKED_ORDER_MSG, [])])
     if o.name == "Pricebook2" and rec.get("IsStandard"):
         raise DmlFailure([RecordError("DELETE_FAILED", "You can't delete the standard price book.", [])])
+    org.note_deleted(o.name, rid)
     org.remove(o.name, rid)
     children = {"Order": [("OrderItem", "OrderId")], "Product2": [("PricebookEntry", "Product2Id")],
                 "Account": [("Contact", "AccountId")]}.get(o.name, [])
     for child, fk in children:
         for cid in [c["Id"] for c in org.children(child, fk, rid)]:
+            org.note_deleted(child, cid)
             org.remove(child, cid)
     if o.name == "OrderItem":
         _rollup_order(org, rec["OrderId"])

@@ -119,6 +119,7 @@ class OrgState:
         self.stats: Counter = Counter()
         self.query_cursors: dict[str, tuple[list[dict], int]] = {}
         self.bulk_jobs: dict[str, Any] = {}
+        self.deleted_log: list[tuple[str, str, datetime, int]] = []  # (sobject, Id, when, journal position)
         self._last_now = datetime(1970, 1, 1, tzinfo=UTC)
         for (obj, fname) in self._indexed_fields():
             self.index[(obj, fname)] = {}
@@ -293,11 +294,19 @@ class OrgState:
             self.journal.append((sobject, rid, old))
             self._index_update(sobject, old, None)
 
+    def note_deleted(self, sobject: str, rid: str) -> None:
+        """A record deleted through the API (for getDeleted); a rollback of its transaction forgets it."""
+        self.deleted_log.append((sobject, rid, self.now(), len(self.journal)))
+
+    def deleted_between(self, sobject: str, start: datetime, end: datetime) -> list[tuple[str, datetime]]:
+        return [(rid, t) for o, rid, t, _ in self.deleted_log if o == sobject and start <= t <= end]
+
     def savepoint(self) -> int:
         return len(self.journal)
 
     def rollback(self, sp: int) -> None:
         self._fls_version += 1
+        self.deleted_log = [d for d in self.deleted_log if d[3] < sp]
         while len(self.journal) > sp:
             sobject, rid, old = self.journal.pop()
             current = self.records[sobject].get(rid)

@@ -144,3 +144,33 @@ async def test_salesforce_check_names_a_missing_woo_store_field(brig, stores, se
     # one-way products (the shipped mapping): only the customer's Contact needs it
     report = await check_salesforce(stores, settings, brig.store_id)
     assert report["missing"] == {"Contact": ["Woo_Store__c"]}
+
+
+async def test_a_product_made_in_salesforce_and_deleted_there_is_trashed_in_the_store_never_deleted(brig, db):
+    from collector.console.service import CLI, ConsoleManager
+
+    rig = brig
+    sf_id, _ = new_product(rig, "Short-lived", "SL-1", 5)
+    await rig.sync()
+    pid = next(p.id for p in rig.wc.store.products.values() if p.doc["sku"] == "SL-1")
+    widget = next(p.id for p in rig.wc.store.products.values() if p.doc["sku"] == "W-1")
+    rig.sf.delete_as_user("Product2", sf_id)  # (getDeleted asks up to the agent's clock: the rig's shift stays 0)
+    # the store's own product, deleted in Salesforce: IsActive is shared ("both"), so the store keeps it
+    rig.sf.delete_as_user("Product2", rig.sf_record("Product2", "product", widget)["Id"])
+    calls = rig.sf.stats()["api_usage"]
+    rep = await rig.poll()
+    assert (rep.deleted, rep.error, rep.born_error) == (1, None, None)
+    assert rep.api_calls == 1 and rig.sf.stats()["api_usage"] == calls + 1  # getDeleted rides in the same call
+    assert (await rig.write())["delivered"] == 1
+    assert rig.wc.store.get_product(pid).status == "trash"  # trashed, not deleted for good
+    assert rig.wc.store.get_product(widget).status == "publish"
+    deletes = {k: v for k, v in rig.wc.requests_by_path.items() if k.startswith("DELETE ")}
+    assert sum(deletes.values()) == 1
+    # the store's trash webhook is not written back (it would create the Product2 again)
+    await rig.deliver()
+    assert not [r for r in rig.sf.records("Product2") if r.get("Wooforce_Key__c") == f"{rig.store_id}:product:{pid}"]
+    # a second poll (the overlap window repeats the deletion) does nothing more
+    await rig.sync()
+    assert sum(v for k, v in rig.wc.requests_by_path.items() if k.startswith("DELETE ")) == 1
+    timeline = (await ConsoleManager(db).entity(CLI, rig.store_id, "product", pid))["timeline"]
+    assert any(t.get("source") == "salesforce" and t.get("action") == "deleted" for t in timeline), timeline
