@@ -158,6 +158,11 @@ def register_client_credentials(org: OrgState, client_id: str, secret: str,
 
 
 def configure(app_settings: dict, org: OrgState, body: dict) -> dict:
+    if "person_accounts" in body or "currencies" in body:  # org features (orgmodel.py); resets the data
+        org.person_accounts = bool(body.get("person_accounts", org.person_accounts))
+        currencies = body.get("currencies", org.currencies)
+        org.currencies = tuple(currencies) if currencies else None
+        org.reset()
     if "latency_ms" in body:
         app_settings["latency_ms"] = float(body["latency_ms"])
     if "daily_api_max" in body:

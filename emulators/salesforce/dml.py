@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from . import orgmodel
 from .errors import ApiError, DmlFailure, MultipleMatches, RecordError, lock_row
 from .schema import SObject
 from .sfids import to18
@@ -114,7 +115,7 @@ def _check_fields(org: OrgState, o: SObject, values: dict, merged: dict, creatin
                                       [f.name]))
     missing = [f.name for f in o.fields.values()
                if f.required and merged.get(f.name) in (None, "")
-               and (creating or f.name in values)]
+               and (creating or f.name in values) and f.name not in orgmodel.not_required(org, o.name, merged)]
     if missing:
         errors.insert(0, RecordError("REQUIRED_FIELD_MISSING",
                                      f"Required fields are missing: [{', '.join(missing)}]", missing))
@@ -123,7 +124,7 @@ def _check_fields(org: OrgState, o: SObject, values: dict, merged: dict, creatin
 
 def _object_rules(org: OrgState, o: SObject, merged: dict, existing: dict | None) -> list[RecordError]:
     name = o.name
-    if name == "PricebookEntry" and existing is None:
+    if name == "PricebookEntry" and existing is None and not org.currencies:  # per currency: orgmodel.py
         pb, prod = merged.get("Pricebook2Id"), merged.get("Product2Id")
         entries = org.children("PricebookEntry", "Product2Id", prod) if prod else []
         if any(e["Pricebook2Id"] == pb for e in entries):
@@ -258,7 +259,8 @@ def save(org: OrgState, ctx: Ctx, o: SObject, parsed: Parsed, existing: dict | N
     merged = {**base, **values}
     errors = _check_fields(org, o, values, merged, creating) or _object_rules(org, o, merged, existing) \
         or _setup_rules(org, ctx, o, merged, existing)
-    errors = errors or _validation_rules(org, o, merged) or _unique(org, o, merged)
+    errors = errors or orgmodel.rules(org, o, merged, existing, values) or _validation_rules(org, o, merged) \
+        or _unique(org, o, merged)
     if errors:
         raise DmlFailure(errors)
     now = fmt_dt(org.now())
@@ -267,7 +269,9 @@ def save(org: OrgState, ctx: Ctx, o: SObject, parsed: Parsed, existing: dict | N
     else:
         merged.update(LastModifiedDate=now, LastModifiedById=ctx.user_id, SystemModstamp=now)
     _derive(org, o, merged, creating)
+    orgmodel.derive(org, o, merged, creating)
     org.put(o.name, merged)
+    orgmodel.after_save(org, o, merged, creating)
     org.stats[f"writes.{o.name}"] += 1  # record writes (inserts + updates) per sObject, for tests and benches
     if o.name == "OrderItem":
         _rollup_order(org, merged["OrderId"])
@@ -301,18 +305,22 @@ def delete(org: OrgState, ctx: Ctx, o: SObject, rid: str) -> None:
         order = org.get("Order", rec["OrderId"])
         if order and order.get("StatusCode") == "Activated":
             raise DmlFailure([RecordError("ENTITY_IS_LOCKED", LOCKED_ORDER_MSG, [])])
+    if refused := orgmodel.on_delete(org, o, rec):
+        raise DmlFailure(refused)
     if o.name == "Pricebook2" and rec.get("IsStandard"):
         raise DmlFailure([RecordError("DELETE_FAILED", "You can't delete the standard price book.", [])])
     org.note_deleted(o.name, rid)
     org.remove(o.name, rid)
     children = {"Order": [("OrderItem", "OrderId")], "Product2": [("PricebookEntry", "Product2Id")],
-                "Account": [("Contact", "AccountId")]}.get(o.name, [])
+                "Account": [("Contact", "AccountId")], **orgmodel.CHILDREN}.get(o.name, [])
     for child, fk in children:
         for cid in [c["Id"] for c in org.children(child, fk, rid)]:
             org.note_deleted(child, cid)
             org.remove(child, cid)
     if o.name == "OrderItem":
         _rollup_order(org, rec["OrderId"])
+    if o.name == "OpportunityLineItem":
+        orgmodel.rollup_opportunity(org, rec["OpportunityId"])
 
 
 def resolve_id(org: OrgState, o: SObject, raw_id: str) -> str:

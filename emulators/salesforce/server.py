@@ -151,6 +151,16 @@ class SalesforceEmulator:
     def reset(self) -> None:
         self._call(lambda: (self.state.reset(), self.faults.clear()))
 
+    def set_org_features(self, *, person_accounts: bool = False, currencies: list[str] | None = None) -> None:
+        """Turn org features on (from now on; resets the data): Person Accounts (Account record types
+        Business_Account / PersonAccount), multi-currency with ``currencies`` (ISO codes, the corporate one first).
+        The defaults are a plain org: no Person Accounts, one currency."""
+        def run():
+            self.state.person_accounts = person_accounts
+            self.state.currencies = tuple(currencies) if currencies else None
+            self.state.reset()
+        self._call(run)
+
     def set_latency(self, latency_ms: float) -> None:
         self.settings["latency_ms"] = float(latency_ms)
 

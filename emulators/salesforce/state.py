@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from . import orgmodel
 from .schema import Field, SObject, base_schema
 from .sfids import make_id
 from .values import fmt_dt
@@ -97,6 +98,10 @@ class OrgState:
         self.signing_secret = secrets.token_bytes(32)
         self.bulk_scheduler: Callable[[Any], None] | None = None  # set by the app: schedules bulk processing
         self.jwt_audiences: set[str] = {"https://login.salesforce.com", "https://test.salesforce.com"}
+        # org features (Setup switches an admin turns on): Person Accounts; multi-currency with these ISO codes, the
+        # corporate currency first (None: a single-currency org). reset() keeps them (orgmodel.py)
+        self.person_accounts = False
+        self.currencies: tuple[str, ...] | None = None
         self.reset()
 
     # ---- lifecycle -------------------------------------------------------------------------------
@@ -108,6 +113,7 @@ class OrgState:
         self.tooling_ids: dict[tuple[str, str], str] = {}  # (sobject, field) -> the CustomField's Tooling id
         self._fls_version = 0
         self._fls_cache: dict[str, tuple[int, dict[str, bool]]] = {}
+        orgmodel.apply_features(self.schema, self.person_accounts, self.currencies)
         self.records: dict[str, dict[str, dict]] = {name: {} for name in self.schema}
         self.index: dict[tuple[str, str], dict[str, set[str]]] = {}
         self._index_cache: dict[str, list[str]] = {}
@@ -135,6 +141,7 @@ class OrgState:
         self.put("Pricebook2", {"Id": self.standard_pricebook_id, "Name": "Standard Price Book", "IsActive": True,
                                 "IsStandard": True, "IsArchived": False, "Description": None,
                                 **self.system_fields(now, self.admin_user_id)})
+        orgmodel.seed(self, now)
         self.journal.clear()
 
     def system_fields(self, now: str, user_id: str) -> dict:
