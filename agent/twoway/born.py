@@ -256,8 +256,9 @@ DELETED_CURSOR = "Product2:deleted"  # sf_poll_state row of the getDeleted windo
 
 def deleted_path(sf: SalesforceClient, start: datetime, end: datetime) -> str:
     """getDeleted of Product2 (a Composite subrequest that is no query: it does not count against the 5)."""
-    q = urlencode({"start": start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00"),
-                   "end": end.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")})
+    def iso_ms(t: datetime) -> str:
+        return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+00:00"
+    q = urlencode({"start": iso_ms(start), "end": iso_ms(end)})
     return sf.data_path(f"/sobjects/Product2/deleted/?{q}")
 
 
