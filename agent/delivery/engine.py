@@ -835,13 +835,15 @@ class Deliverer:
         calls; not while a backlog lasts (it fills calls anyway)."""
         total = BatchStats()
         self._hold = []
-        if windowed and not self._backlog and self.settings.sf_max_delay_s + self.settings.sf_max_delay_budget_s > 0:
-            hold = await self.held_stores()
-            if hold is None:
-                return total  # nothing due, or every store's window still open
-            self._hold = hold
+        windowed = windowed and self.settings.sf_max_delay_s + self.settings.sf_max_delay_budget_s > 0
         n = 0
         while not (stop and stop.is_set()) and (max_batches is None or n < max_batches):
+            if windowed and not self._backlog:
+                # before every batch: the rows that came in while the last one was sent start a new window
+                hold = await self.held_stores()
+                if hold is None:
+                    break  # nothing due, or every store's window still open
+                self._hold = hold
             stats = await self.run_batch()
             if stats is None:
                 break

@@ -97,3 +97,25 @@ def test_a_budget_window_narrower_than_the_base_window_is_refused(settings):
 
     with pytest.raises(ValidationError, match="must be at least WOOFORCE_SF_MAX_DELAY_S"):
         Settings(_env_file=None, data_dir=settings.data_dir, sf_max_delay_s=10, sf_max_delay_budget_s=5)
+
+
+async def test_changes_that_arrive_while_a_batch_is_sent_wait_their_own_window(db, sf_store, sf_emu, outbox,
+                                                                                make_deliverer):
+    deliverer = make_deliverer(sf_max_delay_s=5.0, sf_max_delay_budget_s=60.0)
+    await outbox.put(sf_store, "customer", woo.customer(999))
+    await deliverer.drain()  # sign-in, price book
+    await outbox.put(sf_store, "order", woo.order(1, customer_id=1))
+    async with db.connection() as c:
+        await c.execute("UPDATE outbox SET available_at = now() - interval '6 seconds' WHERE status = 'pending'")
+    sf_emu.set_latency(500)
+    run = asyncio.create_task(deliverer.drain(windowed=True))
+    deadline = time.monotonic() + 20
+    async with db.connection() as c:  # the first batch is being sent
+        while await c.fetchval("SELECT count(*) FROM outbox WHERE status = 'leased'") == 0:
+            assert time.monotonic() < deadline and not run.done()
+            await asyncio.sleep(0.02)
+    await outbox.put(sf_store, "order", woo.order(2, customer_id=2))
+    stats = await run
+    assert (stats.claimed, stats.outcomes["delivered"]) == (1, 1)  # not a second batch at once for order 2
+    async with db.connection() as c:
+        assert await c.fetchval("SELECT status FROM outbox WHERE resource = 'order' AND resource_id = 2") == "pending"
