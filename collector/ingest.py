@@ -17,7 +17,7 @@ from collector.batcher import UnstorableEvents
 from collector.errors import ApiError
 from shared import ids
 from shared.errors import DatabaseError
-from shared.models import InvalidEvent, NewEvent, event_from_wc_webhook, events_from_body
+from shared.models import InvalidEvent, NewEvent, event_from_wc_webhook, events_from_body, is_draft_order
 from shared.signing import SignatureError, verify, verify_wc
 from shared.stores import StoreAuth
 
@@ -110,8 +110,12 @@ def _encodable(events: list[NewEvent]) -> None:
 async def _commit(request: web.Request, events: list[NewEvent], source: str) -> web.Response:
     metrics = request.app[keys.METRICS]
     _encodable(events)
+    # a draft order's event is answered "ignored" and not stored (a draft is not an order: shared.models)
+    drafts = [e for e in events if e.draft]
+    if drafts:
+        events = [e for e in events if not e.draft]
     try:
-        results = await request.app[keys.COMMITTER].submit(events)
+        results = await request.app[keys.COMMITTER].submit(events) if events else []
     except UnstorableEvents:
         raise ApiError(422, "unstorable_event", "these events cannot be stored") from None
     except DatabaseError as exc:
@@ -126,8 +130,11 @@ async def _commit(request: web.Request, events: list[NewEvent], source: str) -> 
         "accepted": accepted,
         "duplicates": duplicates,
         "results": [{"id": e.sender_id, "status": "accepted" if r.new else "duplicate", "event_id": r.event_id}
-                    for e, r in zip(events, results)],
+                    for e, r in zip(events, results)]
+        + [{"id": e.sender_id, "status": "ignored", "reason": "draft order"} for e in drafts],
     }
+    if drafts:
+        body["ignored"] = len(drafts)
     return json_response(body, status=202 if accepted else 200)
 
 
@@ -179,8 +186,8 @@ async def post_woocommerce(request: web.Request) -> web.Response:
     except InvalidEvent as exc:
         raise ApiError(422, "invalid_event", "the webhook body breaks the expected shape", fields=exc.fields) from None
     if event is None:
-        return json_response({"accepted": 0, "duplicates": 0, "ignored": True,
-                                  "reason": f"topic {topic!r} is not synced"})
+        reason = "draft order" if is_draft_order(body, topic.partition(".")[0]) else f"topic {topic!r} is not synced"
+        return json_response({"accepted": 0, "duplicates": 0, "ignored": True, "reason": reason})
     resp = await _commit(request, [event], "webhook")
     request.app[keys.METRICS].latency.labels("woocommerce").observe(time.perf_counter() - t0)
     return resp

@@ -20,6 +20,16 @@ RESOURCES = ("order", "customer", "product")
 ACTIONS = ("created", "updated", "trashed", "restored", "deleted")
 SOURCES = ("plugin", "webhook", "reconciler", "backfill", "manual", "salesforce")
 EVENT_TYPES = tuple(f"{r}.{a}" for r in RESOURCES for a in ACTIONS)
+# Orders that are not orders yet: the block checkout's ``checkout-draft`` (made when a shopper opens the checkout,
+# cleaned up daily when abandoned), the admin's new-order ``auto-draft`` and ``draft``. Nothing about them is synced,
+# by any path, until they become a real order (then their first real status comes as an update or is found by the
+# reconciler, and the order is created in Salesforce).
+DRAFT_ORDER_STATUSES = frozenset(("checkout-draft", "auto-draft", "draft"))
+
+
+def is_draft_order(data: Any, resource: str = "order") -> bool:
+    """An order document (REST or webhook body, or a plugin event's ``data``) in a draft status."""
+    return resource == "order" and isinstance(data, dict) and data.get("status") in DRAFT_ORDER_STATUSES
 
 
 class OutboxStatus(StrEnum):
@@ -129,6 +139,7 @@ class NewEvent:
     occurred_at: datetime | None = None
     id: str = field(default_factory=lambda: ids.new_id("event"))
     email_sha256: bytes | None = None  # sha256 of the customer's email (console search); never the email itself
+    draft: bool = False  # a draft order's (see DRAFT_ORDER_STATUSES): the collector stores nothing and says so
 
 
 def _loc(loc: tuple) -> str:
@@ -228,7 +239,7 @@ def _new_event(store_id: str, source: str, resource: str, action: str, rid: int,
     return NewEvent(
         store_id=store_id, source=source, resource=resource, action=action, resource_id=rid, version=version,
         payload_json=payload_text(data, f"{where}.data"), dedup_key="id:" + sender_id, sender_id=sender_id,
-        occurred_at=occurred_at, email_sha256=email_hash_of(resource, data))
+        occurred_at=occurred_at, email_sha256=email_hash_of(resource, data), draft=is_draft_order(data, resource))
 
 
 def events_from_body(body: Any, *, store_id: str, max_events: int, source: str = "plugin",
@@ -272,13 +283,15 @@ _WC_ACTIONS = {
 def event_from_wc_webhook(topic: str, body: Any, *, store_id: str, delivery_id: str | None,
                           received_at: datetime, source: str = "webhook",
                           max_version: datetime | None = None) -> NewEvent | None:
-    """Turn one native delivery into an outbox event; ``None`` for topics we do not sync. A ``date_modified_gmt``
-    after ``max_version`` is refused."""
+    """Turn one native delivery into an outbox event; ``None`` for topics we do not sync and for draft orders. A
+    ``date_modified_gmt`` after ``max_version`` is refused."""
     resource, _, wc_action = topic.partition(".")
     if resource not in RESOURCES or wc_action not in ("created", "updated", "deleted", "restored"):
         return None
     if not isinstance(body, dict):
         raise InvalidEvent([{"field": "body", "message": "must be a JSON object"}])
+    if is_draft_order(body, resource):
+        return None  # not an order yet (see DRAFT_ORDER_STATUSES)
     rid = body.get("id")
     if not isinstance(rid, int) or isinstance(rid, bool) or rid <= 0:
         raise InvalidEvent([{"field": "body.id", "message": "must be a positive integer"}])

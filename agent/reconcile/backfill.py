@@ -164,6 +164,7 @@ class Backfill:
     async def _import(self, job: dict[str, Any], resource: str, records: list[dict[str, Any]], st: dict[str, Any],
                       force: bool) -> None:
         store_id = job["store_id"]
+        records = W.without_drafts(resource, records)
         if force:
             built = (W.event_or_skip(store_id, "backfill", resource, "trashed" if r.get("status") == "trash"
                                      else "updated", r) for r in records)

@@ -150,6 +150,7 @@ class Reconciler:
             async for records, _, _ in W.pages_modified_after(client, path, since, per_page=s.wc_per_page,
                                                               extra=extra):
                 report.checked[label] += len(records)
+                records = W.without_drafts(resource, records)
                 if resource == "product":
                     records = records + await self._changed_variations(client, store_id, records, since, report)
                 hs = await W.heads(self.db, store_id, resource, [int(r["id"]) for r in records])
@@ -272,7 +273,7 @@ class Reconciler:
                 elif record.get("type") != "variation":
                     found[rid] = record
             hs = await W.heads(self.db, store_id, resource, list(found))
-            events.extend(e for r in found.values()
+            events.extend(e for r in W.without_drafts(resource, list(found.values()))
                           if (e := W.decide(store_id, "reconciler", resource, r, hs.get(int(r["id"])))))
         await self._enqueue(events, report)
         if len(known) < budget:

@@ -15,7 +15,15 @@ from loguru import logger
 from agent.woocommerce import WooClient, wc_gmt
 from shared import ids
 from shared.db import Database
-from shared.models import FutureVersion, NewEvent, check_version, parse_wc_datetime, payload_dict, payload_text
+from shared.models import (
+    FutureVersion,
+    NewEvent,
+    check_version,
+    is_draft_order,
+    parse_wc_datetime,
+    payload_dict,
+    payload_text,
+)
 from shared.settings import Settings
 
 # REST collection per outbox resource
@@ -208,13 +216,33 @@ def _decide(store_id: str, source: str, resource: str, record: dict[str, Any], h
     if version is not None and version == head.version and head.payload is not None and not head.stub:
         # WooCommerce dates have one-second resolution: two changes within a second share a version (and a
         # webhook dedup key), so the later one is only visible in the content
-        fp = content_fingerprint(record)
-        if fp != content_fingerprint(payload_dict(head.payload)):
+        # a variation listed under its parent has other fields than the /products/{vid} document its webhooks
+        # carry (fewer, and a few of its own such as ``image``): compare the fields both have
+        head_doc = payload_dict(head.payload)
+        fields = set(record) & set(head_doc) if record.get("type") == "variation" else None
+        fp = content_fingerprint(record, fields)
+        if fp != content_fingerprint(head_doc, fields):
             return make_event(store_id, source, resource, action, record, version=version,
                               key=f"{dedup_key(resource, int(record['id']), version)}:fp:{fp}")
     return None
 
 
-def content_fingerprint(record: dict[str, Any]) -> str:
-    data = {k: v for k, v in record.items() if k != "_links"}
+# what WooCommerce computes per request rather than stores: left out of the content fingerprint, or an unchanged
+# record would look changed on every run (``related_ids`` is a fresh random pick of related products each time)
+COMPUTED_FIELDS = frozenset(("_links", "related_ids"))
+
+
+def content_fingerprint(record: dict[str, Any], fields: set[str] | None = None) -> str:
+    """A hash of what the record holds (only ``fields`` when given), without the fields WooCommerce computes per
+    request (COMPUTED_FIELDS)."""
+    data = {k: v for k, v in record.items() if k not in COMPUTED_FIELDS and (fields is None or k in fields)}
     return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+
+
+def without_drafts(resource: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records minus draft orders (``checkout-draft``, ``auto-draft``, ``draft``: see
+    ``shared.models.DRAFT_ORDER_STATUSES``), which WooCommerce's "any status" order lists include: a draft is not an
+    order, and nothing about it is synced until it becomes one."""
+    if resource != "order":
+        return records
+    return [r for r in records if not is_draft_order(r)]

@@ -66,6 +66,10 @@ class Store:
         self.base_url = base_url
         self.listeners: list[Callable[[Change], None]] = []
         self.rng = random.Random(0)
+        # WooCommerce's related_ids: a fresh random pick on every request (its own generator: the traffic's stays
+        # reproducible however many reads a test makes)
+        self.related_rng = random.Random(1)
+        self._related_pool: tuple[tuple[int, int], dict[tuple[int, ...], list[int]]] = ((-1, -1), {})
         self.key_salt = "0"
         self.reset()
 
@@ -156,7 +160,31 @@ class Store:
 
     def render(self, rec: R.Rec, *, as_product: bool = False, base: str | None = None) -> dict[str, Any]:
         parent = self.products.get(rec.parent_id) if rec.kind == "variation" else None
-        return R.render(rec, base or self.base_url, as_product=as_product, parent=parent)
+        body = R.render(rec, base or self.base_url, as_product=as_product, parent=parent)
+        if rec.kind == "product":
+            body["related_ids"] = self.related_ids(rec)
+        return body
+
+    RELATED_LIMIT = 5  # wc_get_related_products()'s default limit, as the REST API asks for it
+
+    def related_ids(self, rec: R.Rec) -> list[int]:
+        """As WooCommerce computes ``related_ids`` on every request: up to 5 other published products sharing a
+        category with this one (WooCommerce puts a product without one in "Uncategorized"), in a new random
+        order and pick each time. Not stored: two reads of an unchanged product differ."""
+        seq, pools = self._related_pool
+        if seq != (self._change_seq, len(self.products)):
+            pools = {}
+            for p in self.products.values():
+                if p.status == "publish":
+                    for cat in self._categories(p):
+                        pools.setdefault(cat, []).append(p.id)
+            self._related_pool = ((self._change_seq, len(self.products)), pools)
+        candidates = sorted({pid for cat in self._categories(rec) for pid in pools.get(cat, ()) if pid != rec.id})
+        return self.related_rng.sample(candidates, min(len(candidates), self.RELATED_LIMIT))
+
+    @staticmethod
+    def _categories(rec: R.Rec) -> tuple[int, ...]:
+        return tuple(int(c.get("id") or 0) for c in rec.doc.get("categories") or ()) or (0,)
 
     # ------------------------------------------------------------ lookups (404s as WooCommerce words them)
 
@@ -741,6 +769,22 @@ class Store:
             self._emit(product, "updated", ["product.updated"])
         if (new_status == "completed" and old_status != "completed") or (data.get("set_paid") and new_status != old_status):
             self._mark_paying(doc["customer_id"])
+        return rec
+
+    def open_checkout(self, data: dict[str, Any], *, now: int | None = None) -> R.Rec:
+        """The block checkout's first request (``GET /wc/store/v1/checkout``): a ``checkout-draft`` order, made
+        without any webhook (the real store sends ``order.created`` only when the order is placed). A change of the
+        draft (the shopper's cart) sends ``order.updated`` with that status, as :meth:`update_order` does."""
+        return self.create_order({**data, "status": "checkout-draft"}, now=now, emit=False)
+
+    def place_checkout(self, order_id: int, status: str = "processing", *, now: int | None = None) -> R.Rec:
+        """The shopper places the draft order (``POST /wc/store/v1/checkout``): its first real status, then
+        ``order.updated`` and ``order.created``, in that order, as the real store sends them."""
+        rec = self.get_order(order_id)
+        if rec.status != "checkout-draft":
+            raise StoreError(400, "woocommerce_rest_invalid_order", "The order is not a checkout draft.")
+        self.update_order(order_id, {"status": status}, now=now)
+        self._emit(rec, "created", ["order.created"])
         return rec
 
     def trash_order(self, order_id: int) -> dict[str, Any]:

@@ -165,7 +165,22 @@ class Wooforce_Plugin {
 	 */
 	public function on_entity_hook( $id ) {
 		$map = self::ENTITY_HOOKS[ current_action() ];
-		$this->recorder->record( $map[0], self::id_of( $id ), $map[1] );
+		$id  = self::id_of( $id );
+		if ( 'order' === $map[0] && 'woocommerce_before_delete_order' === current_action() && self::is_draft_order( $id ) ) {
+			$this->recorder->ignore( 'order', $id ); // A draft's delete (WooCommerce's daily cleanup): nothing to send.
+			return;
+		}
+		$this->recorder->record( $map[0], $id, $map[1] );
+	}
+
+	/**
+	 * Whether an order is still a draft (see Wooforce_Recorder::DRAFT_ORDER_STATUSES).
+	 *
+	 * @param int $id Order id.
+	 */
+	public static function is_draft_order( $id ) {
+		$order = function_exists( 'wc_get_order' ) ? wc_get_order( $id ) : false;
+		return $order && in_array( $order->get_status(), Wooforce_Recorder::DRAFT_ORDER_STATUSES, true );
 	}
 
 	/**
@@ -199,6 +214,10 @@ class Wooforce_Plugin {
 	 */
 	public function on_post_hook( $post_id ) {
 		$type = get_post_type( $post_id );
+		if ( 'shop_order' === $type && 'before_delete_post' === current_action() && self::is_draft_order( $post_id ) ) {
+			$this->recorder->ignore( 'order', $post_id );
+			return;
+		}
 		if ( isset( self::POST_TYPES[ $type ] ) ) {
 			$this->recorder->record( self::POST_TYPES[ $type ], $post_id, self::POST_HOOKS[ current_action() ] );
 		}

@@ -20,6 +20,20 @@ class Wooforce_Recorder {
 	private $pending = array();
 
 	/**
+	 * Orders that are not orders yet: the block checkout's checkout-draft (made when a shopper opens the checkout,
+	 * deleted by WooCommerce's daily cleanup when abandoned) and the admin's auto-draft and draft. Nothing about
+	 * them is sent until they get a real status (the collector drops them too).
+	 */
+	const DRAFT_ORDER_STATUSES = array( 'checkout-draft', 'auto-draft', 'draft' );
+
+	/**
+	 * Entities whose changes are not recorded in this request, "kind:id" => true (a draft order being deleted).
+	 *
+	 * @var array
+	 */
+	private $ignored = array();
+
+	/**
 	 * Remember a change. Cheap: no I/O.
 	 *
 	 * @param string $kind   order, customer or product.
@@ -31,7 +45,10 @@ class Wooforce_Recorder {
 		if ( $id <= 0 ) {
 			return;
 		}
-		$key  = $kind . ':' . $id;
+		$key = $kind . ':' . $id;
+		if ( isset( $this->ignored[ $key ] ) ) {
+			return;
+		}
 		$prev = isset( $this->pending[ $key ] ) ? $this->pending[ $key ] : null;
 		$this->pending[ $key ] = array(
 			'kind'   => $kind,
@@ -64,6 +81,18 @@ class Wooforce_Recorder {
 	}
 
 	/**
+	 * Forget an entity and record nothing more about it in this request.
+	 *
+	 * @param string $kind Kind.
+	 * @param int    $id   Id.
+	 */
+	public function ignore( $kind, $id ) {
+		$key = $kind . ':' . (int) $id;
+		unset( $this->pending[ $key ] );
+		$this->ignored[ $key ] = true;
+	}
+
+	/**
 	 * Whether an entity is pending.
 	 *
 	 * @param string $kind Kind.
@@ -93,7 +122,13 @@ class Wooforce_Recorder {
 		$this->pending = array();
 		$events        = array();
 		foreach ( $pending as $item ) {
-			$events[] = $this->build_event( $item );
+			$event = $this->build_event( $item );
+			if ( null !== $event ) {
+				$events[] = $event;
+			}
+		}
+		if ( ! $events ) {
+			return 0;
 		}
 		if ( ! Wooforce_Spool::insert( $events ) ) {
 			Wooforce_Spool::install(); // The table may be missing after a manual database change.
@@ -105,14 +140,18 @@ class Wooforce_Recorder {
 	}
 
 	/**
-	 * One event row: the collector's ingest shape, encoded once.
+	 * One event row: the collector's ingest shape, encoded once. Null for a draft order (nothing to send).
 	 *
 	 * @param array $item Pending entity.
+	 * @return array|null
 	 */
 	public function build_event( array $item ) {
 		$action = $item['action'];
 		$id     = $item['id'];
 		$data   = 'deleted' === $action ? null : self::rest_data( $item['kind'], $id );
+		if ( 'order' === $item['kind'] && isset( $data['status'] ) && in_array( $data['status'], self::DRAFT_ORDER_STATUSES, true ) ) {
+			return null;
+		}
 		if ( null === $data ) {
 			$action = 'deleted'; // Gone by the end of the request.
 			$data   = array( 'id' => $id );

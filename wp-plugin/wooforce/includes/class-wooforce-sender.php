@@ -84,7 +84,7 @@ class Wooforce_Sender {
 				$acked = array();
 				foreach ( $result['json']['results'] as $item ) {
 					$id = isset( $item['id'] ) ? (string) $item['id'] : '';
-					if ( isset( $by_event[ $id ], $item['status'] ) && in_array( $item['status'], array( 'accepted', 'duplicate' ), true ) ) {
+					if ( isset( $by_event[ $id ], $item['status'] ) && in_array( $item['status'], array( 'accepted', 'duplicate', 'ignored' ), true ) ) {
 						$acked[ $id ] = $by_event[ $id ];
 					}
 				}
