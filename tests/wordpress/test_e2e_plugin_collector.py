@@ -240,6 +240,8 @@ def real_collector(wordpress_env, request, tmp_path):
         pytest.skip(f"the collector is not importable yet: {exc}")
     try:
         pg_dsn = request.getfixturevalue("pg_dsn")  # tests/conftest.py: a migrated real Postgres
+        # emptied: stores other tests left were written with their own master keys, which `stores add` refuses
+        request.getfixturevalue("db")
     except pytest.FixtureLookupError:
         pytest.skip("tests/conftest.py provides no pg_dsn fixture (real Postgres) yet")
     env = _wooforce_cli_env(pg_dsn, tmp_path)
