@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from shared.models import is_draft_order
+
 
 @dataclass
 class ObjectReport:
@@ -59,15 +61,17 @@ def compare(store, sf_records, store_id: str, *, deleted_order_status: str = "de
     dup: list[str] = []
     reports: list[ObjectReport] = []
 
-    # orders -> Order (status, total, modification time) + OrderItem (the same lines)
+    # orders -> Order (status, total, modification time) + OrderItem (the same lines); a draft order (an open
+    # checkout) is not an order and must not be in Salesforce
+    store_orders = {i: r for i, r in store.orders.items() if not is_draft_order(r.doc)}
     orders = _by_key(sf_records("Order"), store_id, dup, "Order")
     live = {k: o for k, o in orders.items() if o.get("Woo_Status__c") != deleted_order_status}
     lines: dict[str, set[str]] = {}
     for k in _by_key(sf_records("OrderItem"), store_id, dup, "OrderItem"):
         order_key, _, line = k.rpartition(":item:")
         lines.setdefault(order_key, set()).add(line)
-    rep = ObjectReport("orders", store=len(store.orders), salesforce=len(live))
-    for oid, rec in store.orders.items():
+    rep = ObjectReport("orders", store=len(store_orders), salesforce=len(live))
+    for oid, rec in store_orders.items():
         o, d = live.get(f"order:{oid}"), rec.doc
         if o is None:
             rep.mismatches.append(f"order {oid} missing")
@@ -79,7 +83,7 @@ def compare(store, sf_records, store_id: str, *, deleted_order_status: str = "de
         want = {str(li["id"]) for li in d.get("line_items") or []}
         if lines.get(f"order:{oid}", set()) != want:
             rep.mismatches.append(f"order {oid} lines {sorted(lines.get(f'order:{oid}', set()))} != {sorted(want)}")
-    for key in set(live) - {f"order:{i}" for i in store.orders}:
+    for key in set(live) - {f"order:{i}" for i in store_orders}:
         rep.mismatches.append(f"{key} is in Salesforce but not in the store")
     reports.append(rep)
 

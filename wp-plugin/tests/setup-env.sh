@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepare a real WordPress on a real MariaDB for the Wooforce plugin tests.
 # Idempotent. Runs as root on Debian 12 without systemd:
-#   1. apt-get installs php, mariadb, wordpress (core in /usr/share/wordpress), phpunit when missing;
+#   1. apt-get installs php (with the extensions WooCommerce needs: mysql, curl, xml, mbstring, intl, gd, zip),
+#      mariadb, wordpress (core in /usr/share/wordpress), phpunit when missing;
 #   2. starts mariadbd in the background unless its socket answers;
 #   3. creates the test database and user;
 #   4. installs WordPress into that database (wp_install via tests/install-wp.php).
@@ -20,6 +21,10 @@ php -m 2>/dev/null | grep -qi '^mysqli$' || need+=(php-mysql)
 php -m 2>/dev/null | grep -qi '^curl$' || need+=(php-curl)
 php -m 2>/dev/null | grep -qi '^xml$' || need+=(php-xml)
 php -m 2>/dev/null | grep -qi '^mbstring$' || need+=(php-mbstring)
+# the real store layer (tests/store: WordPress 6.8.8 + WooCommerce 10.0.2) needs these too
+php -m 2>/dev/null | grep -qi '^intl$' || need+=(php-intl)
+php -m 2>/dev/null | grep -qi '^gd$' || need+=(php-gd)
+php -m 2>/dev/null | grep -qi '^zip$' || need+=(php-zip)
 command -v mariadbd >/dev/null || need+=(mariadb-server)
 [ -f /usr/share/wordpress/wp-settings.php ] || need+=(wordpress)
 command -v phpunit >/dev/null || need+=(phpunit)
