@@ -107,6 +107,9 @@ async def run_agent(settings: Settings, *, once: bool = False) -> int:
         # --- GDPR erasure in Salesforce (issue 13): the erasure jobs the console enqueues ---
         from agent.erasure_jobs import register_jobs as register_erasure
         register_erasure(scheduler, settings=settings, db=db, stores=stores, owner=reconciler.owner)
+        # --- import from Salesforce (issue 20): the import jobs the console starts ---
+        from agent.twoway.imports import register_jobs as register_imports
+        register_imports(scheduler, settings=settings, db=db, stores=stores, owner=reconciler.owner)
         # --- console (issue 6): alerts and payload retention ---
         from shared.alerts import register_jobs as register_alerts
         register_alerts(scheduler, settings=settings, db=db)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cli import console as console_cli
+from cli import imports as imports_cli
 from cli import reconcile as reconcile_cli
 from cli.common import open_db, print_out, print_storage, storage, with_stores
 from shared.errors import ConfigError, DatabaseError, DatabaseUnavailable, NotFound, WooforceError
@@ -511,6 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
     dl.set_defaults(func=cmd_outbox_dead)
     console_cli.add_commands(sub, ob_sub)  # operators, tokens, outbox list|show, erase, audit, alerts, retention
     reconcile_cli.add_commands(sub)  # backfill, sync, reconcile
+    imports_cli.add_commands(sub)  # import --from salesforce
     return p
 
 

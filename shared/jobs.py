@@ -15,6 +15,7 @@ class JobKind(StrEnum):
     BACKFILL = "backfill"
     SYNC = "sync"
     ERASURE = "erasure"
+    IMPORT = "import"  # from Salesforce into the store (agent/twoway/imports.py)
 
 
 class JobStatus(StrEnum):
@@ -42,6 +43,21 @@ class ErasureState(StrEnum):
 def erasure_params(entities: Iterable[tuple[str, int]], guest_email_hash: str) -> dict[str, Any]:
     """The params of one store's erasure job: sorted ``[resource, id]`` pairs and the guest key's email hash."""
     return {"entities": [[r, int(i)] for r, i in sorted(set(entities))], "guest_email_hash": guest_email_hash}
+
+
+IMPORT_RESOURCES = {"products": "product", "customers": "customer"}
+
+
+def import_params(resource: str, dry_run: bool) -> dict[str, Any]:
+    """The params of an import job: from Salesforce, one resource (``product`` or ``customer``), dry run or not."""
+    if resource not in IMPORT_RESOURCES and resource not in IMPORT_RESOURCES.values():
+        raise ValueError(f"cannot import {resource!r}: use {', '.join(IMPORT_RESOURCES)}")
+    return {"from": "salesforce", "resource": IMPORT_RESOURCES.get(resource, resource), "dry_run": bool(dry_run)}
+
+
+def empty_import_progress() -> dict[str, Any]:
+    return {"total": None, "done": 0, "created": 0, "linked": 0, "would_create": 0, "would_link": 0, "failed": [],
+            "last_id": ""}
 
 
 def empty_progress() -> dict[str, Any]:

@@ -1028,6 +1028,12 @@ SELECT id FROM stores
 WHERE status = 'active' AND sf_credentials IS NOT NULL AND wc_url IS NOT NULL AND wc_credentials IS NOT NULL
 ORDER BY id
 
+-- name: job_find_open_import
+-- an unfinished import from Salesforce of this store with the same parameters: re-running resumes it
+SELECT id FROM jobs
+WHERE store_id = $1 AND kind = 'import' AND status IN ('requested', 'running', 'failed') AND params = $2::jsonb
+ORDER BY created_at DESC LIMIT 1
+
 -- name: twoway_keys_by_sf_ids
 -- the keys of records Wooforce wrote (or stamped) in Salesforce, by their Salesforce Ids (records deleted there:
 -- getDeleted answers Ids only); a store's rows of one sObject, so no index on sf_id is needed for these few

@@ -104,18 +104,7 @@ async def queue_born(db: Database, store_id: str, tw: O.TwoWay, rows: dict[str, 
             sf_id = str(row.get("Id") or "")
             if t is None or not sf_id:
                 continue
-            payload: dict[str, Any] = {"born": True, "sobject": sobject, "sf_id": sf_id, "modstamp": O.iso(t)}
-            if resource == "product":
-                obj = tw.objects["product"]
-                entry = prices.get(sf_id[:15]) or {}
-                fields = {f.sf: tw.sf_canon(f, (entry if f.sobject == "PricebookEntry" else row).get(f.sf))
-                          for f in obj.fields}
-                payload.update(fields=fields, sku=O.norm(row.get("StockKeepingUnit") or row.get("ProductCode")),
-                               pricebook_entry_id=entry.get("Id"))
-            else:
-                payload.update(contact={k: O.norm(row.get(k)) for k in CONTACT_FIELDS},
-                               account_id=row.get("AccountId"),
-                               account_keyed=bool((row.get("Account") or {}).get(KEY_FIELD)))
+            payload = born_payload(tw, resource, row, prices.get(sf_id[:15]))
             events.append(NewEvent(store_id=store_id, source="salesforce", resource=resource, action="created",
                                    resource_id=standin_id(sf_id), version=t, occurred_at=t,
                                    payload_json=json.dumps(payload), dedup_key=f"sf:born:{sf_id}:{O.iso(t)}",
@@ -123,6 +112,24 @@ async def queue_born(db: Database, store_id: str, tw: O.TwoWay, rows: dict[str, 
     if events:
         await OutboxManager(db).ingest(events, destination="woocommerce")
     return len(events)
+
+
+def born_payload(tw: O.TwoWay, resource: str, row: dict, entry: dict | None = None) -> dict[str, Any]:
+    """What creating the store's record of a marked Salesforce row needs (its standard price ``entry``)."""
+    sf_id = str(row.get("Id") or "")
+    t = O.parse_ts(row.get("SystemModstamp"))
+    payload: dict[str, Any] = {"born": True, "sobject": BORN[resource], "sf_id": sf_id, "modstamp": O.iso(t)}
+    if resource == "product":
+        obj = tw.objects["product"]
+        entry = entry or {}
+        fields = {f.sf: tw.sf_canon(f, (entry if f.sobject == "PricebookEntry" else row).get(f.sf))
+                  for f in obj.fields}
+        payload.update(fields=fields, sku=O.norm(row.get("StockKeepingUnit") or row.get("ProductCode")),
+                       pricebook_entry_id=entry.get("Id"))
+    else:
+        payload.update(contact={k: O.norm(row.get(k)) for k in CONTACT_FIELDS}, account_id=row.get("AccountId"),
+                       account_keyed=bool((row.get("Account") or {}).get(KEY_FIELD)))
+    return payload
 
 
 def product_body(tw: O.TwoWay, payload: dict) -> dict[str, Any]:

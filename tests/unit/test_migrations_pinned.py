@@ -28,6 +28,7 @@ PINNED = {
     "0011_outbox_waiting.sql": "6e1b2bac208a0dc1df6a37adc1c437c9421c0c2147fceb0a7844e9d26faf6469",
     "0012_flush_window.sql": "73dd7117917c8842b59408c516844b4b5282464efd5fe1a91a0d563539cfe419",
     "0013_sf_matches.sql": "a6e9e236c12f74b5203dd515635be5283232bef5bfc427ed8d677121ceaefd8b",
+    "0014_import_jobs.sql": "6febaf4d052f9f73d4dcc7a55a402c283eea9e5a9f988438ccb1df5caf6d5d00",
 }
 
 
