@@ -74,9 +74,15 @@ async def post_health(request: web.Request) -> web.Response:
          "last_event_at": _iso(row["last_event_at"])},
         delivery_check(row, oldest_s, request.app[keys.SETTINGS].alert_lag_threshold_s, sf_ok),
     ]
+    run = await db.fetchrow("plugin_last_reconcile", auth.id)
+    last_reconcile = None if run is None else {"started_at": _iso(run["started_at"]), "outcome": run["outcome"],
+                                               "error": run["error"]}
+    public_url = request.app[keys.SETTINGS].public_url  # the console's link for this store's changes (issue 17)
+    console_url = f"{public_url.rstrip('/')}/console/outbox?store={auth.id}" if public_url else None
     logger.bind(action="ingest.health", store_id=auth.id, connected=sf_ok).debug("pipeline health")
     return json_response({"ok": True, "store_id": auth.id, "store_name": auth.name, "connected": sf_ok,
-                          "checks": checks, "server_time": _iso(datetime.now(UTC))})
+                          "checks": checks, "last_reconcile": last_reconcile, "console_url": console_url,
+                          "server_time": _iso(datetime.now(UTC))})
 
 
 async def post_job(request: web.Request) -> web.Response:

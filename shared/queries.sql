@@ -165,6 +165,34 @@ WHERE s.id = $1
 -- one job of the store (the plugin shows its resync's progress); another store's job is not found
 SELECT id, kind, params, status, progress, error, created_at, updated_at FROM jobs WHERE id = $1 AND store_id = $2
 
+-- name: plugin_entity_states
+-- the sync state of some of the store's entities (the plugin's edit screens, collector/plugin_entities.py): $1 store,
+-- $2 resources, $3 WooCommerce ids (pairs); each with its outbox row bound for Salesforce (NULLs when there is none)
+-- and its newest sync job (kind sync, made when Sync now found no outbox row)
+SELECT k.resource, k.resource_id, o.status, o.attempts, o.sf_id, o.delivered_at, o.available_at,
+       o.last_error_code, o.last_error, o.updated_at,
+       j.id AS job_id, j.status AS job_status, j.error AS job_error, j.updated_at AS job_updated_at
+FROM unnest($2::text[], $3::bigint[]) AS k(resource, resource_id)
+LEFT JOIN outbox o ON o.store_id = $1 AND o.destination = 'salesforce' AND o.resource = k.resource
+     AND o.resource_id = k.resource_id
+LEFT JOIN LATERAL (
+    SELECT id, status, error, updated_at FROM jobs
+    WHERE store_id = $1 AND kind = 'sync'
+      AND params @> jsonb_build_object('resource', k.resource, 'resource_id', k.resource_id)
+    ORDER BY created_at DESC LIMIT 1
+) j ON true
+
+-- name: plugin_open_sync_job
+-- a sync job of this entity not finished yet ($2 resource, $3 id): Sync now again does not add another
+SELECT id, status FROM jobs
+WHERE store_id = $1 AND kind = 'sync' AND status IN ('requested', 'running')
+  AND params @> jsonb_build_object('resource', $2::text, 'resource_id', $3::bigint)
+ORDER BY created_at DESC LIMIT 1
+
+-- name: plugin_last_reconcile
+-- the reconciler's last run for this store (the plugin's store-wide state)
+SELECT started_at, outcome, error FROM reconcile_runs WHERE store_id = $1 ORDER BY started_at DESC LIMIT 1
+
 
 -- console ---------------------------------------------------------------------------------
 -- the support console, admin API and alerts (shared/console.py, shared/alerts.py)

@@ -5,7 +5,8 @@ keyset paging stands (orders, products: ``modified_after`` + page; customers: pa
 every page together with the lease renewal, so a re-run (``wooforce backfill`` again, or another agent after
 the lease expired) continues where it stopped. Records go through the outbox with ``source="backfill"``: a
 version the outbox has already seen is skipped unless ``force`` (then each record gets a key unique to the job).
-The agent picks up ``requested`` jobs (the plugin's Resync button) with :func:`poll_jobs`.
+The agent picks up ``requested`` jobs (the plugin's Resync button) with :func:`poll_jobs`, and ``sync`` jobs (the
+plugin's Sync now for an entity the outbox has no row of) with :func:`run_sync_jobs`.
 """
 from __future__ import annotations
 
@@ -236,6 +237,51 @@ async def poll_jobs(db: Database, stores: StoreManager, settings: Settings, *, o
     return ran
 
 
+SYNC_JOB_MAX_ATTEMPTS = 5
+SYNC_JOB_RETRY_S = 30.0  # the first wait after a transient failure, doubling per attempt
+
+
+async def run_sync_jobs(db: Database, stores: StoreManager, settings: Settings, *, owner: str,
+                        session: aiohttp.ClientSession | None = None, ssl: Any = None, max_jobs: int = 20) -> int:
+    """Run requested ``sync`` jobs (the plugin's Sync now for an entity the outbox has no row of): each fetches
+    the record from WooCommerce and enqueues it as :func:`sync_entity` does. Ends ``done`` (progress: the event
+    id), ``failed`` with a readable error (the record is gone, no REST keys, keys refused, a record dated in the
+    future, or :data:`SYNC_JOB_MAX_ATTEMPTS` transient failures), or postponed after a transient one. Each job runs
+    at most once per call; returns how many ran."""
+    ran: list[str] = []
+    while len(ran) < max_jobs:
+        job = await db.fetchrow("job_claim_next_of_kind", owner, settings.job_lease_s, "sync", ran)
+        if job is None:
+            break
+        ran.append(job["id"])
+        job_id, store_id, params = job["id"], job["store_id"], job["params"] or {}
+        log = logger.bind(action="sync.job", job_id=job_id, store_id=store_id, resource=params.get("resource"),
+                          resource_id=params.get("resource_id"))
+        try:
+            event_id = await sync_entity(db, stores, settings, store_id, str(params["resource"]),
+                                         int(params["resource_id"]), session=session, ssl=ssl)
+        except RetryableError as exc:
+            if int(job["attempts"]) >= SYNC_JOB_MAX_ATTEMPTS:
+                await db.execute("job_finish", job_id, owner, "failed", exc.message)
+                log.bind(outcome="failed").warning("sync job gave up: {}", exc.message)
+            else:
+                delay_s = SYNC_JOB_RETRY_S * 2 ** (int(job["attempts"]) - 1)
+                await db.execute("job_postpone", job_id, owner, exc.message, delay_s)
+                log.bind(outcome="retrying").warning("sync job postponed: {}", exc.message)
+            continue
+        except WooforceError as exc:
+            if isinstance(exc, WooCommerceAuthError) and exc.code != "woocommerce_keys_missing":
+                await db.execute("update_store_keys_status", store_id, "failed", exc.message)
+            await db.execute("job_finish", job_id, owner, "failed", exc.message)
+            log.bind(outcome="failed").warning("sync job failed: {}", exc.message)
+            continue
+        await db.execute("job_finish_with_progress", job_id, owner, "done", None, {"event_id": event_id})
+        log.bind(outcome="done", event_id=event_id).info("sync job done")
+    return len(ran)
+
+
 def register_jobs(scheduler: Any, *, settings: Settings, db: Database, stores: StoreManager, owner: str) -> None:
     scheduler.add_job(poll_jobs, "interval", seconds=settings.jobs_poll_interval_s, args=[db, stores, settings],
                       kwargs={"owner": owner}, id="backfill.poll", max_instances=1, coalesce=True)
+    scheduler.add_job(run_sync_jobs, "interval", seconds=settings.jobs_poll_interval_s, args=[db, stores, settings],
+                      kwargs={"owner": owner}, id="sync.poll", max_instances=1, coalesce=True)

@@ -30,7 +30,7 @@ async def test_agent_schedules_one_reconcile_job_per_store(db, stores, shop, set
         scheduler.start()
         await asyncio.wait_for(ran.wait(), 15)
         jobs = {j.id: j for j in scheduler.get_jobs()}
-        assert {"reconcile.stores", "backfill.poll", f"reconcile:{shop.store_id}"} <= set(jobs)
+        assert {"reconcile.stores", "backfill.poll", "sync.poll", f"reconcile:{shop.store_id}"} <= set(jobs)
         assert jobs[f"reconcile:{shop.store_id}"].max_instances == 1
         assert jobs[f"reconcile:{shop.store_id}"].trigger.interval.total_seconds() == settings.reconcile_interval_s
         assert lines[0]["outcome"] == "ok" and "duration_ms" in lines[0] and lines[0]["requests"] > 0
