@@ -46,6 +46,38 @@ def _emulator_stats(info: dict) -> dict:
     return s.get(info["control"] + "stats", verify=info["ca_path"], timeout=30).json()
 
 
+SOBJECTS = ("Account", "Contact", "Product2", "PricebookEntry", "Order", "OrderItem")
+
+
+class FirstWrite:
+    """Time from the drain's start to the first of our records stored in Salesforce (emulator stats, polled)."""
+
+    def __init__(self, info: dict, baseline: int, interval_s: float = 0.1):
+        import threading
+
+        self.info, self.baseline, self.interval_s = info, baseline, interval_s
+        self.first_s: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._t0 = 0.0
+
+    def start(self, t0: float) -> None:
+        self._t0 = t0
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set() and self.first_s is None:
+            counts = _emulator_stats(self.info)["record_counts"]
+            if sum(counts.get(s, 0) for s in SOBJECTS) > self.baseline:
+                self.first_s = time.perf_counter() - self._t0
+                return
+            self._stop.wait(self.interval_s)
+
+
 async def _backlog(feeder, store_id: str, args) -> int:
     from tests.support import woo
 
@@ -75,9 +107,10 @@ async def run(args) -> dict:
     dsn = args.database_url or await asyncio.to_thread(embedded_pg.start, tmp)
     emu, info = _start_emulator(tmp, args.latency_ms)
     try:
+        extra = {} if args.bulk_threshold is None else {"sf_bulk_threshold_records": args.bulk_threshold}
         settings = Settings(_env_file=None, data_dir=tmp, database_url=dsn, log_level="WARNING",
                             master_key=__import__("cryptography.fernet").fernet.Fernet.generate_key().decode(),
-                            sf_concurrency=args.concurrency)
+                            sf_concurrency=args.concurrency, **extra)
         db = await Database(dsn, min_size=2, max_size=10).open()
         await migrations.migrate(db)
         stores = StoreManager(db, Vault.from_settings(settings), cache_ttl_s=0)
@@ -87,11 +120,15 @@ async def run(args) -> dict:
                                                 "client_id": cid, "client_secret": secret,
                                                 "ca_file": info["ca_path"]})
         n_events = await _backlog(Feeder(db), row["id"], args)
-        before = _emulator_stats(info)["api_usage"]
+        start = _emulator_stats(info)
+        before = start["api_usage"]
         deliverer = Deliverer(db, stores, settings)
+        watch = FirstWrite(info, sum(start["record_counts"].get(s, 0) for s in SOBJECTS))
         t0 = time.perf_counter()
+        watch.start(t0)
         stats = await deliverer.drain()
         elapsed = time.perf_counter() - t0
+        watch.stop()
         after = _emulator_stats(info)
         calls = after["api_usage"] - before
         async with db.connection() as c:
@@ -99,6 +136,9 @@ async def run(args) -> dict:
         agent = {"events": n_events, "order_events": args.orders, "api_calls": calls, "records": stats.records,
                  "elapsed_s": round(elapsed, 2), "records_per_s": round(stats.records / elapsed),
                  "calls_per_1000_order_events": round(calls / args.orders * 1000, 2),
+                 "bulk_threshold_records": settings.sf_bulk_threshold_records,
+                 "first_write_s": None if watch.first_s is None else round(watch.first_s, 2),
+                 "bulk_jobs": after["by_endpoint"].get("bulk2.create", 0),
                  "outbox": statuses, "endpoints": after["by_endpoint"], "record_counts": after["record_counts"]}
         # naive: one single-record upsert per record, same concurrency, on a sample of the same records
         client = await deliverer.client(row["id"])
@@ -156,6 +196,8 @@ def main(argv=None) -> int:
     p.add_argument("--latency-ms", type=float, default=100)
     p.add_argument("--concurrency", type=int, default=10)
     p.add_argument("--naive-sample-orders", type=int, default=100)
+    p.add_argument("--bulk-threshold", type=int, default=None, help="WOOFORCE_SF_BULK_THRESHOLD_RECORDS (default: "
+                   "the setting's default)")
     p.add_argument("--database-url", default=os.environ.get("WOOFORCE_DATABASE_URL"))
     args = p.parse_args(argv)
     from loguru import logger
@@ -175,6 +217,8 @@ def main(argv=None) -> int:
     print(f"* naive measured on a sample of {n['sample_order_events']} order events ({n['sample_records']} records, "
           f"{n['sample_calls']} calls, {n['sample_elapsed_s']} s) and extrapolated: one call per record is exact, "
           f"the speed and full elapsed time are estimates.")
+    print(f"bulk threshold {a['bulk_threshold_records']} records: {a['bulk_jobs']} Bulk API 2.0 jobs, first record "
+          f"written after {a['first_write_s']} s")
     print(f"ratio: {n['calls_per_1000_order_events'] / max(a['calls_per_1000_order_events'], 0.01):.0f}x fewer calls, "
           f"{a['records_per_s'] / max(n['records_per_s'], 1):.1f}x faster; outbox after drain: {a['outbox']}")
     ok = a["calls_per_1000_order_events"] <= 10 and a["records_per_s"] >= 1000 and set(a["outbox"]) == {"delivered"}
