@@ -1120,3 +1120,40 @@ SELECT id, field, winner, winner_value, winner_at, loser_value, loser_at, detect
 FROM twoway_conflicts WHERE store_id = $1 AND resource = $2 AND resource_id = $3
 ORDER BY detected_at DESC, id DESC LIMIT $4
 
+-- name: sf_matches_for_keys
+-- issue 17: the review-list rows of these entities ($2: Wooforce keys) of store $1 (the agent's adoption reads them)
+SELECT wooforce_key, kind, reason, candidates, status, decision, decided_by FROM sf_matches
+WHERE store_id = $1 AND wooforce_key = ANY($2::text[])
+
+-- name: sf_matches_record
+-- the agent's ambiguous findings, one row per entity ($2 keys, $3 kinds, $4 reasons, $5 candidates as JSON text,
+-- $6 statuses, $7 decisions, $8 decided_by): a row already decided by a person keeps its decision
+INSERT INTO sf_matches (store_id, wooforce_key, kind, reason, candidates, status, decision, decided_by, decided_at,
+                        applied_at)
+SELECT $1, k, kd, r, c::jsonb, s, d, b, CASE WHEN d IS NULL THEN NULL ELSE now() END,
+       CASE WHEN s = 'applied' THEN now() END
+FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS t(k, kd, r, c, s, d, b)
+ON CONFLICT (store_id, wooforce_key) DO UPDATE SET
+    reason = EXCLUDED.reason, candidates = EXCLUDED.candidates, status = EXCLUDED.status,
+    decision = EXCLUDED.decision, decided_by = EXCLUDED.decided_by, decided_at = EXCLUDED.decided_at,
+    applied_at = EXCLUDED.applied_at, updated_at = now()
+WHERE sf_matches.status <> 'decided'
+
+-- name: sf_matches_applied
+-- decisions the agent applied (the chosen record was stamped, or created): $2 keys
+UPDATE sf_matches SET status = 'applied', applied_at = now(), updated_at = now()
+WHERE store_id = $1 AND wooforce_key = ANY($2::text[]) AND status = 'decided'
+
+-- name: sf_matches_list
+-- the review list of store $1 ($2: a status, NULL for every row), oldest first, at most $3 rows
+SELECT store_id, wooforce_key, kind, reason, candidates, status, decision, decided_by, decided_at, applied_at,
+       created_at
+FROM sf_matches WHERE store_id = $1 AND ($2::text IS NULL OR status = $2)
+ORDER BY created_at, wooforce_key LIMIT $3
+
+-- name: sf_matches_decide
+-- a person's pick for an open row: $3 a candidate's Id or 'create', $4 who; returns the row (none if not open)
+UPDATE sf_matches SET status = 'decided', decision = $3, decided_by = $4, decided_at = now(), updated_at = now()
+WHERE store_id = $1 AND wooforce_key = $2 AND status = 'open'
+RETURNING wooforce_key, kind, candidates, decision
+

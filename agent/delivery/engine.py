@@ -29,6 +29,7 @@ from urllib.parse import quote
 from loguru import logger
 from prometheus_client import Gauge
 
+from agent.delivery.adopt import adopt
 from agent.delivery.plan import LEVELS, PRIMARY, STANDARD_PRICEBOOK_KEY, Plan, Rec, Unit, UnitResult, set_create_only
 from agent.leases import leases_kept, new_owner
 from agent.salesforce import LIMIT_CODE, RETRYABLE_CODES, SalesforceClient, in_thread, soql_key_queries
@@ -241,6 +242,7 @@ class StoreRun:
                 plan.add_unit(u)  # orders first: an entity's own row then amends any copy an order made of it
         if self.twoway is not None:
             self.twoway.filter(plan)
+        await adopt(self, plan, mapping)  # records the org already has: matched, not duplicated (issue 17)
         nodes = build_nodes(plan, self.settings.sf_bulk_threshold_records)
         await asyncio.gather(*(self._run_node(n, i) for i, n in enumerate(nodes)))
         await self._second_round(plan)

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from ..tls import make_tls
-from . import control
+from . import control, seeding
 from .app import URI_MAX_BYTES, create_app
 from .faults import Faults
 from .state import INTEGRATION_USERNAME, OrgState, ValidationRule
@@ -208,6 +208,11 @@ class SalesforceEmulator:
     def insert(self, sobject: str, fields: dict, user: str | None = None) -> dict:
         """Create a record directly (full validation, as the admin user unless ``user``); returns the record."""
         return self._call(lambda: control.write(self.state, sobject, fields, None, user))
+
+    def seed_existing(self, contacts: list[dict] | tuple = (), products: list[dict] | tuple = ()) -> dict[str, list[str]]:
+        """Records people made before Wooforce (no Wooforce_Key__c unless given, duplicates allowed): Accounts with
+        their Contacts, Product2s with a standard price book entry (``seeding.seed_existing``); the Ids made."""
+        return self._call(lambda: seeding.seed_existing(self.state, contacts=list(contacts), products=list(products)))
 
     def edit_as_user(self, sobject: str, record_id: str, fields: dict, user: str | None = None) -> dict:
         """Edit a record as a human Salesforce user (default the admin): LastModifiedById = that user,

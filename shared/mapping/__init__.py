@@ -272,6 +272,8 @@ def load_mapping(*overrides: Path | str | None) -> Mapping:
     twoway = raw.pop("twoway", {})
     if options.get("customer_on_delete", "keep") not in ("keep", "erase"):
         raise ConfigError("mapping options.customer_on_delete must be \"keep\" or \"erase\"")
+    if options.get("match_ambiguous", "wait") not in ("create", "oldest", "wait"):
+        raise ConfigError("mapping options.match_ambiguous must be \"create\", \"oldest\" or \"wait\"")
     tables: dict[tuple[str, str], dict[str, Spec]] = {}
     for source, objs in raw.items():
         if source not in SOURCES or not isinstance(objs, dict):

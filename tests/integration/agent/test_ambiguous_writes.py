@@ -59,7 +59,8 @@ async def test_delete_after_an_ambiguous_create_finds_the_order_by_its_key(db, s
     kind, kw = fault
     d = make_deliverer(sf_timeout_s=0.5)
     await outbox.put(sf_store, "customer", woo.customer(1))
-    assert (await d.drain()).outcomes["delivered"] == 1  # connected (limits, price book) while Salesforce is fine
+    await outbox.put(sf_store, "product", woo.product(1))  # known before the order: no lookup in the org (issue 17)
+    assert (await d.drain()).outcomes["delivered"] == 2  # connected (limits, price book) while Salesforce is fine
     # the create lands in Salesforce, but its answer (and so its Salesforce Id) is lost
     f = sf_emu.faults.add(kind, phase="after", path_contains="/composite", **kw)
     await outbox.put(sf_store, "order", woo.order(2, customer_id=1))
@@ -195,7 +196,8 @@ async def test_line_removed_after_an_ambiguous_create_is_found_and_deleted(db, s
     kind, kw = fault
     d = make_deliverer(sf_timeout_s=0.5)
     await outbox.put(sf_store, "customer", woo.customer(1))
-    assert (await d.drain()).outcomes["delivered"] == 1
+    await outbox.put(sf_store, "product", woo.product(1))  # known before the order: no lookup in the org (issue 17)
+    assert (await d.drain()).outcomes["delivered"] == 2
     f = sf_emu.faults.add(kind, phase="after", path_contains="/composite", **kw)
     doc = woo.order(8, customer_id=1, products=(1,))
     await outbox.put(sf_store, "order", doc)
@@ -207,7 +209,7 @@ async def test_line_removed_after_an_ambiguous_create_is_found_and_deleted(db, s
                 if r["Wooforce_Key__c"].rpartition(":item:")[0].endswith(":order:8")}
 
     assert lines() == {"81"}  # it did land
-    replaced = {**woo.order(8, customer_id=1, products=(2,), modified=1)}
+    replaced = {**woo.order(8, customer_id=1, products=(1,), modified=1)}  # a known product: no lookup (issue 17)
     replaced["line_items"][0]["id"] = 89
     await outbox.put(sf_store, "order", replaced)
     calls = sf_emu.api_calls

@@ -9,6 +9,9 @@ import pytest
 from tests.support import woo
 
 pytestmark = pytest.mark.integration
+# a batch with customers and products Wooforce never wrote first looks for them in the org (issue 17, records the
+# org already has: agent/delivery/adopt.py): one Composite of lookups, on top of the write calls counted here
+LOOKUP = 1
 
 
 def by_key(emu, sobject: str) -> dict[str, dict]:
@@ -32,7 +35,7 @@ async def test_five_orders_with_new_customers_and_products_in_exactly_one_api_ca
                                           for i in range(1, 6)))
     before = sf_emu.api_calls
     stats = await deliverer.drain()
-    assert sf_emu.api_calls - before == 1 and stats.api_calls == 1
+    assert sf_emu.api_calls - before == 1 + LOOKUP and stats.api_calls == 1 + LOOKUP
     assert stats.outcomes["delivered"] == 5
     assert sf_emu.stats()["composite_subrequests"].get("sobjects.upsert", 0) == 5  # one group record by record
     accounts, contacts, orders = by_key(sf_emu, "Account"), by_key(sf_emu, "Contact"), by_key(sf_emu, "Order")
@@ -80,7 +83,7 @@ async def test_one_call_outcomes_stay_record_by_record(db, sf_store, sf_emu, out
     await outbox.put(sf_store, "order", *docs)
     before = sf_emu.api_calls
     stats = await deliverer.drain()
-    assert sf_emu.api_calls - before == 1
+    assert sf_emu.api_calls - before == 1 + LOOKUP
     assert (stats.outcomes["delivered"], stats.outcomes["dead"]) == (4, 1)
     async with db.connection() as c:
         rows = {r["resource_id"]: dict(r) for r in await c.fetch(
@@ -103,5 +106,5 @@ async def test_a_batch_too_large_for_one_request_keeps_the_collection_plan(db, s
     await outbox.put(sf_store, "order", *(woo.order(i, customer_id=i, products=(i, i + 100)) for i in range(1, 31)))
     before = sf_emu.api_calls
     stats = await deliverer.drain()
-    assert stats.outcomes["delivered"] == 30 and sf_emu.api_calls - before == 2
+    assert stats.outcomes["delivered"] == 30 and sf_emu.api_calls - before == 2 + LOOKUP
     assert sf_emu.stats()["composite_subrequests"].get("sobjects.upsert", 0) == 0
