@@ -175,7 +175,12 @@ class Plan:
                 "order", "Order", {}, self._ctx(u)).get("Woo_Status__c")}, own=True)
             return
         buyer = self._buyer_key(u, doc)
+        # WooCommerce resets customer_id to 0 on every order of a deleted user (direct SQL, a new date_modified, no
+        # hook): an order Salesforce already holds keeps the buyer it has, and no guest buyer is made (issue 14)
+        keep_buyer = not _registered(doc) and self._exists(u.store_id, "Order", k)
         for sobject in ("Account", "Contact"):  # each one Salesforce lacks (a Contact it rejected, too) goes again
+            if keep_buyer:
+                break
             if (sobject, buyer) in self.records:
                 self.records[(sobject, buyer)].needed_by.add(u.index)
             elif not self._exists(u.store_id, sobject, buyer):
@@ -186,6 +191,8 @@ class Plan:
         fields = self.mapping.fields("order", "Order", doc, self._ctx(u))
         fields.update({"Account": {KEY_FIELD: buyer}, "Pricebook2Id": self.pricebook_ids[u.store_id],
                        "BillToContact": {KEY_FIELD: buyer}})
+        if keep_buyer:
+            del fields["Account"], fields["BillToContact"]
         if not self._exists(u.store_id, "Order", k):
             fields["Status"] = self.mapping.options.get("order_status", "Draft")
         self._add(u, "Order", k, fields, own=True)
@@ -193,9 +200,14 @@ class Plan:
             if not isinstance(line, dict) or "id" not in line:
                 continue
             pid = line.get("variation_id") or line.get("product_id") or 0
-            pkey = key(u.store_id, "product", pid if pid else f"line-{u.resource_id}-{line['id']}")
-            if not self._exists(u.store_id, "PricebookEntry", pkey) and ("PricebookEntry", pkey) not in self.records:
-                self._product_records(u, pkey, "line_product", line, own=False)
+            # product_id 0: a product never known, or one deleted for good (WooCommerce then lists its lines with
+            # product_id 0 and sku null): a line Salesforce holds keeps its product (the PricebookEntry reference is
+            # create-only); a new one gets the store's one placeholder product, not one per line (issue 14)
+            pkey = key(u.store_id, "product", pid or UNKNOWN_PRODUCT)
+            if not pid and self._line_known(u.store_id, k, line):
+                pass
+            elif not self._exists(u.store_id, "PricebookEntry", pkey) and ("PricebookEntry", pkey) not in self.records:
+                self._product_records(u, pkey, "line_product", line if pid else UNKNOWN_PRODUCT_LINE, own=False)
             else:
                 for sobject in ("Product2", "PricebookEntry"):
                     if (sobject, pkey) in self.records:
@@ -204,6 +216,10 @@ class Plan:
             item = self.mapping.fields("order_item", "OrderItem", line, self._ctx(u))
             rec = self._add(u, "OrderItem", ik, item, own=True)
             self._create_only(rec, u, {"Order": {KEY_FIELD: k}, "PricebookEntry": {KEY_FIELD: pkey}})
+
+    def _line_known(self, store_id: str, order_key: str, line: dict) -> bool:
+        ik = f"{order_key}:item:{line['id']}"
+        return any(self._exists(store_id, sobject, ik) for sobject in ("OrderItem", "OpportunityLineItem"))
 
     def _create_only(self, rec: Rec, u: Unit, fields: dict) -> None:
         rec.create_only = fields
@@ -227,6 +243,16 @@ def set_create_only(rec: Rec, send: bool) -> None:
         else:
             rec.fields.pop(name, None)
     rec.create_only_omitted = not send
+
+
+# the placeholder product of lines whose product Wooforce never knew (product_id 0): one per store
+UNKNOWN_PRODUCT = "unknown"
+UNKNOWN_PRODUCT_LINE = {"name": "Unknown WooCommerce product", "sku": None, "price": 0}
+
+
+def _registered(doc: dict) -> bool:
+    cid = doc.get("customer_id") or 0
+    return isinstance(cid, int) and cid > 0
 
 
 def _billing_email(doc: dict) -> str | None:

@@ -272,6 +272,12 @@ class Store:
         self.customers.pop(customer_id)
         self.emails.pop(rec.doc["email"].lower(), None)
         self._emit(rec, "deleted", ["customer.deleted"], deleted=True)
+        # as the real store does on a user's delete (direct SQL): their orders become guest orders (customer_id 0)
+        # with a new date_modified, and no webhook fires for them
+        for order in list(self.orders.values()):
+            if order.customer_id == customer_id:
+                order.doc["customer_id"] = order.customer_id = 0
+                self._touch(order)
         return body
 
     def _mark_paying(self, customer_id: int) -> None:
@@ -455,7 +461,23 @@ class Store:
                 self.variations.pop(vid, None)
             self._unregister(rec)
         self._emit(rec, "deleted", [], deleted=True)
+        self._orphan_lines({rec.id, *([] if rec.kind == "variation" else rec.doc["variations"])})
         return body
+
+    def _orphan_lines(self, gone: set[int]) -> None:
+        """Lines of a product deleted for good: WooCommerce lists them with ``product_id: 0`` (and no variation) and
+        ``sku: null``; the orders are not modified and no webhook fires."""
+        def orphan(items: list[dict[str, Any]]) -> None:
+            for it in items:
+                if it.get("product_id") in gone or it.get("variation_id") in gone:
+                    it["product_id"], it["variation_id"], it["sku"] = 0, 0, None
+
+        for order in self.orders.values():
+            orphan(order.extra.get("items", []))
+            if order.builder is not None:  # a seeded order not built yet: marked when it is
+                order.builder = lambda r, build=order.builder: _orphaned(build(r), orphan)
+            else:
+                orphan(order.doc.get("line_items", []))
 
     # ------------------------------------------------------------ orders
 
@@ -891,3 +913,8 @@ class Store:
             self._emit(product, "updated", ["product.updated"])
         self._emit(order, "updated", ["order.updated"])
         return rec
+
+
+def _orphaned(doc: dict[str, Any], orphan: Callable[[list[dict[str, Any]]], None]) -> dict[str, Any]:
+    orphan(doc.get("line_items", []))
+    return doc
