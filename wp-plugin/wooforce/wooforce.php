@@ -28,6 +28,7 @@ require_once __DIR__ . '/includes/class-wooforce-client.php';
 require_once __DIR__ . '/includes/class-wooforce-recorder.php';
 require_once __DIR__ . '/includes/class-wooforce-sender.php';
 require_once __DIR__ . '/includes/class-wooforce-health.php';
+require_once __DIR__ . '/includes/class-wooforce-sync-buttons.php';
 require_once __DIR__ . '/includes/class-wooforce-admin.php';
 require_once __DIR__ . '/includes/class-wooforce-plugin.php';
 

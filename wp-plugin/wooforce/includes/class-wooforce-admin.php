@@ -364,6 +364,7 @@ class Wooforce_Admin {
 					<?php submit_button( __( 'Check again', 'wooforce' ), 'secondary', 'submit', false ); ?>
 				</form>
 			<?php endif; ?>
+			<?php do_action( 'wooforce_settings_after_checklist', $entry ); ?>
 
 			<h2><?php esc_html_e( 'Status', 'wooforce' ); ?></h2>
 			<table class="widefat striped wooforce-status" style="max-width:48em"><tbody>

@@ -88,6 +88,13 @@ class Wooforce_Plugin {
 	public $admin;
 
 	/**
+	 * Sync state and Sync now on the order, product and user edit screens.
+	 *
+	 * @var Wooforce_Sync_Buttons
+	 */
+	public $sync_buttons;
+
+	/**
 	 * The instance.
 	 */
 	public static function instance() {
@@ -103,6 +110,7 @@ class Wooforce_Plugin {
 	private function __construct() {
 		$this->recorder = new Wooforce_Recorder();
 		$this->admin    = new Wooforce_Admin();
+		$this->sync_buttons = new Wooforce_Sync_Buttons();
 	}
 
 	/**
@@ -140,6 +148,11 @@ class Wooforce_Plugin {
 		add_action( 'admin_post_wooforce_check', array( $this->admin, 'handle_check' ) );
 		add_action( 'admin_post_wooforce_resync', array( $this->admin, 'handle_resync' ) );
 		add_filter( 'plugin_action_links_' . plugin_basename( WOOFORCE_FILE ), array( $this->admin, 'action_links' ) );
+		add_action( 'add_meta_boxes', array( $this->sync_buttons, 'add_meta_boxes' ) );
+		add_action( 'show_user_profile', array( $this->sync_buttons, 'user_section' ) );
+		add_action( 'edit_user_profile', array( $this->sync_buttons, 'user_section' ) );
+		add_action( 'wp_ajax_' . Wooforce_Sync_Buttons::AJAX_ACTION, array( $this->sync_buttons, 'handle_sync' ) );
+		add_action( 'wooforce_settings_after_checklist', array( $this->sync_buttons, 'store_state' ) );
 	}
 
 	/**
