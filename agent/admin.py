@@ -33,6 +33,25 @@ def born_fields(mapping: Mapping) -> list[str]:
     return [sobject for resource, sobject in BORN.items() if resource in tw.objects]
 
 
+def org_models(mapping: Mapping, account: dict[str, dict]) -> dict:
+    """What the org allows, from Account's describe: Person Accounts are on when it has ``IsPersonAccount``,
+    multi-currency when it has ``CurrencyIsoCode`` (its picklist: the org's currencies); the data models of the
+    mapping's [options] it can take, and the store's choices it cannot."""
+    person = "ispersonaccount" in account
+    currency = account.get("currencyisocode")
+    codes = [v["value"] for v in (currency or {}).get("picklistValues") or [] if v.get("active", True)]
+    allowed = {"customer_model": ["account_contact", *(["person_account"] if person else [])],
+               "order_model": ["order", "opportunity"]}
+    problems = []
+    if mapping.customer_model not in allowed["customer_model"]:
+        problems.append(f"customer_model = \"{mapping.customer_model}\" but the org has no Person Accounts (Salesforce "
+                        "Support enables them on request): use \"account_contact\"")
+    return {"org": {"person_accounts": person, "multi_currency": currency is not None, "currencies": codes},
+            "models_allowed": allowed, "model_problems": problems,
+            "models": {"customer_model": mapping.customer_model, "order_model": mapping.order_model,
+                       "lead_for_guests": mapping.lead_for_guests}}
+
+
 async def check_salesforce(stores: StoreManager, settings: Settings, store_id: str) -> dict:
     """Describe every sObject the mapping writes; report the fields the org lacks (or that cannot be written),
     and whether ``Wooforce_Key__c`` is an external id and unique: an External ID that is not Unique lets the org
@@ -46,13 +65,14 @@ async def check_salesforce(stores: StoreManager, settings: Settings, store_id: s
     client = SalesforceClient(conn, api_version=settings.sf_api_version, timeout_s=settings.sf_timeout_s)
     report: dict = {"store_id": store_id, "missing": {}, "not_writable": {}, "key_not_external_id": [],
                     "key_not_unique": []}
+    seen: dict[str, dict] = {}  # sObject -> its described fields by lower-case name
     try:
         wanted = {o: set(f) for o, f in mapping.sobject_fields().items()}
         for sobject in born_fields(mapping):  # records made in Salesforce for a store are marked by Woo_Store__c
             wanted.setdefault(sobject, set()).add(STORE_FIELD)
         for sobject, fields in sorted(wanted.items()):
             described = await asyncio.to_thread(client.describe, sobject)
-            have = {f["name"].lower(): f for f in described["fields"]}
+            have = seen[sobject] = {f["name"].lower(): f for f in described["fields"]}
             missing = sorted(f for f in fields if f.lower() not in have)
             locked = sorted(f for f in fields if f.lower() in have and not have[f.lower()]["createable"])
             if missing:
@@ -64,9 +84,13 @@ async def check_salesforce(stores: StoreManager, settings: Settings, store_id: s
                 report["key_not_external_id"].append(sobject)
             elif key is not None and not key.get("unique"):
                 report["key_not_unique"].append(sobject)
+        if "Account" not in seen:
+            seen["Account"] = {f["name"].lower(): f for f in (await asyncio.to_thread(client.describe, "Account"))[
+                "fields"]}
+        report.update(org_models(mapping, seen["Account"]))
     finally:
         client.close()
     report["ok"] = not (report["missing"] or report["not_writable"] or report["key_not_external_id"]
-                        or report["key_not_unique"])
+                        or report["key_not_unique"] or report["model_problems"])
     report["api_calls"] = client.calls
     return report

@@ -326,6 +326,13 @@ async def cmd_salesforce_check(stores: StoreManager, args: argparse.Namespace, s
         for sobject in report["key_not_unique"]:
             print(f"{sobject}: Wooforce_Key__c is an External ID but not Unique: two records can share a key and "
                   "upserts then fail (300 Multiple Choices, DUPLICATE_EXTERNAL_ID); tick Unique on the field")
+        org = report["org"]
+        print(f"org: Person Accounts {'on' if org['person_accounts'] else 'off'}, "
+              + (f"multi-currency ({', '.join(org['currencies'])})" if org["multi_currency"] else "one currency")
+              + "; models allowed: customer_model " + " or ".join(report["models_allowed"]["customer_model"])
+              + ", order_model " + " or ".join(report["models_allowed"]["order_model"]))
+        for problem in report["model_problems"]:
+            print(problem)
         print("the org has every field the mapping writes" if report["ok"] else
               "fix the fields above (Setup > Object Manager), or drop them from your mapping file")
     return 0 if report["ok"] else 1

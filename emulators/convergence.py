@@ -56,18 +56,25 @@ def _by_key(records: list[dict], store_id: str, duplicates: list[str], sobject: 
 
 
 def compare(store, sf_records, store_id: str, *, deleted_order_status: str = "deleted",
-            customer_on_delete: str = "keep") -> ConvergenceReport:
-    """``store``: the WooCommerce emulator's store; ``sf_records(sobject)``: the org's records of that object."""
+            customer_on_delete: str = "keep", customer_model: str = "account_contact",
+            order_model: str = "order") -> ConvergenceReport:
+    """``store``: the WooCommerce emulator's store; ``sf_records(sobject)``: the org's records of that object.
+    ``customer_model`` / ``order_model``: the store's data models (mapping [options]): a registered customer is a
+    Contact, or a Person Account (``person_account``: its ``PersonEmail``); an order is an Order with OrderItems, or
+    an Opportunity with OpportunityLineItems (``opportunity``)."""
+    order_sobject, line_sobject = ("Opportunity", "OpportunityLineItem") if order_model == "opportunity" \
+        else ("Order", "OrderItem")
+    person = customer_model == "person_account"
     dup: list[str] = []
     reports: list[ObjectReport] = []
 
     # orders -> Order (status, total, modification time) + OrderItem (the same lines); a draft order (an open
     # checkout) is not an order and must not be in Salesforce
     store_orders = {i: r for i, r in store.orders.items() if not is_draft_order(r.doc)}
-    orders = _by_key(sf_records("Order"), store_id, dup, "Order")
+    orders = _by_key(sf_records(order_sobject), store_id, dup, order_sobject)
     live = {k: o for k, o in orders.items() if o.get("Woo_Status__c") != deleted_order_status}
     lines: dict[str, set[str]] = {}
-    for k in _by_key(sf_records("OrderItem"), store_id, dup, "OrderItem"):
+    for k in _by_key(sf_records(line_sobject), store_id, dup, line_sobject):
         order_key, _, line = k.rpartition(":item:")
         lines.setdefault(order_key, set()).add(line)
     rep = ObjectReport("orders", store=len(store_orders), salesforce=len(live))
@@ -114,7 +121,7 @@ def compare(store, sf_records, store_id: str, *, deleted_order_status: str = "de
     reports.append(rep)
 
     # customers -> Contact (email, city)
-    contacts = _by_key(sf_records("Contact"), store_id, dup, "Contact")
+    contacts = _by_key(sf_records("Account" if person else "Contact"), store_id, dup, "Contact")
     current = {f"customer:{i}": r for i, r in store.customers.items() if r.doc.get("role") == "customer"}
     known = {k: c for k, c in contacts.items() if k.startswith("customer:")}
     rep = ObjectReport("customers", store=len(current), salesforce=sum(1 for k in known if k in current))
@@ -122,7 +129,7 @@ def compare(store, sf_records, store_id: str, *, deleted_order_status: str = "de
         c = known.get(key)
         if c is None:
             rep.mismatches.append(f"{key} missing")
-        elif (c.get("Email") or "") != (rec.doc.get("email") or ""):
+        elif (c.get("PersonEmail" if person else "Email") or "") != (rec.doc.get("email") or ""):
             rep.mismatches.append(f"{key} email differs")
     retained = set(known) - set(current)
     if retained:

@@ -30,6 +30,7 @@ from loguru import logger
 from prometheus_client import Gauge
 
 from agent.delivery.adopt import adopt
+from agent.delivery.models import line_sobject, store_model_ids
 from agent.delivery.plan import LEVELS, PRIMARY, STANDARD_PRICEBOOK_KEY, Plan, Rec, Unit, UnitResult, set_create_only
 from agent.leases import leases_kept, new_owner
 from agent.salesforce import LIMIT_CODE, RETRYABLE_CODES, SalesforceClient, in_thread, soql_key_queries
@@ -153,7 +154,7 @@ def classify(rec: Rec, code: str | None, message: str) -> bool:
     if code == "REQUIRED_FIELD_MISSING" and rec.create_only_omitted:
         return True  # our map said it exists but it was deleted in Salesforce: recreate next time
     if code == "INVALID_FIELD_FOR_INSERT_UPDATE" and not rec.create_only_omitted and rec.sobject in (
-            "PricebookEntry", "OrderItem"):
+            "PricebookEntry", "OrderItem", "OpportunityLineItem", "OpportunityContactRole"):
         return True  # it exists although our map did not know: update without create-only fields next time
     return False
 
@@ -220,6 +221,7 @@ class StoreRun:
                 return [self._result(u, Outcome.PAUSED, code=BUDGET_CODE, error="daily API budget share reached")
                         for u in self.units]
             pricebook = await self._standard_pricebook()
+            org_ids = await store_model_ids(self.agent.db, self, mapping)  # the store's data models (issue 18)
         except (PermanentError, RetryableError) as exc:
             # configuration or login trouble: not the rows' fault, so no attempt is counted
             logger.bind(action="sync.connection_failed", store_id=self.store_id, code=exc.code).warning(
@@ -236,6 +238,7 @@ class StoreRun:
         await self._rebuild_trash_stubs()
         known = await self._known(mapping, pricebook)
         plan = self.plan = Plan(mapping, known, {self.store_id: pricebook})
+        plan.org_ids = org_ids
         self.twoway = await hooks.before_plan(self.agent.db, self.store_id, mapping, self.units, self)
         for u in sorted(self.units, key=lambda u: u.resource != "order"):
             if u.skip_reason is None:  # two-way: an echo of Wooforce's own WooCommerce write is not sent back
@@ -282,14 +285,16 @@ class StoreRun:
         if not orders:
             return
         db = self.agent.db
-        held = {r["wooforce_key"]: r["sf_id"] for r in await db.fetch("lookup_order_items", self.store_id,
-                                                                       list(orders))}
+        line, parent = line_sobject(plan.mapping)  # OrderItem, or OpportunityLineItem (order_model)
+        found = await db.fetch("lookup_order_items", self.store_id, list(orders)) if line == "OrderItem" \
+            else await db.fetch("lookup_line_items", self.store_id, list(orders), line)
+        held = {r["wooforce_key"]: r["sf_id"] for r in found}
         unsure = [key(self.store_id, "order", r["resource_id"]) for r in await db.fetch(
             "orders_unconfirmed", self.store_id, [u.resource_id for u in orders.values()])]
         if unsure and not self.broken:
             # a write of these orders may have landed unanswered: Salesforce may hold lines the map lacks
             try:
-                for soql in soql_key_queries("OrderItem", ["Id", KEY_FIELD], unsure, f"Order.{KEY_FIELD}",
+                for soql in soql_key_queries(line, ["Id", KEY_FIELD], unsure, f"{parent}.{KEY_FIELD}",
                                              max_keys=COLLECTION_MAX):
                     for r in await self.call(self.sf.query, soql):
                         held.setdefault(r[KEY_FIELD], r["Id"])
@@ -297,12 +302,12 @@ class StoreRun:
                 self.broken = self.broken or f"{exc.code}: {exc.message[:200]}"
         for k in unsure if self.broken else []:  # not sure which lines Salesforce holds: try again later
             u = orders[k]
-            plan.deletes.append(rec := Rec("OrderItem", f"{k}:item:?", {}, u.index, {u.index}, delete=True))
+            plan.deletes.append(rec := Rec(line, f"{k}:item:?", {}, u.index, {u.index}, delete=True))
             _fail(rec, "SKIPPED", f"order lines not checked: {self.broken}", None, "lines", retry=True)
         for k, sf_id in held.items():
-            if ("OrderItem", k) not in plan.records:
+            if (line, k) not in plan.records:
                 u = orders[k.rpartition(":item:")[0]]
-                plan.deletes.append(Rec("OrderItem", k, {}, u.index, {u.index}, sf_id=sf_id, delete=True))
+                plan.deletes.append(Rec(line, k, {}, u.index, {u.index}, sf_id=sf_id, delete=True))
         todo = [r for r in plan.deletes if r.ok is None]
         for n, i in enumerate(range(0, len(todo), COLLECTION_MAX * COMPOSITE_MAX_COLLECTIONS)):
             chunk = todo[i:i + COLLECTION_MAX * COMPOSITE_MAX_COLLECTIONS]

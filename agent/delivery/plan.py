@@ -17,10 +17,14 @@ from shared.models import Outcome
 from shared.outbox import ClaimedRow, Completion
 
 # dependency levels: a level only references lower levels
-LEVELS = {"Account": 0, "Product2": 0, "Contact": 1, "PricebookEntry": 1, "Order": 2, "OrderItem": 3}
-SOBJECT_ORDER = ("Account", "Product2", "Contact", "PricebookEntry", "Order", "OrderItem")
+LEVELS = {"Account": 0, "Product2": 0, "Contact": 1, "PricebookEntry": 1, "Order": 2, "OrderItem": 3,
+          # the other models of the mapping's [options] (customer_model, lead_for_guests, order_model)
+          "Lead": 0, "Opportunity": 2, "OpportunityLineItem": 3, "OpportunityContactRole": 3}
+SOBJECT_ORDER = ("Account", "Product2", "Contact", "PricebookEntry", "Order", "OrderItem",
+                 "Lead", "Opportunity", "OpportunityLineItem", "OpportunityContactRole")
 PRIMARY = {"customer": "Account", "product": "Product2", "order": "Order"}
 STANDARD_PRICEBOOK_KEY = "__standard__"
+PERSON_RECORD_TYPE_KEY = "__person_account__"  # Plan.org_ids: the Person Account record type's Id
 
 
 @dataclass
@@ -84,6 +88,7 @@ class Plan:
         # was lost), so the delivery looks these up by key before concluding they are not in Salesforce
         self.unknown_deletes: set[tuple[str, str]] = set()
         self.deletes: list[Rec] = []  # records to delete in Salesforce (order lines WooCommerce no longer lists)
+        self.org_ids: dict[str, str] = {}  # Ids the store's models need (agent/delivery/models.py)
 
     # ---- records ---------------------------------------------------------------------------------
     def _exists(self, store_id: str, sobject: str, k: str) -> bool:
@@ -126,7 +131,13 @@ class Plan:
             if not self._delete_target_exists(u.store_id, "Account", k):
                 u.skip_reason = "customer deleted: not in Salesforce"
                 return
-            for sobject, placeholder in (("Account", ("Name", "Erased customer")), ("Contact", ("LastName", "Erased"))):
+            erase: tuple[tuple[str, tuple[str, str]], ...] = (("Account", ("Name", "Erased customer")),
+                                                             ("Contact", ("LastName", "Erased")))
+            if self.mapping.customer_model == "person_account":
+                fields = dict.fromkeys(self.mapping.tables.get(("customer", "PersonAccount"), {}))
+                self._add(u, "Account", k, {**fields, "LastName": "Erased"}, own=True)
+                erase = ()
+            for sobject, placeholder in erase:
                 fields = dict.fromkeys(self.mapping.tables.get(("customer", sobject), {}))
                 fields[placeholder[0]] = placeholder[1]
                 if sobject == "Contact":
@@ -134,9 +145,18 @@ class Plan:
                 self._add(u, sobject, k, fields, own=True)
             return
         doc = u.payload
+        if self.mapping.customer_model == "person_account":
+            self._add(u, "Account", k, self._person("customer", doc, u), own=True)
+            return
         self._add(u, "Account", k, self.mapping.fields("customer", "Account", doc, self._ctx(u)), own=True)
         contact = self.mapping.fields("customer", "Contact", doc, self._ctx(u))
         self._add(u, "Contact", k, {**contact, "Account": {KEY_FIELD: k}}, own=True)
+
+    def _person(self, source: str, doc: dict, u: Unit) -> dict:
+        """A Person Account's fields (customer_model = "person_account"): the mapping's [source.PersonAccount] and
+        the record type."""
+        fields = self.mapping.fields(source, "PersonAccount", doc, self._ctx(u, "customer"))
+        return {**fields, "RecordTypeId": self.org_ids.get(PERSON_RECORD_TYPE_KEY)}
 
     def _product(self, u: Unit) -> None:
         k = key(u.store_id, "product", u.resource_id)
@@ -164,9 +184,78 @@ class Plan:
             return key(u.store_id, "customer", cid)
         return key(u.store_id, "guest", email_hash(_billing_email(doc)) or "anonymous")
 
+    def _buyer(self, u: Unit, doc: dict, buyer: str) -> str | None:
+        """The buyer's records in the store's customer model, each one Salesforce lacks (a record it rejected, too)
+        written from the order's billing address; returns the key of the Account the order belongs to (None: none,
+        a guest Lead of the opportunity model)."""
+        m = self.mapping
+        guest = m.lead_for_guests and buyer.split(":", 2)[1] == "guest"
+        if guest:
+            wanted = [("Lead", "guest", "Lead")]
+        elif m.customer_model == "person_account":
+            wanted = [("Account", "buyer", "PersonAccount")]
+        else:
+            wanted = [("Account", "buyer", "Account"), ("Contact", "buyer", "Contact")]
+        for sobject, source, table in wanted:
+            if (sobject, buyer) in self.records:
+                self.records[(sobject, buyer)].needed_by.add(u.index)
+            elif not self._exists(u.store_id, sobject, buyer):
+                if table == "PersonAccount":
+                    fields = self._person(source, doc, u)
+                else:
+                    fields = m.fields(source, table, doc, self._ctx(u, "customer"))
+                if sobject == "Contact":
+                    fields = {**fields, "Account": {KEY_FIELD: buyer}}
+                self._add(u, sobject, buyer, fields, own=False)
+        if not guest:
+            return buyer
+        if m.order_model == "opportunity":
+            return None
+        shared = key(u.store_id, "guest", "orders")  # an Order needs an Account: one for every guest's orders
+        if ("Account", shared) in self.records:
+            self.records[("Account", shared)].needed_by.add(u.index)
+        elif not self._exists(u.store_id, "Account", shared):
+            self._add(u, "Account", shared, {"Name": m.options.get("guest_account_name", "WooCommerce guests")},
+                      own=False)
+        return shared
+
+    def _opportunity(self, u: Unit, k: str, doc: dict, buyer: str) -> None:
+        """order_model = "opportunity": the Opportunity, one OpportunityLineItem per line, the buyer's primary
+        contact role (account_contact customers)."""
+        m = self.mapping
+        if u.action in ("trashed", "deleted") and not doc.get("line_items") and not doc.get("billing"):
+            if not self._delete_target_exists(u.store_id, "Opportunity", k):
+                u.skip_reason = "order deleted: not in Salesforce"
+                return
+            fields = m.fields("order", "Opportunity", {}, self._ctx(u))
+            self._add(u, "Opportunity", k, {n: fields.get(n) for n in ("Woo_Status__c", "StageName")}, own=True)
+            return
+        account = self._buyer(u, doc, buyer)
+        fields = m.fields("order", "Opportunity", doc, self._ctx(u))
+        fields.update({"Account": {KEY_FIELD: account} if account else None,
+                       "Pricebook2Id": self.pricebook_ids[u.store_id]})
+        if fields["Account"] is None:
+            del fields["Account"]
+        contact = account is not None and m.customer_model == "account_contact"
+        if contact and (extra := m.options.get("opportunity_primary_contact_field")):
+            fields[str(extra)[:-3] + "__r" if str(extra).endswith("__c") else str(extra)] = {KEY_FIELD: buyer}
+        self._add(u, "Opportunity", k, fields, own=True)
+        self._lines(u, k, doc, "OpportunityLineItem", "Opportunity")
+        if contact:
+            rec = self._add(u, "OpportunityContactRole", f"{k}:role", {
+                "Contact": {KEY_FIELD: buyer}, "IsPrimary": True,
+                "Role": m.options.get("opportunity_contact_role", "Economic Buyer")}, own=True)
+            self._create_only(rec, u, {"Opportunity": {KEY_FIELD: k}})
+
     def _order(self, u: Unit) -> None:
         k = key(u.store_id, "order", u.resource_id)
         doc = u.payload
+        if self.mapping.order_model == "opportunity":
+            self._opportunity(u, k, doc, self._buyer_key(u, doc))
+            return
+        if self.mapping.customer_model != "account_contact" or self.mapping.lead_for_guests:
+            self._order_of_model(u, k, doc)
+            return
         if u.action in ("trashed", "deleted") and not doc.get("line_items") and not doc.get("billing"):
             if not self._delete_target_exists(u.store_id, "Order", k):
                 u.skip_reason = "order deleted: not in Salesforce"
@@ -196,6 +285,30 @@ class Plan:
         if not self._exists(u.store_id, "Order", k):
             fields["Status"] = self.mapping.options.get("order_status", "Draft")
         self._add(u, "Order", k, fields, own=True)
+        self._lines(u, k, doc, "OrderItem", "Order")
+
+    def _order_of_model(self, u: Unit, k: str, doc: dict) -> None:
+        """An Order of a store whose customers are Person Accounts or whose guests are Leads: it points at the
+        buyer's Account (a Person Account, or the guests' Account); no BillToContact (a person contact has no key)."""
+        if u.action in ("trashed", "deleted") and not doc.get("line_items") and not doc.get("billing"):
+            if not self._delete_target_exists(u.store_id, "Order", k):
+                u.skip_reason = "order deleted: not in Salesforce"
+                return
+            self._add(u, "Order", k, {"Woo_Status__c": self.mapping.fields(
+                "order", "Order", {}, self._ctx(u)).get("Woo_Status__c")}, own=True)
+            return
+        account = self._buyer(u, doc, self._buyer_key(u, doc))
+        fields = self.mapping.fields("order", "Order", doc, self._ctx(u))
+        fields.update({"Account": {KEY_FIELD: account}, "Pricebook2Id": self.pricebook_ids[u.store_id]})
+        if self.mapping.customer_model == "account_contact" and account and account.split(":", 2)[1] != "guest":
+            fields["BillToContact"] = {KEY_FIELD: account}
+        if not self._exists(u.store_id, "Order", k):
+            fields["Status"] = self.mapping.options.get("order_status", "Draft")
+        self._add(u, "Order", k, fields, own=True)
+        self._lines(u, k, doc, "OrderItem", "Order")
+
+    def _lines(self, u: Unit, k: str, doc: dict, line_sobject: str, parent: str) -> None:
+        """One line record per line item ({order key}:item:{line id}), each product Salesforce lacks made from it."""
         for line in doc.get("line_items") or []:
             if not isinstance(line, dict) or "id" not in line:
                 continue
@@ -213,9 +326,9 @@ class Plan:
                     if (sobject, pkey) in self.records:
                         self.records[(sobject, pkey)].needed_by.add(u.index)
             ik = f"{k}:item:{line['id']}"
-            item = self.mapping.fields("order_item", "OrderItem", line, self._ctx(u))
-            rec = self._add(u, "OrderItem", ik, item, own=True)
-            self._create_only(rec, u, {"Order": {KEY_FIELD: k}, "PricebookEntry": {KEY_FIELD: pkey}})
+            item = self.mapping.fields("order_item", line_sobject, line, self._ctx(u))
+            rec = self._add(u, line_sobject, ik, item, own=True)
+            self._create_only(rec, u, {parent: {KEY_FIELD: k}, "PricebookEntry": {KEY_FIELD: pkey}})
 
     def _line_known(self, store_id: str, order_key: str, line: dict) -> bool:
         ik = f"{order_key}:item:{line['id']}"

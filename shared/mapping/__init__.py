@@ -21,10 +21,15 @@ from shared.mapping.twoway import TwoWay, load_twoway
 from shared.models import parse_wc_datetime
 
 TYPES = ("text", "number", "int", "bool", "date", "datetime")
-SOURCES = {"customer": ("Account", "Contact"), "buyer": ("Account", "Contact"),
-           "product": ("Product2", "PricebookEntry"), "line_product": ("Product2", "PricebookEntry"),
-           "order": ("Order",), "order_item": ("OrderItem",)}
+SOURCES = {"customer": ("Account", "Contact", "PersonAccount"), "buyer": ("Account", "Contact", "PersonAccount"),
+           "guest": ("Lead",), "product": ("Product2", "PricebookEntry"),
+           "line_product": ("Product2", "PricebookEntry"), "order": ("Order", "Opportunity"),
+           "order_item": ("OrderItem", "OpportunityLineItem")}
 KEY_FIELD = "Wooforce_Key__c"
+# the org's data model, per store ([options]): which tables a model writes (the rest of the mapping stays unused)
+CUSTOMER_MODELS = {"account_contact": ("Account", "Contact"), "person_account": ("PersonAccount",)}
+ORDER_MODELS = {"order": ("Order", "OrderItem"), "opportunity": ("Opportunity", "OpportunityLineItem")}
+PERSON_ACCOUNT = "PersonAccount"  # a table name: an Account written as a Person Account
 
 
 def key(store_id: str, resource: str, rid: Any) -> str:
@@ -120,6 +125,23 @@ def _order_status(d: dict, c: Ctx) -> str | None:
     return status
 
 
+def _opportunity_stage(d: dict, c: Ctx) -> str:
+    status = _order_status(d, c)
+    stages = c.options.get("opportunity_stages") or {}
+    if status in stages:
+        return str(stages[status])
+    if not _empty(d.get("date_paid_gmt")) or not _empty(d.get("date_paid")):
+        return "Closed Won"
+    return str(c.options.get("opportunity_open_stage", "Prospecting"))
+
+
+def _close_date(d: dict, c: Ctx) -> str:
+    for k in ("date_completed_gmt", "date_paid_gmt"):
+        if (dt := _wc_dt(d.get(k))) is not None:
+            return dt.date().isoformat()
+    return _date_created(d, c)
+
+
 def _product_active(d: dict, c: Ctx) -> bool:
     return c.action not in ("trashed", "deleted") and d.get("status", "publish") in ("publish", None, "")
 
@@ -141,6 +163,9 @@ COMPUTED: dict[str, Callable[[dict, Ctx], Any]] = {
     "shipping_method": lambda d, c: _join(*(s.get("method_title") or s.get("method_id")
                                             for s in d.get("shipping_lines") or [] if isinstance(s, dict)), sep=", "),
     "line_unit_price": _line_unit_price,
+    "opportunity_name": lambda d, c: f"Order {d.get('number') or d.get('id')}",
+    "opportunity_stage": _opportunity_stage,
+    "close_date": _close_date,
 }
 
 
@@ -197,11 +222,51 @@ class Mapping:
     # the validated form of ``twoway``, filled on first use by shared.mapping.twoway.load_twoway
     _twoway_cfg: TwoWay | None = field(default=None, init=False, repr=False, compare=False)
 
+    @property
+    def customer_model(self) -> str:
+        return str(self.options.get("customer_model", "account_contact"))
+
+    @property
+    def order_model(self) -> str:
+        return str(self.options.get("order_model", "order"))
+
+    @property
+    def lead_for_guests(self) -> bool:
+        return bool(self.options.get("lead_for_guests", False))
+
+    def used(self, source: str, table: str) -> bool:
+        """Whether the store's models write this table ([source.table])."""
+        if table in ("Account", "Contact", PERSON_ACCOUNT):
+            return table in CUSTOMER_MODELS[self.customer_model]
+        if table in ("Order", "OrderItem", "Opportunity", "OpportunityLineItem"):
+            return table in ORDER_MODELS[self.order_model]
+        if table == "Lead":
+            return self.lead_for_guests
+        return True
+
     def sobject_fields(self) -> dict[str, set[str]]:
-        """Every Salesforce field the mapping writes, per sObject (plus Wooforce_Key__c)."""
+        """Every Salesforce field the mapping writes with the store's models, per sObject (plus Wooforce_Key__c)."""
         out: dict[str, set[str]] = {}
-        for (_, sobject), fields in self.tables.items():
-            out.setdefault(sobject, {KEY_FIELD}).update(fields)
+        for (source, table), fields in self.tables.items():
+            if self.used(source, table):
+                sobject = "Account" if table == PERSON_ACCOUNT else table
+                out.setdefault(sobject, {KEY_FIELD}).update(fields)
+        for sobject, extra in self.model_fields().items():
+            out.setdefault(sobject, {KEY_FIELD}).update(extra)
+        return out
+
+    def model_fields(self) -> dict[str, set[str]]:
+        """The structural fields a model writes besides the mapped ones (references, record type, stage rules)."""
+        out: dict[str, set[str]] = {}
+        if self.customer_model == "person_account":
+            out["Account"] = {"RecordTypeId"}
+        if self.order_model == "opportunity":
+            out["Opportunity"] = {"AccountId", "Pricebook2Id"}
+            out["OpportunityLineItem"] = {"OpportunityId", "PricebookEntryId"}
+            if self.customer_model == "account_contact":
+                out["OpportunityContactRole"] = {"OpportunityId", "ContactId", "Role", "IsPrimary"}
+        if self.lead_for_guests and self.order_model == "order":
+            out.setdefault("Account", set()).add("Name")
         return out
 
     def fields(self, source: str, sobject: str, doc: dict, ctx: Ctx) -> dict:
@@ -272,6 +337,14 @@ def load_mapping(*overrides: Path | str | None) -> Mapping:
     twoway = raw.pop("twoway", {})
     if options.get("customer_on_delete", "keep") not in ("keep", "erase"):
         raise ConfigError("mapping options.customer_on_delete must be \"keep\" or \"erase\"")
+    for name, allowed in (("customer_model", CUSTOMER_MODELS), ("order_model", ORDER_MODELS)):
+        if options.get(name, next(iter(allowed))) not in allowed:
+            raise ConfigError(f"mapping options.{name} must be one of {', '.join(allowed)} "
+                              f"(got {options.get(name)!r})")
+    if not isinstance(options.get("lead_for_guests", False), bool):
+        raise ConfigError("mapping options.lead_for_guests must be true or false")
+    if not isinstance(options.get("opportunity_stages", {}), dict):
+        raise ConfigError("mapping options.opportunity_stages must be a table of WooCommerce status = StageName")
     if options.get("match_ambiguous", "wait") not in ("create", "oldest", "wait"):
         raise ConfigError("mapping options.match_ambiguous must be \"create\", \"oldest\" or \"wait\"")
     tables: dict[tuple[str, str], dict[str, Spec]] = {}
