@@ -254,6 +254,14 @@ def _all_equal(tw: O.TwoWay, obj: O.TwoWayObject, row: dict, st: S.State | None)
                                   for f in obj.back)
 
 
+def _own_marker(f: O.Owned, value: str | None, head: S.Head | None) -> bool:
+    """Wooforce's own marker on a record the store trashed or deleted (``Woo_Status__c = trash`` / ``deleted``, the
+    mapping's trashed_order_status / deleted_order_status, written by the delivery): not a person's change, and no
+    status WooCommerce could be given (issue 14)."""
+    return (f.wc == "status" and value is not None and value not in O.WC_STATUSES and head is not None
+            and head.action in ("trashed", "deleted"))
+
+
 def _decide(tw: O.TwoWay, obj: O.TwoWayObject, rid: int, row: dict, st: S.State | None, head: S.Head | None,
             ch: S.Changes) -> bool:
     """Record what this row means for the entity's state; True if WooCommerce needs a write."""
@@ -267,6 +275,8 @@ def _decide(tw: O.TwoWay, obj: O.TwoWayObject, rid: int, row: dict, st: S.State 
         v = fs["v"] if "v" in fs else w_head
         pending = fs.get("sf_pending")
         lost = fs.get("sf_lost")
+        if _own_marker(f, s, head):
+            continue
         if s == v:
             if pending is not None:  # changed and changed back before it was written
                 ch.patch(obj.resource, rid, f.sf, sf_pending=None, sf_at=t)
