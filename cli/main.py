@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cli import adopt as adopt_cli
 from cli import console as console_cli
 from cli import imports as imports_cli
 from cli import reconcile as reconcile_cli
@@ -503,6 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     st.add_argument("--json", action="store_true", help="machine-readable output")
     st.set_defaults(func=cmd_salesforce_setup)
+    adopt_cli.add_commands(sf_sub)  # matches, resolve, adopt --dry-run (records the org already has)
 
     ob = sub.add_parser("outbox", help="browse, show and replay outbox rows")
     ob_sub = ob.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")

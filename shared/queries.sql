@@ -1165,3 +1165,12 @@ UPDATE sf_matches SET status = 'decided', decision = $3, decided_by = $4, decide
 WHERE store_id = $1 AND wooforce_key = $2 AND status = 'open'
 RETURNING wooforce_key, kind, candidates, decision
 
+-- name: sf_matches_replay
+-- a person's pick recorded: the dead rows held for it (MATCH_REVIEW) go back to pending: the entity's own row ($2
+-- resource, $3 id; NULL for a guest buyer, who has none) and the orders dead on their buyer's match ($4: the text
+-- naming the key in their error). The agent applies the pick on that delivery.
+UPDATE outbox SET status = 'pending', attempts = 0, available_at = now(), updated_at = now()
+WHERE store_id = $1 AND destination = 'salesforce' AND status = 'dead' AND last_error_code = 'MATCH_REVIEW'
+  AND ((resource = $2 AND resource_id = $3) OR strpos(last_error, $4) > 0)
+RETURNING resource, resource_id
+

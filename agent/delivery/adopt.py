@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +39,7 @@ import requests
 from loguru import logger
 
 from agent.delivery.plan import Plan, Rec, set_create_only
-from agent.salesforce import SOQL_QUERY_MAX_BYTES
+from agent.salesforce import SOQL_QUERY_MAX_BYTES, SalesforceClient
 from shared.errors import SalesforcePermanent, SalesforceRetryable
 from shared.mapping import KEY_FIELD, Mapping
 
@@ -126,6 +126,7 @@ class Candidate:
     key: str | None  # its own Wooforce_Key__c
     partner_id: str | None  # the Contact's Account, the Product2's standard PricebookEntry
     partner_key: str | None
+    shown: dict[str, Any] = field(default_factory=dict)  # what it matched by (Email; StockKeepingUnit, ProductCode)
 
     def free(self, k: str) -> bool:
         return self.key in (None, k) and self.partner_key in (None, k)
@@ -133,7 +134,7 @@ class Candidate:
     def doc(self, kind: str) -> dict[str, Any]:
         partner = "AccountId" if kind == "customer" else "PricebookEntryId"
         return {"Id": self.sf_id, "Name": self.name, "CreatedDate": self.created, "key": self.key,
-                partner: self.partner_id, "partner_key": self.partner_key}
+                partner: self.partner_id, "partner_key": self.partner_key, **self.shown}
 
 
 def wanted(plan: Plan, store_id: str) -> list[Want]:
@@ -162,14 +163,15 @@ def candidates(want: Want, contacts: list[dict], products: list[dict], entries: 
     """The org's records that match ``want``, oldest first (CreatedDate, then Id)."""
     if want.kind == "customer":
         found = [Candidate(r["Id"], str(r.get("CreatedDate") or ""), str(r.get("Name") or ""), r.get(KEY_FIELD),
-                           r.get("AccountId"), (r.get("Account") or {}).get(KEY_FIELD))
+                           r.get("AccountId"), (r.get("Account") or {}).get(KEY_FIELD), {"Email": r.get("Email")})
                  for r in contacts if str(r.get("Email") or "").lower() == want.value]
     else:
         by_sku = [r for r in products if str(r.get("StockKeepingUnit") or "").lower() == want.value]
         rows = by_sku or [r for r in products if str(r.get("ProductCode") or "").lower() == want.value]
         entry = {e["Product2Id"]: e for e in entries}
         found = [Candidate(r["Id"], str(r.get("CreatedDate") or ""), str(r.get("Name") or ""), r.get(KEY_FIELD),
-                           (entry.get(r["Id"]) or {}).get("Id"), (entry.get(r["Id"]) or {}).get(KEY_FIELD))
+                           (entry.get(r["Id"]) or {}).get("Id"), (entry.get(r["Id"]) or {}).get(KEY_FIELD),
+                           {"StockKeepingUnit": r.get("StockKeepingUnit"), "ProductCode": r.get("ProductCode")})
                  for r in rows]
     return sorted({c.sf_id: c for c in found}.values(), key=lambda c: (c.created, c.sf_id))
 
@@ -228,15 +230,10 @@ async def adopt(run: StoreRun, plan: Plan, mapping: Mapping) -> None:
     prior = {r["wooforce_key"]: dict(r) for r in await db.fetch("sf_matches_for_keys", run.store_id,
                                                                  [w.key for w in wants])}
     look = [w for w in wants if w.key not in prior or prior[w.key]["status"] == "open"]  # open: look again
-    emails = sorted({w.value for w in look if w.kind == "customer"})
-    skus = sorted({w.value for w in look if w.kind == "product"})
-    pricebook = plan.pricebook_ids[run.store_id]
-    soqls = [*(("c", q) for q in key_queries(contact_soql, emails)),
-             *(("p", q) for q in key_queries(product_soql, skus, uses=2)),
-             *(("e", q) for q in key_queries(entry_soql(pricebook), skus, uses=2))]
+    soqls = lookup_soqls(look, plan.pricebook_ids[run.store_id])
     found: dict[str, list[dict]] = {"c": [], "p": [], "e": []}
     try:
-        for kind, records in await _queries(run, soqls):
+        for kind, records in await lookups(run.call, run.sf, soqls):
             found[kind] += records
     except (SalesforceRetryable, SalesforcePermanent) as exc:
         # nothing is sent without the lookup (it could create duplicates): every record takes the lookup's error
@@ -251,18 +248,7 @@ async def adopt(run: StoreRun, plan: Plan, mapping: Mapping) -> None:
         _set_aside(plan, recs)
         return
     pol = policy(mapping)
-    taken: set[str] = set()
-    decisions = []
-    for w in wants:
-        if w.key in prior and prior[w.key]["status"] == "applied":
-            continue  # decided and applied before (e.g. create): nothing to look for
-        d = decide(w, candidates(w, found["c"], found["p"], found["e"]), pol, prior.get(w.key), taken)
-        if d.review is None and not d.applied and w.key in prior:  # was open; the org has one free match now
-            d.review = {**_row(prior[w.key]), "status": "applied", "decided_by": "agent:recheck",
-                        "decision": d.take.sf_id if d.take else "create"}
-        if d.take is not None and w.kind == "customer" and d.take.partner_id:
-            taken.add(d.take.partner_id)
-        decisions.append(d)
+    decisions = decide_all(wants, found, pol, prior)
     await _stamp(run, plan, [d for d in decisions if d.take is not None])
     for d in decisions:
         if d.hold:
@@ -280,23 +266,68 @@ async def adopt(run: StoreRun, plan: Plan, mapping: Mapping) -> None:
                 held=sum(d.hold for d in decisions), policy=pol).info("existing Salesforce records matched")
 
 
-async def _queries(run: StoreRun, soqls: list[tuple[str, str]]) -> list[tuple[str, list[dict]]]:
-    """Run the lookups: one query alone, several in Composite requests of up to 25 (one API call each)."""
+def decide_all(wants: list[Want], found: dict[str, list[dict]], policy_: str,
+               prior: dict[str, dict[str, Any]]) -> list[Decision]:
+    """:func:`decide` for each entity of a batch, with what the lookups found (``found``: ``c`` Contacts, ``p``
+    Product2s, ``e`` price book entries) and the review list's rows (``prior``, by key). An entity whose decision
+    was applied before is left out; an Account adopted with one Contact is not free for another. The found records
+    are indexed by email and SKU/ProductCode first, so a large store (``wooforce salesforce adopt``) stays linear."""
+    by_email: dict[str, list[dict]] = {}
+    by_code: dict[str, list[dict]] = {}
+    for r in found["c"]:
+        by_email.setdefault(str(r.get("Email") or "").lower(), []).append(r)
+    for r in found["p"]:
+        for code in {str(r.get("StockKeepingUnit") or "").lower(), str(r.get("ProductCode") or "").lower()}:
+            by_code.setdefault(code, []).append(r)
+    entry_of = {e.get("Product2Id"): e for e in found["e"]}
+    taken: set[str] = set()
+    decisions = []
+    for w in wants:
+        if w.key in prior and prior[w.key]["status"] == "applied":
+            continue  # decided and applied before (e.g. create): nothing to look for
+        contacts = by_email.get(w.value, []) if w.kind == "customer" else []
+        products = by_code.get(w.value, []) if w.kind == "product" else []
+        entries = [entry_of[r["Id"]] for r in products if r.get("Id") in entry_of]
+        d = decide(w, candidates(w, contacts, products, entries), policy_, prior.get(w.key), taken)
+        if d.review is None and not d.applied and w.key in prior:  # was open; the org has one free match now
+            d.review = {**_row(prior[w.key]), "status": "applied", "decided_by": "agent:recheck",
+                        "decision": d.take.sf_id if d.take else "create"}
+        if d.take is not None and w.kind == "customer" and d.take.partner_id:
+            taken.add(d.take.partner_id)
+        decisions.append(d)
+    return decisions
+
+
+def lookup_soqls(wants: Iterable[Want], pricebook_id: str) -> list[tuple[str, str]]:
+    """The lookups of these entities: (``c`` | ``p`` | ``e``, SOQL), Contacts by email, Product2 by SKU or
+    ProductCode and their entries in the standard price book ``pricebook_id``, each for at most 200 keys."""
+    wants = list(wants)
+    emails = sorted({w.value for w in wants if w.kind == "customer"})
+    skus = sorted({w.value for w in wants if w.kind == "product"})
+    return [*(("c", q) for q in key_queries(contact_soql, emails)),
+            *(("p", q) for q in key_queries(product_soql, skus, uses=2)),
+            *(("e", q) for q in key_queries(entry_soql(pricebook_id), skus, uses=2))]
+
+
+async def lookups(call: Callable[..., Awaitable[Any]], sf: SalesforceClient,
+                  soqls: list[tuple[str, str]]) -> list[tuple[str, list[dict]]]:
+    """Run the lookups: one query alone, several in Composite requests of up to 25 (one API call each);
+    ``call(fn, *args)`` runs a blocking client call (the delivery's counts its calls)."""
     if not soqls:
         return []
     if len(soqls) == 1:
-        return [(soqls[0][0], await run.call(run.sf.query, soqls[0][1]))]
+        return [(soqls[0][0], await call(sf.query, soqls[0][1]))]
     out: list[tuple[str, list[dict]]] = []
     for i in range(0, len(soqls), COMPOSITE_MAX):
         part = soqls[i:i + COMPOSITE_MAX]
-        subs = [{"method": "GET", "referenceId": f"m{j}", "url": run.sf.query_path(q)} for j, (_, q) in enumerate(part)]
-        for (kind, soql), item in zip(part, await run.call(run.sf.composite, subs)):
+        subs = [{"method": "GET", "referenceId": f"m{j}", "url": sf.query_path(q)} for j, (_, q) in enumerate(part)]
+        for (kind, soql), item in zip(part, await call(sf.composite, subs)):
             body = item.get("body")
             if (item.get("httpStatusCode") or 500) >= 300 or not isinstance(body, dict):
                 raise SalesforceRetryable(f"lookup failed: {json.dumps(body)[:300]}", code="LOOKUP_FAILED")
             records = list(body.get("records") or [])
             if not body.get("done", True):  # more than 2,000 matches for 200 keys: the rest on its own
-                records = await run.call(run.sf.query, soql)
+                records = await call(sf.query, soql)
             out.append((kind, records))
     return out
 

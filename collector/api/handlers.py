@@ -225,6 +225,28 @@ async def store_resync(request: web.Request) -> web.Response:
     return json_response(res, status=202)
 
 
+async def matches_list(request: web.Request) -> web.Response:
+    """The store's review list of ambiguous matches (``status``: open by default, or decided, applied, all)."""
+    status = _text(request.query.get("status"), "status") or "open"
+    limit = request.query.get("limit", "")
+    if limit and not limit.isdigit():
+        raise _invalid("limit", "must be a positive integer")
+    rows = await manager(request).matches(principal(request), request.match_info["store_id"],
+                                          None if status == "all" else status, int(limit) if limit else 500)
+    return json_response({"items": rows})
+
+
+async def match_resolve(request: web.Request) -> web.Response:
+    """An operator's pick for one open match: ``{"pick": "<a candidate's Id>" | "create"}``; the agent applies it."""
+    body = await _json(request)
+    pick = _text(body.get("pick"), "pick")
+    if not pick:
+        raise _invalid("pick", "is required: a candidate's Salesforce Id or create")
+    return json_response(await manager(request).resolve_match(principal(request), request.match_info["store_id"],
+                                                              request.match_info["key"], pick,
+                                                              ip=client_ip(request)))
+
+
 async def erasure(request: web.Request) -> web.Response:
     """Erase locally now; with ``salesforce``, the Salesforce part is queued as agent jobs (never waited on)."""
     body = await _json(request)
@@ -271,6 +293,8 @@ def create_api_app() -> web.Application:
     r.add_post("/replays", replay_start)
     r.add_get("/replays/{replay_id}", replay_get)
     r.add_post("/stores/{store_id}/resync", store_resync)
+    r.add_get("/stores/{store_id}/matches", matches_list)
+    r.add_post("/stores/{store_id}/matches/{key}", match_resolve)
     r.add_post("/erasures", erasure)
     r.add_get("/erasures/{job_id}", erasure_get)
     r.add_get("/audit", audit)

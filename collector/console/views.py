@@ -1,4 +1,5 @@
-"""Console pages: sign-in, dashboard, outbox browser, entity timeline, replay, resync, erasure, audit, alerts.
+"""Console pages: sign-in, dashboard, outbox browser, entity timeline, replay, resync, erasure, audit, alerts,
+matches (the review list of records the org already had).
 
 Every page needs a session (cookie ``wf_session``: HttpOnly, SameSite=Lax); every POST needs the session's
 CSRF token (form field ``csrf_token`` or header ``X-CSRF-Token``). The work is done by :mod:`collector.console.service`.
@@ -324,6 +325,39 @@ async def alert_list(request: web.Request) -> web.Response:
     return _render(request, "alerts.html", {"rows": rows})
 
 
+def _sf_time(value: Any) -> datetime | None:
+    """A Salesforce datetime (``2026-12-03T16:11:04.000+0000``) for the console's UTC display; None if unreadable."""
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+async def matches(request: web.Request) -> web.Response:
+    """The store's open matches, each with its candidates side by side and a pick form per candidate."""
+    p, m = principal(request), manager(request)
+    stores = await m.store_names(p)
+    store = request.query.get("store") or p.store_id or (stores[0]["id"] if len(stores) == 1 else None)
+    rows = await m.matches(p, store) if store else []
+    for row in rows:
+        for c in row["candidates"]:
+            c["created_at"] = _sf_time(c.get("CreatedDate"))
+            c["partner"] = c.get("AccountId") or c.get("PricebookEntryId")
+    return _render(request, "matches.html", {"rows": rows, "store": store, "stores": stores,
+                                             "msg": request.query.get("msg")})
+
+
+async def match_resolve(request: web.Request) -> web.Response:
+    form = await request.post()
+    store_id = request.match_info["store_id"]
+    pick = str(form.get("pick") or "")
+    res = await manager(request).resolve_match(principal(request), store_id, str(form.get("key") or ""), pick,
+                                               ip=client_ip(request))
+    what = "a new record will be created" if pick == "create" else f"{pick} will be used"
+    msg = f"Picked: {what} on the next delivery ({len(res['replayed'])} dead row(s) back to pending)."
+    raise web.HTTPFound("/console/matches?" + urlencode({"store": store_id, "msg": msg}))
+
+
 def _short(value: Any, n: int = 80) -> str:
     s = "" if value is None else str(value)
     return s if len(s) <= n else s[: n - 1] + "…"
@@ -354,5 +388,7 @@ def create_console_app() -> web.Application:
     r.add_get("/reconcile/{run_id}", reconcile_run)
     r.add_get("/audit", audit)
     r.add_get("/alerts", alert_list)
+    r.add_get("/matches", matches)
+    r.add_post("/matches/{store_id}/resolve", match_resolve)
     r.add_static("/static", STATIC)
     return app

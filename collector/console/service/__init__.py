@@ -2,7 +2,8 @@
 erasure, dashboard and audit log. The console pages, the admin API and the CLI all call :class:`ConsoleManager`.
 
 Split by concern: ``access`` (sign-in, sessions, tokens), ``outbox`` (browsing, timeline, replay, resync),
-``gdpr`` (erasure), ``dashboard`` (dashboard, audit log); ``base`` holds the principal, roles and authorization.
+``gdpr`` (erasure), ``dashboard`` (dashboard, audit log), ``matches`` (the review list of records the org
+already had, and an operator's pick); ``base`` holds the principal, roles and authorization.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from collector.console.service.base import (
 )
 from collector.console.service.dashboard import DashboardService
 from collector.console.service.gdpr import GdprService
+from collector.console.service.matches import MatchesService
 from collector.console.service.outbox import (
     OutboxFilter,
     OutboxService,
@@ -37,5 +39,5 @@ __all__ = ["CLI", "DESTINATIONS", "ROLES", "STATUSES", "TOKEN_PREFIX", "AuthFail
            "hash_password", "parse_time", "salesforce_fields"]
 
 
-class ConsoleManager(AccessService, OutboxService, GdprService, DashboardService):
+class ConsoleManager(AccessService, OutboxService, GdprService, DashboardService, MatchesService):
     """Every console function, for one database."""
