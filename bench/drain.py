@@ -6,6 +6,8 @@ emulator as its own process (HTTPS, 100 ms latency per call) and lets the agent'
 It prints Salesforce API calls per 1,000 order events and records/s, then does the same for the naive
 strategy (one single-record upsert call per record, same concurrency) on a sample, extrapolated: the naive
 strategy's call count is exactly one per record, only its speed is sampled.
+``--model`` drains the same backlog into the store's data model (issue 18: the mapping's [options], the org's
+features turned on in the emulator); ``--model all`` runs every model and prints one row each.
 """
 from __future__ import annotations
 
@@ -46,7 +48,24 @@ def _emulator_stats(info: dict) -> dict:
     return s.get(info["control"] + "stats", verify=info["ca_path"], timeout=30).json()
 
 
-SOBJECTS = ("Account", "Contact", "Product2", "PricebookEntry", "Order", "OrderItem")
+SOBJECTS = ("Account", "Contact", "Product2", "PricebookEntry", "Order", "OrderItem", "Lead", "Opportunity",
+            "OpportunityLineItem", "OpportunityContactRole")
+# --model: the store's mapping [options] and the emulator org's features
+MODELS = {
+    "default": ({}, {}),
+    "person_account": ({"customer_model": "person_account"}, {"person_accounts": True}),
+    "opportunity": ({"order_model": "opportunity"}, {}),
+    "opportunity+person_account": ({"order_model": "opportunity", "customer_model": "person_account"},
+                                   {"person_accounts": True}),
+    "lead_for_guests": ({"lead_for_guests": True}, {}),
+}
+
+
+def _org_features(info: dict, features: dict) -> None:
+    if features:
+        s = requests.Session()
+        s.trust_env = False
+        s.post(info["control"] + "config", json=features, verify=info["ca_path"], timeout=30).raise_for_status()
 
 
 class FirstWrite:
@@ -106,6 +125,8 @@ async def run(args) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="wf-drain-", dir="/tmp"))
     dsn = args.database_url or await asyncio.to_thread(embedded_pg.start, tmp)
     emu, info = _start_emulator(tmp, args.latency_ms)
+    options, features = MODELS[args.model]
+    _org_features(info, features)
     try:
         extra = {} if args.bulk_threshold is None else {"sf_bulk_threshold_records": args.bulk_threshold}
         settings = Settings(_env_file=None, data_dir=tmp, database_url=dsn, log_level="WARNING",
@@ -116,9 +137,13 @@ async def run(args) -> dict:
         stores = StoreManager(db, Vault.from_settings(settings), cache_ttl_s=0)
         row, _ = await stores.add("bench")
         cid, secret = CLIENT.split(":")
-        await stores.set_salesforce(row["id"], {"instance_url": info["url"], "auth": "client_credentials",
-                                                "client_id": cid, "client_secret": secret,
-                                                "ca_file": info["ca_path"]})
+        conn = {"instance_url": info["url"], "auth": "client_credentials", "client_id": cid,
+                "client_secret": secret, "ca_file": info["ca_path"]}
+        if options:
+            (tmp / "mapping.toml").write_text("[options]\n" + "".join(f"{k} = {json.dumps(v)}\n"
+                                                                        for k, v in options.items()))
+            conn["mapping_file"] = str(tmp / "mapping.toml")
+        await stores.set_salesforce(row["id"], conn)
         n_events = await _backlog(Feeder(db), row["id"], args)
         start = _emulator_stats(info)
         before = start["api_usage"]
@@ -133,7 +158,8 @@ async def run(args) -> dict:
         calls = after["api_usage"] - before
         async with db.connection() as c:
             statuses = {r["status"]: r["n"] for r in await c.fetch("SELECT status, count(*) AS n FROM outbox GROUP BY 1")}
-        agent = {"events": n_events, "order_events": args.orders, "api_calls": calls, "records": stats.records,
+        agent = {"model": args.model, "events": n_events, "order_events": args.orders, "api_calls": calls,
+                 "records": stats.records,
                  "elapsed_s": round(elapsed, 2), "records_per_s": round(stats.records / elapsed),
                  "calls_per_1000_order_events": round(calls / args.orders * 1000, 2),
                  "bulk_threshold_records": settings.sf_bulk_threshold_records,
@@ -187,6 +213,28 @@ def _naive(client, mapping, args, full_records: int) -> dict:
             "estimated_full_drain_s": round(full_records / rps)}
 
 
+def _all_models(args) -> int:
+    rows = []
+    for model in MODELS:
+        res = asyncio.run(run(argparse.Namespace(**{**vars(args), "model": model, "database_url": None})))
+        rows.append(res["agent"])
+    print(f"backlog: {args.orders} orders x {args.items} items, {args.customers} customers, {args.products} products; "
+          f"latency {args.latency_ms:g} ms/call, concurrency {args.concurrency}")
+    print(f"{'model':<28} {'records':>8} {'API calls':>10} {'calls/1000 order events':>24} {'records/s':>10} "
+          f"{'elapsed s':>10}  outbox")
+    ok = True
+    for a in rows:
+        print(f"{a['model']:<28} {a['records']:>8} {a['api_calls']:>10} {a['calls_per_1000_order_events']:>24} "
+              f"{a['records_per_s']:>10} {a['elapsed_s']:>10}  {a['outbox']}")
+        ok = ok and a["calls_per_1000_order_events"] <= 10 and a["records_per_s"] >= 1000 \
+            and set(a["outbox"]) == {"delivered"}
+    print("targets (<= 10 calls/1000 order events, >= 1000 records/s, all delivered) for every model:",
+          "met" if ok else "NOT met")
+    print("saved", save("drain_models", {"benchmark": "drain_models", "machine": machine(), "params": vars(args),
+                                         "models": rows}))
+    return 0 if ok else 1
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--orders", type=int, default=10_000)
@@ -199,11 +247,15 @@ def main(argv=None) -> int:
     p.add_argument("--bulk-threshold", type=int, default=None, help="WOOFORCE_SF_BULK_THRESHOLD_RECORDS (default: "
                    "the setting's default)")
     p.add_argument("--database-url", default=os.environ.get("WOOFORCE_DATABASE_URL"))
+    p.add_argument("--model", choices=[*MODELS, "all"], default="default",
+                   help="the store's data model (mapping [options]); all: each model in turn, one row each")
     args = p.parse_args(argv)
     from loguru import logger
 
     logger.remove()
     logger.add(sys.stderr, level="WARNING")
+    if args.model == "all":
+        return _all_models(args)
     res = asyncio.run(run(args))
     a, n = res["agent"], res["naive"]
     print(f"backlog: {a['events']} events ({a['order_events']} orders x {args.items} items, {args.customers} customers, "

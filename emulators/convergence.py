@@ -57,11 +57,12 @@ def _by_key(records: list[dict], store_id: str, duplicates: list[str], sobject: 
 
 def compare(store, sf_records, store_id: str, *, deleted_order_status: str = "deleted",
             customer_on_delete: str = "keep", customer_model: str = "account_contact",
-            order_model: str = "order") -> ConvergenceReport:
+            order_model: str = "order", refunds: str = "fields") -> ConvergenceReport:
     """``store``: the WooCommerce emulator's store; ``sf_records(sobject)``: the org's records of that object.
     ``customer_model`` / ``order_model``: the store's data models (mapping [options]): a registered customer is a
     Contact, or a Person Account (``person_account``: its ``PersonEmail``); an order is an Order with OrderItems, or
-    an Opportunity with OpportunityLineItems (``opportunity``)."""
+    an Opportunity with OpportunityLineItems (``opportunity``); ``refunds = "records"``: each refund the order lists
+    is a Woo_Refund__c (amount) and the order's Woo_Refunded_Total__c their sum."""
     order_sobject, line_sobject = ("Opportunity", "OpportunityLineItem") if order_model == "opportunity" \
         else ("Order", "OrderItem")
     person = customer_model == "person_account"
@@ -77,6 +78,11 @@ def compare(store, sf_records, store_id: str, *, deleted_order_status: str = "de
     for k in _by_key(sf_records(line_sobject), store_id, dup, line_sobject):
         order_key, _, line = k.rpartition(":item:")
         lines.setdefault(order_key, set()).add(line)
+    refunded: dict[str, dict[str, Decimal | None]] = {}
+    for k, r in (_by_key(sf_records("Woo_Refund__c"), store_id, dup, "Woo_Refund__c") if refunds == "records"
+                 else {}).items():
+        order_key, _, rid = k.rpartition(":refund:")
+        refunded.setdefault(order_key, {})[rid] = _dec(r.get("Woo_Amount__c"))
     rep = ObjectReport("orders", store=len(store_orders), salesforce=len(live))
     for oid, rec in store_orders.items():
         o, d = live.get(f"order:{oid}"), rec.doc
@@ -90,6 +96,12 @@ def compare(store, sf_records, store_id: str, *, deleted_order_status: str = "de
         want = {str(li["id"]) for li in d.get("line_items") or []}
         if lines.get(f"order:{oid}", set()) != want:
             rep.mismatches.append(f"order {oid} lines {sorted(lines.get(f'order:{oid}', set()))} != {sorted(want)}")
+        if refunds == "records":
+            wanted = {str(r["id"]): abs(_dec(r["total"]) or 0) for r in d.get("refunds") or []}
+            if refunded.get(f"order:{oid}", {}) != wanted:
+                rep.mismatches.append(f"order {oid} refunds {refunded.get(f'order:{oid}')} != {wanted}")
+            if _dec(o.get("Woo_Refunded_Total__c")) != sum(wanted.values(), Decimal(0)):
+                rep.mismatches.append(f"order {oid} refunded total {o.get('Woo_Refunded_Total__c')}")
     for key in set(live) - {f"order:{i}" for i in store_orders}:
         rep.mismatches.append(f"{key} is in Salesforce but not in the store")
     reports.append(rep)

@@ -948,6 +948,13 @@ FROM unnest($2::text[]) AS t(order_key)
 JOIN salesforce_records r ON r.store_id = $1 AND r.sobject = $3
  AND split_part(r.wooforce_key, ':item:', 1) = t.order_key
 
+-- name: lookup_refunds
+-- the Woo_Refund__c records (mapping option refunds = "records") the map holds under these orders ($2: order keys)
+SELECT r.wooforce_key, r.sf_id
+FROM unnest($2::text[]) AS t(order_key)
+JOIN salesforce_records r ON r.store_id = $1 AND r.sobject = 'Woo_Refund__c'
+ AND split_part(r.wooforce_key, ':refund:', 1) = t.order_key
+
 -- name: orders_unconfirmed
 -- the orders of $2 with a write of unknown outcome (a 5xx or timeout: Salesforce may have applied it, so the map
 -- may lack order lines Salesforce holds) since their last delivery: their lines are read from Salesforce first

@@ -30,7 +30,7 @@ from loguru import logger
 from prometheus_client import Gauge
 
 from agent.delivery.adopt import adopt
-from agent.delivery.models import line_sobject, store_model_ids
+from agent.delivery.models import activation_wrap, line_sobject, store_model_ids
 from agent.delivery.plan import LEVELS, PRIMARY, STANDARD_PRICEBOOK_KEY, Plan, Rec, Unit, UnitResult, set_create_only
 from agent.leases import leases_kept, new_owner
 from agent.salesforce import LIMIT_CODE, RETRYABLE_CODES, SalesforceClient, in_thread, soql_key_queries
@@ -308,6 +308,12 @@ class StoreRun:
             if (line, k) not in plan.records:
                 u = orders[k.rpartition(":item:")[0]]
                 plan.deletes.append(Rec(line, k, {}, u.index, {u.index}, sf_id=sf_id, delete=True))
+        if plan.mapping.options.get("refunds", "fields") == "records":  # refunds the orders no longer list (issue 18)
+            for r in await db.fetch("lookup_refunds", self.store_id, list(orders)):
+                if ("Woo_Refund__c", r["wooforce_key"]) not in plan.records:
+                    u = orders[r["wooforce_key"].rpartition(":refund:")[0]]
+                    plan.deletes.append(Rec("Woo_Refund__c", r["wooforce_key"], {}, u.index, {u.index},
+                                            sf_id=r["sf_id"], delete=True))
         todo = [r for r in plan.deletes if r.ok is None]
         for n, i in enumerate(range(0, len(todo), COLLECTION_MAX * COMPOSITE_MAX_COLLECTIONS)):
             chunk = todo[i:i + COLLECTION_MAX * COMPOSITE_MAX_COLLECTIONS]
@@ -321,8 +327,10 @@ class StoreRun:
                      "url": self.sf.data_path("/composite/sobjects?allOrNone=false&ids="
                                                   + ",".join(r.sf_id or "" for r in part))}
                     for j, part in enumerate(parts)]
+            wrap = activation_wrap(plan, chunk, self.sf.collection_path("Order", KEY_FIELD))  # issue 18
+            subs = [*wrap.before, *subs, *wrap.after]
             try:
-                items = await self.call(self.sf.composite, subs)
+                items = wrap.answers(await self.call(self.sf.composite, subs), call)
             except (SalesforceRetryable, SalesforcePermanent) as exc:
                 retry = isinstance(exc, SalesforceRetryable)
                 if retry:
@@ -474,12 +482,12 @@ class StoreRun:
         for i, (sobject, recs) in enumerate(node.collections):
             if sobject in node.singles:
                 for j, r in enumerate(recs):
-                    url = self.sf.data_path(f"/sobjects/{sobject}/{KEY_FIELD}/{quote(r.key, safe='')}")
+                    url = self.sf.data_path(f"/sobjects/{r.sobject}/{KEY_FIELD}/{quote(r.key, safe='')}")
                     subs.append({"method": "PATCH", "url": url,
                                  "referenceId": f"c{i}_{j}", "body": single_body(r)})
                     answered.append(([r], True))
             else:
-                subs.append({"method": "PATCH", "url": self.sf.collection_path(sobject, KEY_FIELD),
+                subs.append({"method": "PATCH", "url": self.sf.collection_path(recs[0].sobject, KEY_FIELD),
                              "referenceId": f"c{i}", "body": {"allOrNone": False, "records": [r.fields for r in recs]}})
                 answered.append((recs, False))
         try:
@@ -552,9 +560,9 @@ class StoreRun:
             self.forget.append((rec.sobject, rec.key))
 
     async def _run_bulk(self, node: Node, call: str) -> None:
-        (sobject, recs), = node.collections
+        (_, recs), = node.collections
         try:
-            await self.call(run_bulk_upsert, self.sf, sobject, recs, self.settings.sf_bulk_poll_s, call)
+            await self.call(run_bulk_upsert, self.sf, recs[0].sobject, recs, self.settings.sf_bulk_poll_s, call)
         except SalesforceRetryable as exc:
             self.broken = self.broken or f"{exc.code}: {exc.message[:200]}"
             # a job may have been created and run: treat every record as possibly written

@@ -1,15 +1,19 @@
-"""What a store's data models (the mapping's ``[options]``: ``customer_model``, ``order_model``) need from the org
-before a plan is built: the Person Account record type's Id. Looked up once per store and remembered in the Id map
-(``salesforce_records``, like the standard price book); nothing is asked for the default models."""
+"""What a store's data models (the mapping's ``[options]``) need around the plan: the Person Account record type's
+Id (``customer_model = "person_account"``; looked up once per store and remembered in the Id map,
+``salesforce_records``, like the standard price book; nothing is asked for the default models), the line sObject of
+the order model, and the Draft / Activated writes around the deletes of an activated order's lines
+(``activate_order_statuses``)."""
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from agent.delivery.plan import PERSON_RECORD_TYPE_KEY
+from agent.delivery.plan import ACTIVATE, PERSON_RECORD_TYPE_KEY, Plan, Rec
 from agent.salesforce import SalesforceClient
 from shared.db import Database
 from shared.errors import SalesforcePermanent
-from shared.mapping import Mapping
+from shared.mapping import KEY_FIELD, Mapping
 
 
 class Run(Protocol):
@@ -43,3 +47,39 @@ async def store_model_ids(db: Database, run: Run, mapping: Mapping) -> dict[str,
                                   "person_account_record_type names its DeveloperName)", code="config")
     await db.execute("upsert_sf_records", [run.store_id], ["RecordType"], [PERSON_RECORD_TYPE_KEY], [recs[0]["Id"]])
     return {PERSON_RECORD_TYPE_KEY: recs[0]["Id"]}
+
+
+@dataclass
+class Wrap:
+    """Subrequests around a Composite of line deletes: Salesforce locks an Activated order's lines, so the orders
+    this batch activated (options.activate_order_statuses) go back to Draft first and are activated again after."""
+
+    before: list[dict]
+    after: list[dict]
+    activations: list[Rec]
+
+    def answers(self, items: list[dict], call: str) -> list[dict]:
+        """The deletes' answers; an activation that failed fails its Rec (retried: the unit is not delivered)."""
+        if not self.before:
+            return items
+        body = items[-1].get("body") if items else None
+        results = body if isinstance(body, list) and len(body) == len(self.activations) else []
+        for i, rec in enumerate(self.activations):
+            res = results[i] if i < len(results) else {}
+            if not res.get("success"):
+                errs = res.get("errors") or [{}]
+                rec.ok, rec.retryable, rec.call = False, True, call
+                rec.error_code, rec.error = errs[0].get("statusCode") or "NO_RESULT", json.dumps(errs)[:2000]
+        return items[len(self.before):len(items) - len(self.after)]
+
+
+def activation_wrap(plan: Plan, chunk: list[Rec], orders_path: str) -> Wrap:
+    activated = [r for (group, k), r in plan.records.items() if group == ACTIVATE and r.ok
+                 and any(d.key.rpartition(":item:")[0] == k for d in chunk)]
+    if not activated:
+        return Wrap([], [], [])
+
+    def patch(ref: str, status: str) -> dict:
+        return {"method": "PATCH", "referenceId": ref, "url": orders_path, "body": {"allOrNone": False, "records": [
+            {"attributes": {"type": "Order"}, KEY_FIELD: r.key, "Status": status} for r in activated]}}
+    return Wrap([patch("draft", "Draft")], [patch("activate", "Activated")], activated)

@@ -20,11 +20,17 @@ from shared.outbox import ClaimedRow, Completion
 LEVELS = {"Account": 0, "Product2": 0, "Contact": 1, "PricebookEntry": 1, "Order": 2, "OrderItem": 3,
           # the other models of the mapping's [options] (customer_model, lead_for_guests, order_model)
           "Lead": 0, "Opportunity": 2, "OpportunityLineItem": 3, "OpportunityContactRole": 3}
-SOBJECT_ORDER = ("Account", "Product2", "Contact", "PricebookEntry", "Order", "OrderItem",
-                 "Lead", "Opportunity", "OpportunityLineItem", "OpportunityContactRole")
+SOBJECT_ORDER: tuple[str, ...] = ("Account", "Product2", "Contact", "PricebookEntry", "Order", "OrderItem",
+                                  "Lead", "Opportunity", "OpportunityLineItem", "OpportunityContactRole")
 PRIMARY = {"customer": "Account", "product": "Product2", "order": "Order"}
 STANDARD_PRICEBOOK_KEY = "__standard__"
 PERSON_RECORD_TYPE_KEY = "__person_account__"  # Plan.org_ids: the Person Account record type's Id
+# options.activate_order_statuses: an Order whose lines were written is activated by a second write of it, in
+# the same request after its lines (Plan.records key ACTIVATE; the Rec's sobject is Order)
+ACTIVATE = "Order@activate"
+LEVELS[ACTIVATE] = 4
+LEVELS["Woo_Refund__c"] = 3  # options.refunds = "records": a refund is a record under its Order or Opportunity
+SOBJECT_ORDER = (*SOBJECT_ORDER, "Woo_Refund__c", ACTIVATE)
 
 
 @dataclass
@@ -241,6 +247,7 @@ class Plan:
             fields[str(extra)[:-3] + "__r" if str(extra).endswith("__c") else str(extra)] = {KEY_FIELD: buyer}
         self._add(u, "Opportunity", k, fields, own=True)
         self._lines(u, k, doc, "OpportunityLineItem", "Opportunity")
+        self._refunds(u, k, doc, "Opportunity")
         if contact:
             rec = self._add(u, "OpportunityContactRole", f"{k}:role", {
                 "Contact": {KEY_FIELD: buyer}, "IsPrimary": True,
@@ -286,6 +293,40 @@ class Plan:
             fields["Status"] = self.mapping.options.get("order_status", "Draft")
         self._add(u, "Order", k, fields, own=True)
         self._lines(u, k, doc, "OrderItem", "Order")
+        self._refunds(u, k, doc, "Order")
+        self._activation(u, k, doc)
+
+    def _refunds(self, u: Unit, k: str, doc: dict, parent: str) -> None:
+        """options.refunds = "records" (default "fields": none): one Woo_Refund__c per refund the order lists
+        ({order key}:refund:{id}, from [refund.Woo_Refund__c]) and Woo_Refunded_Total__c on the parent; a refund the
+        order no longer lists is deleted (agent/delivery/engine.py, with removed lines)."""
+        refunds = doc.get("refunds")
+        if self.mapping.options.get("refunds", "fields") != "records" or not isinstance(refunds, list):
+            return
+        refunds = [r for r in refunds if isinstance(r, dict) and "id" in r]
+        total = round(sum(_amount(r.get("total")) for r in refunds), 2)
+        self.records[(parent, k)].fields["Woo_Refunded_Total__c"] = total
+        rel = "Woo_Order__r" if parent == "Order" else "Woo_Opportunity__r"
+        for r in refunds:
+            fields = self.mapping.fields("refund", "Woo_Refund__c", r, self._ctx(u))
+            self._add(u, "Woo_Refund__c", f"{k}:refund:{r['id']}", {**fields, rel: {KEY_FIELD: k}}, own=True)
+
+    def _activation(self, u: Unit, k: str, doc: dict) -> None:
+        """options.activate_order_statuses (none by default): Salesforce locks an Activated order's lines, so an
+        order whose lines are written is set to Draft first, its lines written, then (status mapped as active)
+        activated again: three steps of one request (levels Order, OrderItem, ACTIVATE)."""
+        active = self.mapping.options.get("activate_order_statuses") or []
+        if not active or not isinstance(doc.get("line_items"), list):
+            return
+        self.records[("Order", k)].fields["Status"] = "Draft"
+        if doc.get("status") in active and u.action not in ("trashed", "deleted"):
+            rec = self.records.get((ACTIVATE, k))
+            if rec is None:
+                rec = self.records[(ACTIVATE, k)] = Rec("Order", k, {"attributes": {"type": "Order"},
+                                                                     "Status": "Activated", KEY_FIELD: k}, u.index)
+            rec.needed_by.add(u.index)
+        else:
+            self.records.pop((ACTIVATE, k), None)
 
     def _order_of_model(self, u: Unit, k: str, doc: dict) -> None:
         """An Order of a store whose customers are Person Accounts or whose guests are Leads: it points at the
@@ -306,6 +347,8 @@ class Plan:
             fields["Status"] = self.mapping.options.get("order_status", "Draft")
         self._add(u, "Order", k, fields, own=True)
         self._lines(u, k, doc, "OrderItem", "Order")
+        self._refunds(u, k, doc, "Order")
+        self._activation(u, k, doc)
 
     def _lines(self, u: Unit, k: str, doc: dict, line_sobject: str, parent: str) -> None:
         """One line record per line item ({order key}:item:{line id}), each product Salesforce lacks made from it."""
@@ -366,6 +409,13 @@ UNKNOWN_PRODUCT_LINE = {"name": "Unknown WooCommerce product", "sku": None, "pri
 def _registered(doc: dict) -> bool:
     cid = doc.get("customer_id") or 0
     return isinstance(cid, int) and cid > 0
+
+
+def _amount(v: Any) -> float:
+    try:
+        return abs(float(v))
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _billing_email(doc: dict) -> str | None:

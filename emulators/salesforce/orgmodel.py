@@ -117,7 +117,17 @@ def sales_objects() -> list[SObject]:
         _owner(),
         F("Woo_Email_Hash__c", "string", 64, label="Woo Email Hash", external_id=True, id_lookup=True),
     ])
-    return [record_type, opportunity, line, role, lead]
+    refund = _obj("Woo_Refund__c", "a0R", [
+        F("Name", "string", 80, label="Woo Refund Name", name_field=True, auto_number=True, nillable=False,
+          defaulted_on_create=True, **RO),
+        _ref("Woo_Order__c", "Order", "Woo_Order__r", label="Order"),
+        _ref("Woo_Opportunity__c", "Opportunity", "Woo_Opportunity__r", label="Opportunity"),
+        F("Woo_Refund_Id__c", "string", 40, label="Woo Refund Id"),
+        F("Woo_Amount__c", "currency", label="Amount"), F("Woo_Reason__c", "string", 255, label="Reason"),
+        F("Woo_Refund_Date__c", "datetime", label="Refund Date"),
+        F("Woo_Refunded_Lines__c", "textarea", label="Refunded Lines"),
+    ], label="Woo Refund", custom=True)
+    return [record_type, opportunity, line, role, lead, refund]
 
 
 def _currency_type() -> SObject:
@@ -134,9 +144,14 @@ def _currency_type() -> SObject:
 def apply_features(schema: dict[str, SObject], person_accounts: bool, currencies: tuple[str, ...] | None) -> None:
     custom = "wooforce_key__c" in schema["Account"].fields  # an org seeded without Wooforce's fields lacks them
     for o in sales_objects():
+        if not custom and o.custom:
+            continue
         if not custom:
             o.fields = {k: f for k, f in o.fields.items() if not f.custom}
         schema.setdefault(o.name, o)
+    if custom:
+        for name in ("Order", "Opportunity"):
+            schema[name].add(F("Woo_Refunded_Total__c", "currency", label="Woo Refunded Total"))
     if person_accounts:
         account, contact = schema["Account"], schema["Contact"]
         for f in [F("IsPersonAccount", "boolean", label="Is Person Account", nillable=False, defaulted_on_create=True,
@@ -302,6 +317,8 @@ def derive(org: OrgState, o: SObject, rec: dict, creating: bool) -> None:
             rec["Name"] = " ".join(p for p in (rec.get("FirstName"), rec.get("LastName")) if p)
     elif name == "Lead":
         rec["Name"] = " ".join(p for p in (rec.get("FirstName"), rec.get("LastName")) if p)
+    elif name == "Woo_Refund__c" and creating:
+        rec["Name"] = "R-" + org.next_autonumber(name, 6)
     elif name == "Opportunity":
         prob, category, closed, won = STAGE_INFO.get(rec.get("StageName") or "", (0, "Pipeline", False, False))
         if creating or rec.get("Probability") is None:

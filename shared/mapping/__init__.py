@@ -24,7 +24,7 @@ TYPES = ("text", "number", "int", "bool", "date", "datetime")
 SOURCES = {"customer": ("Account", "Contact", "PersonAccount"), "buyer": ("Account", "Contact", "PersonAccount"),
            "guest": ("Lead",), "product": ("Product2", "PricebookEntry"),
            "line_product": ("Product2", "PricebookEntry"), "order": ("Order", "Opportunity"),
-           "order_item": ("OrderItem", "OpportunityLineItem")}
+           "order_item": ("OrderItem", "OpportunityLineItem"), "refund": ("Woo_Refund__c",)}
 KEY_FIELD = "Wooforce_Key__c"
 # the org's data model, per store ([options]): which tables a model writes (the rest of the mapping stays unused)
 CUSTOMER_MODELS = {"account_contact": ("Account", "Contact"), "person_account": ("PersonAccount",)}
@@ -166,6 +166,7 @@ COMPUTED: dict[str, Callable[[dict, Ctx], Any]] = {
     "opportunity_name": lambda d, c: f"Order {d.get('number') or d.get('id')}",
     "opportunity_stage": _opportunity_stage,
     "close_date": _close_date,
+    "refund_amount": lambda d, c: None if (n := _number(d.get("total"))) is None else abs(n),
 }
 
 
@@ -242,6 +243,8 @@ class Mapping:
             return table in ORDER_MODELS[self.order_model]
         if table == "Lead":
             return self.lead_for_guests
+        if table == "Woo_Refund__c":
+            return bool(self.options.get("refunds", "fields") == "records")
         return True
 
     def sobject_fields(self) -> dict[str, set[str]]:
@@ -267,6 +270,10 @@ class Mapping:
                 out["OpportunityContactRole"] = {"OpportunityId", "ContactId", "Role", "IsPrimary"}
         if self.lead_for_guests and self.order_model == "order":
             out.setdefault("Account", set()).add("Name")
+        if self.options.get("refunds", "fields") == "records":
+            parent = "Opportunity" if self.order_model == "opportunity" else "Order"
+            out.setdefault(parent, set()).add("Woo_Refunded_Total__c")
+            out["Woo_Refund__c"] = {f"Woo_{parent}__c"}
         return out
 
     def fields(self, source: str, sobject: str, doc: dict, ctx: Ctx) -> dict:
@@ -341,6 +348,11 @@ def load_mapping(*overrides: Path | str | None) -> Mapping:
         if options.get(name, next(iter(allowed))) not in allowed:
             raise ConfigError(f"mapping options.{name} must be one of {', '.join(allowed)} "
                               f"(got {options.get(name)!r})")
+    active = options.get("activate_order_statuses", [])
+    if not isinstance(active, list) or not all(isinstance(s, str) for s in active):
+        raise ConfigError("mapping options.activate_order_statuses must be a list of WooCommerce statuses")
+    if options.get("refunds", "fields") not in ("fields", "records"):
+        raise ConfigError("mapping options.refunds must be \"fields\" or \"records\"")
     if not isinstance(options.get("lead_for_guests", False), bool):
         raise ConfigError("mapping options.lead_for_guests must be true or false")
     if not isinstance(options.get("opportunity_stages", {}), dict):

@@ -33,6 +33,9 @@ MODELS = {
     "opportunity_person_account": ({"order_model": "opportunity", "customer_model": "person_account"},
                                    {"person_accounts": True}),
     "lead_for_guests": ({"lead_for_guests": True}, {}),
+    "refunds_as_records": ({"refunds": "records"}, {}),
+    "opportunity_refunds_as_records": ({"order_model": "opportunity", "refunds": "records"}, {}),
+    "activated_orders": ({"activate_order_statuses": ["processing", "completed"]}, {}),
 }
 
 
@@ -90,7 +93,7 @@ async def drive(db, stores, settings, org, tmp_path, options: dict, features: di
         finally:
             deliverer.close()
         report = compare(wc.store, org.records, sid, customer_model=options.get("customer_model", "account_contact"),
-                         order_model=options.get("order_model", "order"))
+                         order_model=options.get("order_model", "order"), refunds=options.get("refunds", "fields"))
         return report, wc.store, sid
 
 
@@ -129,6 +132,12 @@ async def test_model_converges(db, stores, settings, org, tmp_path, model):
             roles = by_key["OpportunityContactRole"]
             assert len(roles) == len(by_key["Opportunity"])
             assert all(r["IsPrimary"] for r in roles.values())
+    if options.get("refunds") == "records":
+        assert org.records("Woo_Refund__c")  # the traffic refunded orders; compare checked each against the store
+    if options.get("activate_order_statuses"):
+        active = {oid for oid, rec in store.orders.items() if rec.status in ("processing", "completed")}
+        assert active and {oid for oid in store.orders if by_key["Order"][f"order:{oid}"]["StatusCode"] == "Activated"
+                           } == active
     if options.get("lead_for_guests"):
         leads = by_key["Lead"]
         guests = {k for k in by_key["Account"] if k.startswith("guest:")} - {"guest:orders"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.delivery.plan import PERSON_RECORD_TYPE_KEY, Plan, Unit
+from agent.delivery.plan import ACTIVATE, PERSON_RECORD_TYPE_KEY, Plan, Unit
 from shared.errors import ConfigError
 from shared.mapping import Ctx, email_hash, load_mapping
 from tests.support import woo
@@ -38,6 +38,8 @@ def test_shipped_defaults_keep_todays_shape():
     ('order_model = "deal"\n', "order_model must be one of order, opportunity"),
     ('lead_for_guests = "yes"\n', "lead_for_guests must be true or false"),
     ('opportunity_stages = "Closed Won"\n', "opportunity_stages must be a table"),
+    ('refunds = "lines"\n', 'refunds must be "fields" or "records"'),
+    ('activate_order_statuses = "processing"\n', "activate_order_statuses must be a list"),
 ])
 def test_bad_model_options_are_refused(tmp_path, text, match):
     with pytest.raises(ConfigError, match=match):
@@ -113,3 +115,31 @@ def test_lead_for_guests(tmp_path):
     assert plan.records[("Order", "st_x:order:1")].fields["Account"] == {"Wooforce_Key__c": "st_x:guest:orders"}
     registered = plan.records[("Order", "st_x:order:2")].fields  # a registered customer keeps Account + Contact
     assert registered["Account"] == registered["BillToContact"] == {"Wooforce_Key__c": "st_x:customer:4"}
+
+
+def test_activation_writes_draft_then_lines_then_activated(tmp_path):
+    m = mapping(tmp_path, 'activate_order_statuses = ["completed"]\n')
+    plan = Plan(m, {("st_x", "Order", "st_x:order:1")}, {"st_x": PB})
+    plan.add_unit(unit("order", woo.order(1, status="completed"), i=0))
+    plan.add_unit(unit("order", woo.order(2, status="pending"), i=1))
+    groups = [g for g, _ in plan.by_sobject()]
+    assert groups.index("Order") < groups.index("OrderItem") < groups.index(ACTIVATE) == len(groups) - 1
+    assert plan.records[("Order", "st_x:order:1")].fields["Status"] == "Draft"  # existing: Draft before its lines
+    act = plan.records[(ACTIVATE, "st_x:order:1")]
+    assert (act.sobject, act.fields["Status"]) == ("Order", "Activated")
+    assert (ACTIVATE, "st_x:order:2") not in plan.records  # not a status mapped as active: stays Draft
+
+
+def test_refund_records_plan(tmp_path):
+    m = mapping(tmp_path, 'refunds = "records"\n')
+    plan = Plan(m, set(), {"st_x": PB})
+    plan.add_unit(unit("order", woo.order(1, refunds=[{"id": 5, "reason": "late", "total": "-2.50"}])))
+    assert plan.records[("Order", "st_x:order:1")].fields["Woo_Refunded_Total__c"] == 2.5
+    refund = plan.records[("Woo_Refund__c", "st_x:order:1:refund:5")].fields
+    assert (refund["Woo_Amount__c"], refund["Woo_Reason__c"], refund["Woo_Order__r"]) == (
+        2.5, "late", {"Wooforce_Key__c": "st_x:order:1"})
+    assert m.sobject_fields()["Woo_Refund__c"] >= {"Woo_Amount__c", "Woo_Order__c"}
+    plain = Plan(load_mapping(), set(), {"st_x": PB})
+    plain.add_unit(unit("order", woo.order(1, refunds=[{"id": 5, "reason": "late", "total": "-2.50"}])))
+    assert not any(s == "Woo_Refund__c" for s, _ in plain.records)
+    assert "Woo_Refunded_Total__c" not in plain.records[("Order", "st_x:order:1")].fields
