@@ -28,7 +28,7 @@ class DraftOrdersTest extends Wooforce_TestCase {
 		$placed->save();
 		$this->end_request();
 		$this->assertSame( array( "order.updated:$id" ), $this->spooled_events() );
-		$data = json_decode( $this->spool()[0]['payload'], true )['data'];
+		$data = json_decode( Wooforce_Sender::complete( $this->spool() )[0]['payload'], true )['data'];
 		$this->assertSame( 'processing', $data['status'] );
 	}
 

@@ -140,8 +140,9 @@ class FixtureReplayTest extends Wooforce_TestCase {
 			$this->assertContains( $ours[ $key ], self::COVERS[ $action ], "$delivery vs {$ours[$key]}" );
 		}
 
-		// Each row is a complete ingest event.
-		foreach ( $this->spool() as $row ) {
+		// Each row records what changed; only a delete carries its data (the entity is gone at send time).
+		$rows = $this->spool();
+		foreach ( $rows as $row ) {
 			$event = json_decode( $row['payload'], true );
 			$this->assertSame( $row['event_id'], $event['id'] );
 			$this->assertMatchesRegularExpression( '/^wp_[0-9a-f-]{36}$/', $event['id'] );
@@ -151,6 +152,20 @@ class FixtureReplayTest extends Wooforce_TestCase {
 			if ( '.deleted' === substr( $event['type'], -8 ) ) {
 				$this->assertSame( array( 'id' => $event['resource_id'] ), $event['data'] );
 			} else {
+				$this->assertArrayNotHasKey( 'data', $event, 'no payload is built in the request' );
+			}
+		}
+		// At send time each one is a complete ingest event.
+		$sent = Wooforce_Sender::complete( $rows );
+		$this->assertSame( wp_list_pluck( $rows, 'event_id' ), wp_list_pluck( $sent, 'event_id' ) );
+		foreach ( $sent as $row ) {
+			$event = json_decode( $row['payload'], true );
+			$this->assertSame( $row['event_id'], $event['id'] );
+			$this->assertSame( (int) $row['resource_id'], $event['resource_id'] );
+			if ( '.deleted' === substr( $event['type'], -8 ) ) {
+				$this->assertSame( array( 'id' => $event['resource_id'] ), $event['data'] );
+			} else {
+				$this->assertSame( $row['type'], $event['type'] );
 				$this->assertSame( $event['resource_id'], $event['data']['id'] );
 				$this->assertArrayHasKey( 'self', $event['data']['_links'] );
 			}
@@ -168,8 +183,8 @@ class FixtureReplayTest extends Wooforce_TestCase {
 		$this->end_request();
 		$rows = $this->spool();
 		$this->assertSame( array( "order.created:$id" ), $this->spooled_events() );
-		$data = json_decode( $rows[0]['payload'], true )['data'];
-		$this->assertSame( 'completed', $data['status'], 'payload is built at the end of the request' );
+		$data = json_decode( Wooforce_Sender::complete( $rows )[0]['payload'], true )['data'];
+		$this->assertSame( 'completed', $data['status'], 'payload is built at send time' );
 		$this->assertSame( '12.00', $data['total'] );
 
 		wc_get_order( $id )->delete();

@@ -337,6 +337,20 @@ class Wooforce_Admin {
 					?>
 				</p></div>
 			<?php endif; ?>
+			<?php $cron_late = Wooforce_Plugin::cron_stalled_s(); ?>
+			<?php if ( $cron_late > 0 ) : ?>
+				<div class="notice notice-warning wooforce-cron-stalled"><p>
+					<strong><?php esc_html_e( 'WP-Cron looks stalled:', 'wooforce' ); ?></strong>
+					<?php
+					/* translators: %d: minutes */
+					echo esc_html( sprintf( __( 'its every-minute Wooforce job has not run for %d minutes, so changes wait in the spool. WP-Cron runs only when someone visits the site, and not at all when DISABLE_WP_CRON is set without a system cron.', 'wooforce' ), intdiv( $cron_late, MINUTE_IN_SECONDS ) ) );
+					?>
+					</p><p><?php esc_html_e( 'Set up a system cron that runs WordPress\'s due jobs every minute, for example in the crontab of the web server\'s user:', 'wooforce' ); ?></p>
+					<p><code><?php echo esc_html( '* * * * * curl -fsS ' . site_url( 'wp-cron.php?doing_wp_cron' ) . ' >/dev/null' ); ?></code></p>
+					<p><?php esc_html_e( 'or, with WP-CLI:', 'wooforce' ); ?> <code><?php echo esc_html( '* * * * * wp cron event run --due-now --path=' . untrailingslashit( ABSPATH ) ); ?></code></p>
+					<p><?php esc_html_e( 'Then add define( \'DISABLE_WP_CRON\', true ); to wp-config.php so that visits no longer start it.', 'wooforce' ); ?>
+				</p></div>
+			<?php endif; ?>
 
 			<h2><?php esc_html_e( 'Checklist', 'wooforce' ); ?></h2>
 			<?php if ( null === $entry ) : ?>

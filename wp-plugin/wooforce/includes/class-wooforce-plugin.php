@@ -15,6 +15,12 @@ class Wooforce_Plugin {
 	const DELIVER_HOOK = 'wooforce_deliver';
 	const CRON_HOOK    = 'wooforce_deliver_retry';
 	const AS_GROUP     = 'wooforce';
+	// When a delivery run was last scheduled (autoloaded): while one is on its way, a request schedules nothing
+	// and runs no query for it. Cleared when the run starts; trusted for at most SCHEDULED_TTL_S.
+	const SCHEDULED_OPTION = 'wooforce_delivery_scheduled';
+	const SCHEDULED_TTL_S  = 300;
+	// The minute sweep overdue by this long: WP-Cron looks stalled (the settings page says so).
+	const CRON_STALLED_S = 600;
 
 	/**
 	 * Actions whose first argument is the entity id: hook => array(kind, action).
@@ -122,7 +128,7 @@ class Wooforce_Plugin {
 		add_action( 'before_woocommerce_init', array( __CLASS__, 'declare_hpos_compatibility' ) );
 
 		foreach ( array_keys( self::ENTITY_HOOKS ) as $hook ) {
-			add_action( $hook, array( $this, 'on_entity_hook' ), 10, 1 );
+			add_action( $hook, array( $this, 'on_entity_hook' ), 10, 2 );
 		}
 		foreach ( array_keys( self::CUSTOMER_HOOKS ) as $hook ) {
 			add_action( $hook, array( $this, 'on_customer_hook' ), 10, 1 );
@@ -172,18 +178,20 @@ class Wooforce_Plugin {
 	}
 
 	/**
-	 * WooCommerce order/product action.
+	 * WooCommerce order/product action. An order's hooks pass the order too: its status is kept (a draft is not spooled).
 	 *
-	 * @param mixed $id Entity id.
+	 * @param mixed $id     Entity id.
+	 * @param mixed $object The order or product, when the hook passes it.
 	 */
-	public function on_entity_hook( $id ) {
+	public function on_entity_hook( $id, $object = null ) {
 		$map = self::ENTITY_HOOKS[ current_action() ];
 		$id  = self::id_of( $id );
 		if ( 'order' === $map[0] && 'woocommerce_before_delete_order' === current_action() && self::is_draft_order( $id ) ) {
 			$this->recorder->ignore( 'order', $id ); // A draft's delete (WooCommerce's daily cleanup): nothing to send.
 			return;
 		}
-		$this->recorder->record( $map[0], $id, $map[1] );
+		$status = 'order' === $map[0] && is_object( $object ) && method_exists( $object, 'get_status' ) && method_exists( $object, 'get_id' ) && (int) $object->get_id() === $id ? $object->get_status() : null;
+		$this->recorder->record( $map[0], $id, $map[1], $status );
 	}
 
 	/**
@@ -245,11 +253,12 @@ class Wooforce_Plugin {
 	 */
 	public function on_order_status_changed( $order_id, $from = '', $to = '' ) {
 		$action = 'trash' === $from ? 'restored' : ( 'trash' === $to ? 'trashed' : 'updated' );
-		$this->recorder->record( 'order', $order_id, $action );
+		$this->recorder->record( 'order', $order_id, $action, '' !== $to ? $to : null );
 	}
 
 	/**
-	 * End of request: one spool write, then make sure delivery happens, never in the shopper's way.
+	 * End of request: one spool write of what changed (no payload built), then make sure delivery happens, never
+	 * in the shopper's way. A crash after the write loses nothing: the minute sweep sends what no run sent.
 	 */
 	public function on_shutdown() {
 		if ( ! $this->recorder->pending() ) {
@@ -264,19 +273,20 @@ class Wooforce_Plugin {
 
 	/**
 	 * Action Scheduler when WooCommerce has it; else after the response (PHP-FPM); else WP-Cron.
+	 *
+	 * @param bool $again From a run that ran out of time: schedule the next one even though this one is still on.
 	 */
-	public static function schedule_delivery() {
-		$mode = 'cron';
-		if ( function_exists( 'as_enqueue_async_action' ) ) {
-			$mode = 'action_scheduler';
-		} elseif ( function_exists( 'fastcgi_finish_request' ) ) {
-			$mode = 'after_response';
+	public static function schedule_delivery( $again = false ) {
+		$at = (int) get_option( self::SCHEDULED_OPTION, 0 );
+		if ( ! $again && $at > 0 && $at <= time() && time() - $at < self::SCHEDULED_TTL_S ) {
+			return; // A run is on its way and will read this request's rows.
 		}
-		$mode = apply_filters( 'wooforce_delivery_mode', $mode );
+		$mode = self::delivery_mode();
 		if ( 'action_scheduler' === $mode ) {
-			if ( ! as_has_scheduled_action( self::DELIVER_HOOK, array(), self::AS_GROUP ) ) {
+			if ( $again || ! as_has_scheduled_action( self::DELIVER_HOOK, array(), self::AS_GROUP ) ) { // (The running action counts as scheduled.)
 				as_enqueue_async_action( self::DELIVER_HOOK, array(), self::AS_GROUP );
 			}
+			update_option( self::SCHEDULED_OPTION, time(), true );
 		} elseif ( 'after_response' === $mode ) {
 			fastcgi_finish_request(); // Already sent when on_shutdown finished the request early; harmless twice.
 			self::deliver();
@@ -284,6 +294,7 @@ class Wooforce_Plugin {
 			if ( ! wp_next_scheduled( self::DELIVER_HOOK ) ) {
 				wp_schedule_single_event( time(), self::DELIVER_HOOK );
 			}
+			update_option( self::SCHEDULED_OPTION, time(), true );
 			if ( ! ( defined( 'DISABLE_WP_CRON' ) && DISABLE_WP_CRON ) && ! wp_doing_cron() ) {
 				spawn_cron(); // Non-blocking loopback.
 			}
@@ -291,10 +302,41 @@ class Wooforce_Plugin {
 	}
 
 	/**
-	 * Delivery job (Action Scheduler, WP-Cron, or after the response).
+	 * How delivery runs: action_scheduler, after_response, cron (or what the wooforce_delivery_mode filter says).
+	 */
+	public static function delivery_mode() {
+		$mode = 'cron';
+		if ( function_exists( 'as_enqueue_async_action' ) ) {
+			$mode = 'action_scheduler';
+		} elseif ( function_exists( 'fastcgi_finish_request' ) ) {
+			$mode = 'after_response';
+		}
+		return apply_filters( 'wooforce_delivery_mode', $mode );
+	}
+
+	/**
+	 * Delivery job (Action Scheduler, WP-Cron, or after the response): builds the payloads and sends. A backlog
+	 * that outlasts the run's time budget goes on in a new async run at once, not at the next minute.
 	 */
 	public static function deliver() {
-		Wooforce_Sender::run();
+		if ( false !== get_option( self::SCHEDULED_OPTION, false ) ) {
+			delete_option( self::SCHEDULED_OPTION ); // Changes spooled from now on schedule their own run.
+		}
+		Wooforce_Sender::run( (float) apply_filters( 'wooforce_delivery_budget_s', 20.0 ) );
+		if ( Wooforce_Sender::$out_of_time && in_array( self::delivery_mode(), array( 'action_scheduler', 'cron' ), true ) ) {
+			self::schedule_delivery( true );
+		}
+	}
+
+	/**
+	 * Whether WP-Cron looks stalled: the minute sweep is overdue by CRON_STALLED_S (nothing runs due events).
+	 *
+	 * @return int Seconds it is overdue (0: not stalled).
+	 */
+	public static function cron_stalled_s() {
+		$next = wp_next_scheduled( self::CRON_HOOK );
+		$late = false === $next ? 0 : time() - (int) $next;
+		return $late >= self::CRON_STALLED_S ? $late : 0;
 	}
 
 	/**
@@ -324,6 +366,7 @@ class Wooforce_Plugin {
 	public static function deactivate() {
 		wp_clear_scheduled_hook( self::CRON_HOOK );
 		wp_clear_scheduled_hook( self::DELIVER_HOOK );
+		delete_option( self::SCHEDULED_OPTION );
 		if ( function_exists( 'as_unschedule_all_actions' ) ) {
 			as_unschedule_all_actions( '', array(), self::AS_GROUP );
 		}

@@ -1,6 +1,8 @@
 <?php
 /**
- * Remembers changed entities during a request and spools one event per entity at shutdown.
+ * Remembers changed entities during a request and spools one row per entity at shutdown: what changed
+ * (entity, id, kind), not the payload. The sender builds the payload at send time from the current entity,
+ * outside the shopper's request (issue 14, problem 6); a delete carries its payload, the entity being gone.
  *
  * @package Wooforce
  */
@@ -13,7 +15,7 @@ defined( 'ABSPATH' ) || exit;
 class Wooforce_Recorder {
 
 	/**
-	 * Pending entities, "kind:id" => array(kind, id, action, at).
+	 * Pending entities, "kind:id" => array(kind, id, action, at, status: an order's last status seen in the hooks or null).
 	 *
 	 * @var array
 	 */
@@ -39,8 +41,9 @@ class Wooforce_Recorder {
 	 * @param string $kind   order, customer or product.
 	 * @param int    $id     Entity id.
 	 * @param string $action created, updated, trashed, restored or deleted.
+	 * @param string $status An order's status as the hook saw it (null: unknown).
 	 */
-	public function record( $kind, $id, $action ) {
+	public function record( $kind, $id, $action, $status = null ) {
 		$id = (int) $id;
 		if ( $id <= 0 ) {
 			return;
@@ -55,6 +58,7 @@ class Wooforce_Recorder {
 			'id'     => $id,
 			'action' => self::merge( $prev ? $prev['action'] : null, $action ),
 			'at'     => $prev ? $prev['at'] : time(),
+			'status' => null !== $status ? (string) $status : ( $prev ? $prev['status'] : null ),
 		);
 	}
 
@@ -110,7 +114,7 @@ class Wooforce_Recorder {
 	}
 
 	/**
-	 * Build the events and write them to the spool in one statement.
+	 * Write one row per entity to the spool in one statement (no payload built: see build_event()).
 	 *
 	 * @return int Events spooled.
 	 */
@@ -140,35 +144,65 @@ class Wooforce_Recorder {
 	}
 
 	/**
-	 * One event row: the collector's ingest shape, encoded once. Null for a draft order (nothing to send).
+	 * One spool row: the event without its data (built at send time, see complete()), or with it for a delete,
+	 * whose entity is gone by then. Null for an order whose hooks saw a draft (nothing to send; the sender checks
+	 * again at send time for the orders whose status the hooks did not pass).
 	 *
 	 * @param array $item Pending entity.
 	 * @return array|null
 	 */
 	public function build_event( array $item ) {
-		$action = $item['action'];
-		$id     = $item['id'];
-		$data   = 'deleted' === $action ? null : self::rest_data( $item['kind'], $id );
-		if ( 'order' === $item['kind'] && isset( $data['status'] ) && in_array( $data['status'], self::DRAFT_ORDER_STATUSES, true ) ) {
+		if ( 'order' === $item['kind'] && isset( $item['status'] ) && in_array( $item['status'], self::DRAFT_ORDER_STATUSES, true ) ) {
 			return null;
-		}
-		if ( null === $data ) {
-			$action = 'deleted'; // Gone by the end of the request.
-			$data   = array( 'id' => $id );
 		}
 		$event = array(
 			'id'          => 'wp_' . wp_generate_uuid4(),
-			'type'        => $item['kind'] . '.' . $action,
+			'type'        => $item['kind'] . '.' . $item['action'],
 			'occurred_at' => gmdate( 'Y-m-d\TH:i:s\Z', $item['at'] ),
-			'resource_id' => $id,
-			'data'        => $data,
+			'resource_id' => $item['id'],
 		);
+		if ( 'deleted' === $item['action'] ) {
+			$event['data'] = array( 'id' => $item['id'] );
+		}
 		return array(
 			'event_id'    => $event['id'],
 			'type'        => $event['type'],
-			'resource_id' => $id,
+			'resource_id' => $item['id'],
 			'payload'     => wp_json_encode( $event ),
 		);
+	}
+
+	/**
+	 * A spooled event made whole at send time: its data is the entity as it is now (REST v3, as WooCommerce's
+	 * webhooks send it). An entity gone since is sent as deleted. Null for a draft order: nothing to send.
+	 * $cache keeps each entity's data for the batch ("kind:id" => data|false).
+	 *
+	 * @param string $payload The spool row's payload.
+	 * @param array  $cache   Data built so far in this batch.
+	 * @return string|null The payload to send.
+	 */
+	public static function complete( $payload, array &$cache ) {
+		$event = json_decode( $payload, true );
+		if ( ! is_array( $event ) || array_key_exists( 'data', $event ) || ! isset( $event['type'], $event['resource_id'] ) ) {
+			return $payload; // Whole already (a delete, or a row spooled by an older version).
+		}
+		list( $kind ) = explode( '.', $event['type'] );
+		$id           = (int) $event['resource_id'];
+		$key          = $kind . ':' . $id;
+		if ( ! array_key_exists( $key, $cache ) ) {
+			$data          = self::rest_data( $kind, $id );
+			$cache[ $key ] = null === $data ? false : $data;
+		}
+		$data = $cache[ $key ];
+		if ( 'order' === $kind && isset( $data['status'] ) && in_array( $data['status'], self::DRAFT_ORDER_STATUSES, true ) ) {
+			return null;
+		}
+		if ( false === $data ) {
+			$event['type'] = $kind . '.deleted'; // Gone since the change.
+			$data          = array( 'id' => $id );
+		}
+		$event['data'] = $data;
+		return wp_json_encode( $event );
 	}
 
 	/**

@@ -8,7 +8,7 @@
 defined( 'ABSPATH' ) || exit;
 
 /**
- * Batches, acknowledgements, backoff and poisoning.
+ * Batches, payloads built at send time, acknowledgements, backoff, probes after an outage and poisoning.
  */
 class Wooforce_Sender {
 
@@ -17,6 +17,16 @@ class Wooforce_Sender {
 	const MAX_DELAY_S  = 3600;
 	const LOCK_OPTION  = 'wooforce_delivery_lock';
 	const LOCK_TTL_S   = 120;
+	// With every row waiting for its backoff, a run still sends the oldest batch when the last failure is this old:
+	// the minute sweep finds the collector back within a minute of its return, whatever the rows' backoff.
+	const PROBE_INTERVAL_S = 50;
+
+	/**
+	 * Whether the last run() ran out of time with rows still due.
+	 *
+	 * @var bool
+	 */
+	public static $out_of_time = false;
 
 	/**
 	 * Exponential backoff with jitter: half fixed, half random, capped.
@@ -33,22 +43,40 @@ class Wooforce_Sender {
 
 	/**
 	 * Send every due event, batch after batch, until the spool is empty, the collector fails or the time is up.
+	 * When nothing is due but rows wait for their backoff, the oldest batch is sent anyway as a probe (at most once
+	 * a run, PROBE_INTERVAL_S after the last failure, never inside a Retry-After): a success releases every waiting
+	 * row (Wooforce_Spool::release_waiting) and the run goes on draining. A run sends at least one batch; when its
+	 * time is up with rows still due, $out_of_time says so (the next run is scheduled at once: Wooforce_Plugin::deliver).
 	 *
 	 * @param float $budget_s Time budget.
 	 * @return int Events acknowledged.
 	 */
 	public static function run( $budget_s = 20.0 ) {
-		$settings = Wooforce_Settings::get();
+		self::$out_of_time = false;
+		$settings          = Wooforce_Settings::get();
 		if ( ! Wooforce_Settings::is_configured( $settings ) || ! self::lock() ) {
 			return 0;
 		}
-		$start = microtime( true );
-		$acked = 0;
+		$start  = microtime( true );
+		$acked  = 0;
+		$probed = false;
 		try {
-			while ( microtime( true ) - $start < $budget_s ) {
+			for ( $first = true; ; $first = false ) {
+				if ( ! $first && microtime( true ) - $start >= $budget_s ) {
+					self::$out_of_time = (bool) Wooforce_Spool::due( 1 );
+					break;
+				}
 				$rows = Wooforce_Spool::due( self::BATCH_SIZE );
+				if ( ! $rows && ! $probed && self::probe_due() ) {
+					$rows   = Wooforce_Spool::waiting( self::BATCH_SIZE );
+					$probed = true;
+				}
 				if ( ! $rows ) {
 					break;
+				}
+				$rows = self::complete( $rows );
+				if ( ! $rows ) {
+					continue; // Only drafts: set aside, the next batch may hold real changes.
 				}
 				list( $n, $stop ) = self::send( $rows, $settings );
 				$acked           += $n;
@@ -60,6 +88,39 @@ class Wooforce_Sender {
 			delete_option( self::LOCK_OPTION );
 		}
 		return $acked;
+	}
+
+	/**
+	 * Whether a run may probe: the last failure is PROBE_INTERVAL_S old and no Retry-After holds.
+	 */
+	public static function probe_due() {
+		$status = Wooforce_Settings::status();
+		$now    = time();
+		return $now - (int) $status['last_error_at'] >= self::PROBE_INTERVAL_S && $now >= (int) $status['retry_until'];
+	}
+
+	/**
+	 * Rows with their payloads built now, from the current entities (Wooforce_Recorder::complete); the rows of
+	 * draft orders leave the spool unsent.
+	 *
+	 * @param array[] $rows Spool rows.
+	 * @return array[]
+	 */
+	public static function complete( array $rows ) {
+		$cache  = array();
+		$out    = array();
+		$drafts = array();
+		foreach ( $rows as $row ) {
+			$payload = Wooforce_Recorder::complete( $row['payload'], $cache );
+			if ( null === $payload ) {
+				$drafts[] = (int) $row['id'];
+				continue;
+			}
+			$row['payload'] = $payload;
+			$out[]          = $row;
+		}
+		Wooforce_Spool::delete( $drafts );
+		return $out;
 	}
 
 	/**
@@ -90,6 +151,7 @@ class Wooforce_Sender {
 				}
 			}
 			Wooforce_Spool::delete( array_map( 'intval', wp_list_pluck( $acked, 'id' ) ) );
+			Wooforce_Spool::release_waiting(); // The collector answers: the backlog flows now, not after each row's backoff.
 			$left = array_diff_key( $by_event, $acked );
 			if ( $left ) {
 				Wooforce_Spool::retry( array_values( $left ), __( 'The collector did not acknowledge this event.', 'wooforce' ) );
@@ -117,6 +179,9 @@ class Wooforce_Sender {
 		// Down, 5xx, 429, timeout: retry later. 401/404 and other 4xx mean misconfiguration: keep, back off, show.
 		Wooforce_Spool::retry( $rows, '' !== $result['detail'] ? $result['detail'] : $result['error'], $result['retry_after'] );
 		Wooforce_Settings::record_error( $result['error'], $result['detail'] );
+		if ( null !== $result['retry_after'] ) {
+			Wooforce_Settings::update_status( array( 'retry_until' => time() + max( 1, min( self::MAX_DELAY_S, (int) $result['retry_after'] ) ) ) );
+		}
 		return array( 0, true );
 	}
 

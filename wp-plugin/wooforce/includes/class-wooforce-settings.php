@@ -180,7 +180,7 @@ class Wooforce_Settings {
 
 	/**
 	 * Delivery status: last_success, last_error (plain words), last_error_detail (technical), last_error_at,
-	 * last_test_at, last_test_ok, last_test_message, dropped.
+	 * last_test_at, last_test_ok, last_test_message, dropped, retry_until (the collector's Retry-After, unix time).
 	 */
 	public static function status() {
 		$status = get_option( self::STATUS_OPTION, array() );
@@ -195,6 +195,7 @@ class Wooforce_Settings {
 				'last_test_ok'      => false,
 				'last_test_message' => '',
 				'dropped'           => 0,
+				'retry_until'       => 0,
 			)
 		);
 	}
@@ -209,6 +210,7 @@ class Wooforce_Settings {
 				'last_error'        => '',
 				'last_error_detail' => '',
 				'last_error_at'     => 0,
+				'retry_until'       => 0,
 			)
 		);
 	}

@@ -101,6 +101,33 @@ class Wooforce_Spool {
 	}
 
 	/**
+	 * The oldest queued rows, due or not (a probe after an outage: the collector may be back before their backoff ends).
+	 *
+	 * @param int $limit Batch size.
+	 * @return array[]
+	 */
+	public static function waiting( $limit ) {
+		global $wpdb;
+		$table = self::table();
+		return $wpdb->get_results(
+			$wpdb->prepare( "SELECT id, event_id, type, resource_id, payload, attempts FROM {$table} WHERE status = 'queued' ORDER BY id LIMIT %d", $limit ), // phpcs:ignore WordPress.DB.PreparedSQL.InterpolatedNotPrepared
+			ARRAY_A
+		);
+	}
+
+	/**
+	 * The collector answers again: every queued row waiting for its backoff is due now, its backoff reset.
+	 *
+	 * @return int Rows released.
+	 */
+	public static function release_waiting() {
+		global $wpdb;
+		$table = self::table();
+		$now   = gmdate( 'Y-m-d H:i:s' );
+		return (int) $wpdb->query( $wpdb->prepare( "UPDATE {$table} SET next_attempt_at = %s, attempts = 0 WHERE status = 'queued' AND next_attempt_at > %s", $now, $now ) ); // phpcs:ignore WordPress.DB.PreparedSQL.InterpolatedNotPrepared
+	}
+
+	/**
 	 * Remove acknowledged rows.
 	 *
 	 * @param int[] $ids Row ids.
