@@ -2,10 +2,10 @@
 
 ``POST /v1/stores/{store_id}/health``: each link from the store to Salesforce as the collector knows it (the
 signature, the Salesforce connection as the delivery agent last tried it, the WooCommerce REST keys as the
-reconciler last used them, native webhooks, the backlog and the last delivery to Salesforce). ``connected`` is true
-only when data can reach Salesforce. ``POST /v1/stores/{store_id}/jobs/{job_id}``: one of the store's jobs (the
-resync the plugin requested), its status, progress and error. Both answer machine-readable states: the plugin
-words them for the store owner.
+reconciler last used them, native webhooks as the reconciler last read them, the backlog and the last delivery to
+Salesforce). ``connected`` is true only when data can reach Salesforce. ``POST /v1/stores/{store_id}/jobs/{job_id}``:
+one of the store's jobs (the resync the plugin requested), its status, progress and error. Both answer
+machine-readable states: the plugin words them for the store owner.
 """
 from __future__ import annotations
 
@@ -41,6 +41,22 @@ def woocommerce_check(row: Any, has_keys: bool) -> dict:
             "checked_at": _iso(row["keys_checked_at"])}
 
 
+def webhooks_check(secret: str | None, last_event_at: datetime | None, found: Any) -> dict:
+    """Native webhooks: set up (a webhook secret) or not, and the store's webhooks as the reconciler last read them
+    (``store_webhooks``, agent/reconcile/webhooks.py): ``state`` ok | problems | none (none points at this collector)
+    | error (could not be read) | unchecked, with the ids WooCommerce disabled and Wooforce re-activated, those it
+    could not (read-only keys), paused ones, wrong delivery URLs and the synced topics no active webhook delivers."""
+    out: dict[str, Any] = {"id": "webhooks", "status": "configured" if secret else "not_configured",
+                           "last_event_at": _iso(last_event_at), "state": "unchecked"}
+    if found is not None:
+        st = found["state"] or {}
+        out.update({"state": st.get("status", "unchecked"), "checked_at": _iso(found["checked_at"]),
+                    "problems": found["problems"], "error": st.get("error"),
+                    **{k: st.get(k) or [] for k in ("reactivated", "disabled", "paused", "wrong_url",
+                                                    "missing_topics")}})
+    return out
+
+
 def delivery_check(row: Any, oldest_waiting_s: float | None, late_after_s: float, sf_ok: bool) -> dict:
     status = "ok"
     if row["dead"]:
@@ -70,8 +86,7 @@ async def post_health(request: web.Request) -> web.Response:
         {"id": "signature", "status": "ok"},
         sf,
         woocommerce_check(row, bool(wc.get("consumer_key"))),
-        {"id": "webhooks", "status": "configured" if auth.wc_webhook_secret else "not_configured",
-         "last_event_at": _iso(row["last_event_at"])},
+        webhooks_check(auth.wc_webhook_secret, row["last_event_at"], await db.fetchrow("store_webhooks_get", auth.id)),
         delivery_check(row, oldest_s, request.app[keys.SETTINGS].alert_lag_threshold_s, sf_ok),
     ]
     run = await db.fetchrow("plugin_last_reconcile", auth.id)

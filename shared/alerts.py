@@ -1,4 +1,5 @@
-"""Alerts: dead letters, delivery lag, Salesforce API budget, failing store keys, failing Salesforce connections.
+"""Alerts: dead letters, delivery lag, Salesforce API budget, failing store keys, failing Salesforce connections,
+native webhooks WooCommerce disabled (or paused, misdirected, missing: ``store_webhooks``, issue 14).
 
 :func:`evaluate_alerts` is a periodic job (the agent's scheduler runs it every ``ALERT_INTERVAL_S``). Each
 condition has a stable key; its state (firing/resolved, last notified) lives in the ``alerts`` table, so a
@@ -59,7 +60,39 @@ async def current_conditions(db: Database, settings: Settings) -> list[Condition
     for r in await db.fetch("alerts_keys_failed"):
         out.append(Condition(f"keys_failed:{r['id']}", "keys_failed", r["id"],
                              f"WooCommerce keys of store {r['id']} ({r['name']}) are failing"))
+    if await db.fetchval("console_table_exists", "store_webhooks"):
+        for r in await db.fetch("alerts_webhooks"):
+            out.append(Condition(f"webhooks:{r['store_id']}", "webhooks", r["store_id"],
+                                 webhooks_summary(r["store_id"], r["name"], r["state"])))
     return out
+
+
+def webhooks_summary(store_id: str, name: str | None, state: dict[str, Any]) -> str:
+    """The ``webhooks`` alert's line: the store and what is wrong with its native webhooks (``store_webhooks.state``,
+    written by agent/reconcile/webhooks.py)."""
+    def ids(key: str) -> str:
+        return ", ".join(f"#{i}" for i in state.get(key) or [])
+
+    topic_of = {w["id"]: w["topic"] for w in state.get("webhooks") or []}
+
+    def named(key: str) -> str:
+        return ", ".join(f"#{i} {topic_of.get(i, '?')}" for i in state.get(key) or [])
+
+    parts = []
+    if state.get("reactivated"):
+        parts.append(f"disabled by WooCommerce after failed deliveries, re-activated: {named('reactivated')}")
+    if state.get("disabled"):
+        parts.append(f"disabled by WooCommerce, the REST keys may not re-activate them (read only): "
+                     f"{named('disabled')}")
+    if state.get("paused"):
+        parts.append(f"paused: {named('paused')}")
+    if state.get("wrong_url"):
+        parts.append(f"wrong delivery URL: {ids('wrong_url')}")
+    if state.get("missing_topics"):
+        parts.append(f"no active webhook for {', '.join(state['missing_topics'])}")
+    if state.get("error"):
+        parts.append(f"could not be read: {state['error'][:200]}")
+    return f"native webhooks of store {store_id}" + (f" ({name})" if name else "") + ": " + "; ".join(parts)
 
 
 async def _post_webhook(url: str, text: str, timeout_s: float) -> None:

@@ -689,12 +689,33 @@ ON CONFLICT (store_id, customer_id) DO UPDATE SET
     fingerprint = EXCLUDED.fingerprint, version = EXCLUDED.version, seen_at = now()
 
 -- name: reconcile_insert_run
-INSERT INTO reconcile_runs (id, store_id, started_at, duration_ms, outcome, requests, checked, missing, missing_ids, error)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+-- $11: the run's webhook check (agent/reconcile/webhooks.py; NULL when the run failed before it)
+INSERT INTO reconcile_runs (id, store_id, started_at, duration_ms, outcome, requests, checked, missing, missing_ids, error,
+                            webhooks)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+
+-- name: reconcile_save_webhooks
+-- the store's native webhooks as this run found them ($2 problems, $3 state: store_webhooks, migration 0015)
+INSERT INTO store_webhooks (store_id, checked_at, problems, state) VALUES ($1, now(), $2, $3)
+ON CONFLICT (store_id) DO UPDATE SET checked_at = now(), problems = EXCLUDED.problems, state = EXCLUDED.state
+
+-- name: store_webhooks_get
+-- the store's native webhooks as the reconciler last found them (the plugin's health check)
+SELECT checked_at, problems, state FROM store_webhooks WHERE store_id = $1
+
+-- name: alerts_webhooks
+-- stores whose native webhooks need a person (or were disabled by WooCommerce and re-activated in the last run)
+SELECT w.store_id, s.name, w.state FROM store_webhooks w JOIN stores s ON s.id = w.store_id
+WHERE w.problems > 0 ORDER BY w.store_id
+
+-- name: console_dash_webhooks
+-- the dashboard's webhook state per store ($1 scope store, $2 store filter)
+SELECT store_id, checked_at, problems, state FROM store_webhooks
+WHERE ($1::text IS NULL OR store_id = $1) AND ($2::text IS NULL OR store_id = $2)
 
 -- name: reconcile_runs
 -- the store's gap report, newest first
-SELECT id, started_at, duration_ms, outcome, requests, checked, missing, missing_ids, error
+SELECT id, started_at, duration_ms, outcome, requests, checked, missing, missing_ids, error, webhooks
 FROM reconcile_runs WHERE store_id = $1 ORDER BY started_at DESC LIMIT $2
 
 -- name: job_get
@@ -779,7 +800,7 @@ ORDER BY started_at DESC LIMIT $3
 
 -- name: console_reconcile_run
 -- one gap report ($2: scope store or NULL)
-SELECT id, store_id, started_at, duration_ms, outcome, requests, checked, missing, missing_ids, error
+SELECT id, store_id, started_at, duration_ms, outcome, requests, checked, missing, missing_ids, error, webhooks
 FROM reconcile_runs WHERE id = $1 AND ($2::text IS NULL OR store_id = $2)
 
 -- name: console_waiting_since

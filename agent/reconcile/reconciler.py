@@ -9,7 +9,9 @@ One run of one store (:meth:`Reconciler.run_store`):
 * customers (no date filter in the API): a paced sweep by id, ``customer_sweep_pages_per_run`` pages per run,
   resumable (the page is stored), comparing a fingerprint of the synced fields;
 * vanished records: a paced sweep over the ids the outbox knows, ``id_sweep_ids_per_run`` per resource, asking
-  WooCommerce for them with ``include=``; an id it no longer has (404) becomes a ``deleted`` event.
+  WooCommerce for them with ``include=``; an id it no longer has (404) becomes a ``deleted`` event;
+* the store's native webhooks (:mod:`agent.reconcile.webhooks`, one ``GET /webhooks``): those WooCommerce disabled
+  are re-activated, the rest of what is wrong is reported (``store_webhooks``, the gap report, an alert).
 
 Everything goes through :class:`~shared.outbox.OutboxManager` with ``source="reconciler"`` and the native-webhook
 dedup key (``wc:{resource}:{id}:{version}``), so a version already seen is not stored twice. Each run writes a
@@ -28,6 +30,7 @@ from loguru import logger
 
 from agent.leases import new_owner
 from agent.reconcile import records as W
+from agent.reconcile import webhooks as hooks
 from agent.woocommerce import WooClient
 from shared import ids
 from shared.db import Database
@@ -50,6 +53,7 @@ class RunReport:
     missing_ids: dict[str, list[int]] = field(default_factory=dict)
     error: str | None = None
     duration_ms: int = 0
+    webhooks: dict[str, Any] | None = None  # what the webhook check found (agent/reconcile/webhooks.py)
 
     def found(self, events: list[NewEvent], new: list[bool]) -> None:
         for ev, is_new in zip(events, new):
@@ -111,7 +115,7 @@ class Reconciler:
                                       report.error)
                 await self.db.execute("reconcile_insert_run", ids.new_id("run"), store_id, started, report.duration_ms,
                                       report.outcome, report.requests, dict(report.checked), dict(report.missing),
-                                      report.missing_ids, report.error)
+                                      report.missing_ids, report.error, report.webhooks)
             finally:
                 logger.bind(action="reconcile.run", store_id=store_id, outcome=report.outcome,
                             duration_ms=report.duration_ms, requests=report.requests,
@@ -122,6 +126,7 @@ class Reconciler:
         return report
 
     async def _reconcile(self, client: WooClient, store_id: str, report: RunReport) -> None:
+        await self._webhooks(client, store_id, report)
         tracks = {r["track"]: dict(r) for r in await self.db.fetch("reconcile_tracks", store_id)}
         customer_refs: set[int] = set()
         for resource in ("order", "product"):
@@ -135,6 +140,11 @@ class Reconciler:
         if events:
             results = await self.outbox.ingest(events)
             report.found(events, [r.new for r in results])
+
+    async def _webhooks(self, client: WooClient, store_id: str, report: RunReport) -> None:
+        found = await hooks.check(client, store_id, self.settings.public_url)
+        report.webhooks = found.as_json()
+        await self.db.execute("reconcile_save_webhooks", store_id, found.problems, report.webhooks)
 
     # ------------------------------------------------------------------ orders and products
 

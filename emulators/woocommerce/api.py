@@ -20,6 +20,7 @@ from .phpjson import php_json_bytes
 from .query import ListSpec, date_filter, link_header, paginate, parse_list, php_params
 from .records import Rec
 from .store import Store, StoreError
+from .webhooks import WebhookError, Webhooks
 
 PREFIX = "/wp-json/wc/v3"
 ALLOW_ITEM = "GET, POST, PUT, PATCH, DELETE"
@@ -472,6 +473,55 @@ async def delete_customer(ctx: Ctx) -> Reply:
     body = _rebase(s.delete_customer(cid), s.base_url, ctx.base)
     body["_links"]["self"] = [{"href": link["href"]} for link in body["_links"]["self"]]  # the user is gone by then
     return Reply(body, allow="")
+
+
+# ---------------------------------------------------------------- webhooks (emulators/woocommerce/webhooks.py)
+
+
+def _webhooks(ctx: Ctx) -> Webhooks:
+    return ctx.request.app[K.DISPATCHER].webhooks
+
+
+def _webhook_call(fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except WebhookError as exc:
+        raise StoreError(exc.status, exc.code, exc.message, exc.data) from None
+
+
+@route("GET", "/webhooks", "list", ALLOW_LIST)
+async def list_webhooks(ctx: Ctx) -> Reply:
+    """Newest first, ``per_page`` (10, at most 100) and ``page``, ``status`` = all | active | paused | disabled."""
+    try:
+        per_page, page = int(ctx.params.get("per_page", 10)), int(ctx.params.get("page", 1))
+    except (TypeError, ValueError):
+        raise StoreError(400, "rest_invalid_param", "Invalid parameter(s): per_page") from None
+    if not 1 <= per_page <= 100 or page < 1:
+        raise StoreError(400, "rest_invalid_param", "Invalid parameter(s): per_page")
+    status = str(ctx.params.get("status", "all"))
+    hooks = sorted((w for w in _webhooks(ctx).by_id.values() if status == "all" or w.status == status),
+                   key=lambda w: -w.id)
+    pages = max(1, -(-len(hooks) // per_page)) if hooks else 0
+    body = [w.render(ctx.store.times, ctx.base) for w in hooks[(page - 1) * per_page:page * per_page]]
+    headers = {"X-WP-Total": str(len(hooks)), "X-WP-TotalPages": str(pages)}
+    echo = {k: v for k, v in ctx.params.items() if k in ("per_page", "status")}
+    link = link_header(f"{ctx.base}{PREFIX}/webhooks", echo, page, pages)
+    if link:
+        headers["__link__"] = link
+    return Reply(body, allow=ALLOW_LIST, headers=headers)
+
+
+@route("GET", r"/webhooks/(?P<id>\d+)", "item")
+async def get_webhook(ctx: Ctx) -> Reply:
+    wh = _webhook_call(lambda: _webhooks(ctx).get(ctx.int("id")))
+    return Reply(wh.render(ctx.store.times, ctx.base))
+
+
+@route("PUT", r"/webhooks/(?P<id>\d+)", "item")
+async def update_webhook(ctx: Ctx) -> Reply:
+    data = await ctx.body()
+    wh = _webhook_call(lambda: _webhooks(ctx).update(ctx.int("id"), data))
+    return Reply(wh.render(ctx.store.times, ctx.base))
 
 
 _ID_SEGMENT = re.compile(r"/\d+")

@@ -24,7 +24,7 @@ def create_app(store: Store | None = None, config: EmulatorConfig | None = None,
     app[K.STORE] = store
     app[K.KEYRING] = keyring or KeyRing()
     app[K.STATS] = Stats()
-    app[K.DISPATCHER] = Dispatcher(store.base_url)
+    app[K.DISPATCHER] = Dispatcher(store.base_url, store.clock)
     app[K.TRAFFIC] = TrafficGenerator(store)
     app.cleanup_ctx.append(_delivery_ctx)
     setup_control_routes(app)

@@ -2,7 +2,9 @@
 
 Each :class:`~.store.Change` becomes one :class:`Delivery` record; a configurable share is *dropped*
 (never sent) so tests can check that a reconciler converges anyway. Deliveries are sent in order by one
-worker; 5xx, 429 and connection errors are retried a few times (honouring ``Retry-After``).
+worker; 5xx, 429 and connection errors are retried a few times (honouring ``Retry-After``). Native mode: each topic
+goes to its webhook (:mod:`.webhooks`, one per topic, ``GET /webhooks``) while that webhook is active; repeated
+failures disable it as WooCommerce does, and its deliveries are then ``disabled`` (not sent).
 """
 from __future__ import annotations
 
@@ -20,8 +22,10 @@ from loguru import logger
 from shared.ids import new_id
 from shared.signing import sign_headers, wc_signature
 
+from .clock import Clock
 from .phpjson import php_json_bytes
 from .store import Change
+from .webhooks import Webhook, Webhooks
 
 USER_AGENT = "WooCommerce/10.0.2 Hookshot (WordPress/6.8.8)"
 # webhook ids per topic, as on the captured store
@@ -45,6 +49,7 @@ class DeliveryTarget:
     retry_after_cap_s: float = 2.0
     timeout_s: float = 10.0
     drop_seed: int | None = None
+    topics: list[str] | None = None  # native: the store's webhooks, one per topic (None: every WEBHOOK_IDS topic)
 
     def endpoint(self) -> str:
         suffix = "woocommerce" if self.mode == "native" else "events"
@@ -66,7 +71,8 @@ class Delivery:
     occurred_at: int
     topics: list[str]
     event_id: str
-    status: str = "pending"  # pending | delivered | dropped | failed | skipped (nothing to send)
+    # pending | delivered | dropped | failed | skipped (nothing to send) | disabled (no active webhook for its topics)
+    status: str = "pending"
     attempts: int = 0
     http_status: int | None = None
     payload: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -82,8 +88,9 @@ def rfc3339(ts: int) -> str:
 
 
 class Dispatcher:
-    def __init__(self, base_url: str = "https://shop.example") -> None:
+    def __init__(self, base_url: str = "https://shop.example", clock: Clock | None = None) -> None:
         self.base_url = base_url
+        self.webhooks = Webhooks(clock or Clock())
         self.target: DeliveryTarget | None = None
         self.records: list[Delivery] = []
         self._queue: asyncio.Queue[Delivery] = asyncio.Queue()  # changes made before start() wait here
@@ -113,6 +120,10 @@ class Dispatcher:
         self.target = target
         if target is not None:
             self._rng = random.Random(target.drop_seed)
+        if target is not None and target.mode == "native":
+            self.webhooks.replace(WEBHOOK_IDS, target.endpoint(), target.wc_webhook_secret, target.topics)
+        else:
+            self.webhooks.clear()
 
     def set_drop_share(self, share: float) -> None:
         if self.target is not None:
@@ -134,13 +145,17 @@ class Dispatcher:
         if target.mode == "native" and not change.topics:
             rec.status = "skipped"
             return
+        if target.mode == "native" and not any(self.webhooks.for_topic(t) for t in change.topics):
+            rec.status = "disabled"  # WooCommerce queues nothing for a topic without an active webhook
+            return
         if target.drop_share and self._rng.random() < target.drop_share:
             rec.status = "dropped"
             return
         self._queue.put_nowait(rec)
 
     def summary(self) -> dict[str, int]:
-        out = {"changes": len(self.records), "pending": 0, "delivered": 0, "dropped": 0, "failed": 0, "skipped": 0}
+        out = {"changes": len(self.records), "pending": 0, "delivered": 0, "dropped": 0, "failed": 0, "skipped": 0,
+               "disabled": 0}
         for r in self.records:
             out[r.status] += 1
         return out
@@ -174,16 +189,22 @@ class Dispatcher:
     async def _send(self, target: DeliveryTarget, batch: list[Delivery]) -> None:
         if target.mode == "native":
             for rec in batch:
-                ok = True
+                ok, sent = True, False
                 for topic in rec.topics:
+                    wh = self.webhooks.for_topic(topic)
+                    if wh is None:  # disabled (or paused) meanwhile
+                        continue
                     body = php_json_bytes(rec.payload)
-                    ok = await self._post(target, rec, body, self._native_headers(target, rec, topic, body)) and ok
-                rec.status = "delivered" if ok else "failed"
+                    done = await self._post(target, rec, body, self._native_headers(target, rec, topic, body, wh),
+                                            url=wh.delivery_url)
+                    self.webhooks.delivered(wh, done)
+                    ok, sent = ok and done, True
+                rec.status = ("delivered" if ok else "failed") if sent else "disabled"
             return
         events = [{"id": r.event_id, "type": f"{r.resource}.{r.event}", "occurred_at": rfc3339(r.occurred_at),
                    "resource_id": r.resource_id, "data": r.payload} for r in batch]
         single = target.batch_max <= 1 and len(events) == 1
-        msg_id = events[0]["id"] if single else new_id("event")
+        msg_id = str(events[0]["id"]) if single else new_id("event")
         body = json.dumps(events[0] if single else {"events": events}, separators=(",", ":"), ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json", "User-Agent": "Wooforce-Plugin-Emulator/1.0",
                    **sign_headers(target.store_secret, msg_id, body)}
@@ -191,18 +212,19 @@ class Dispatcher:
         for r in batch:
             r.status = "delivered" if ok else "failed"
 
-    def _native_headers(self, target: DeliveryTarget, rec: Delivery, topic: str, body: bytes) -> dict[str, str]:
+    def _native_headers(self, target: DeliveryTarget, rec: Delivery, topic: str, body: bytes,
+                        wh: Webhook | None = None) -> dict[str, str]:
         resource, event = topic.split(".")
-        webhook_id = WEBHOOK_IDS.get(topic, 0)
+        webhook_id = wh.id if wh is not None else WEBHOOK_IDS.get(topic, 0)
         delivery_id = hashlib.md5(f"{webhook_id}:{int(time.time())}:{target.store_id}".encode()).hexdigest()
         return {"User-Agent": USER_AGENT, "Content-Type": "application/json",
                 "X-WC-Webhook-Source": f"{self.base_url}/", "X-WC-Webhook-Topic": topic,
                 "X-WC-Webhook-Resource": resource, "X-WC-Webhook-Event": event,
-                "X-WC-Webhook-Signature": wc_signature(target.wc_webhook_secret, body),
+                "X-WC-Webhook-Signature": wc_signature(wh.secret if wh else target.wc_webhook_secret, body),
                 "X-WC-Webhook-ID": str(webhook_id), "X-WC-Webhook-Delivery-ID": delivery_id}
 
     async def _post(self, target: DeliveryTarget, rec: Delivery, body: bytes, headers: dict[str, str],
-                    extra: list[Delivery] | None = None) -> bool:
+                    extra: list[Delivery] | None = None, url: str | None = None) -> bool:
         assert self._session is not None
         log = logger.bind(action="wc_emulator.deliver")
         for attempt in range(target.max_retries + 1):
@@ -210,7 +232,7 @@ class Dispatcher:
                 r.attempts += 1
             retry_after = None
             try:
-                async with self._session.post(target.endpoint(), data=body, headers=headers,
+                async with self._session.post(url or target.endpoint(), data=body, headers=headers,
                                               timeout=aiohttp.ClientTimeout(total=target.timeout_s)) as resp:
                     await resp.read()
                     for r in [rec, *(extra or [])]:

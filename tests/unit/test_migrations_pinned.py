@@ -29,6 +29,7 @@ PINNED = {
     "0012_flush_window.sql": "73dd7117917c8842b59408c516844b4b5282464efd5fe1a91a0d563539cfe419",
     "0013_sf_matches.sql": "a6e9e236c12f74b5203dd515635be5283232bef5bfc427ed8d677121ceaefd8b",
     "0014_import_jobs.sql": "6febaf4d052f9f73d4dcc7a55a402c283eea9e5a9f988438ccb1df5caf6d5d00",
+    "0015_store_webhooks.sql": "914652356295fd4e6c2e51e8db589048eaef94180c3dd6903148a06d92fb257c",
 }
 
 

@@ -1,5 +1,5 @@
-"""The dashboard (per-store counts, lag, freshness, Salesforce connection, outcomes, budget, reconciler runs), the
-audit log and store names."""
+"""The dashboard (per-store counts, lag, freshness, Salesforce connection, native webhooks, outcomes, budget, reconciler
+runs), the audit log and store names."""
 from __future__ import annotations
 
 from loguru import logger
@@ -62,6 +62,11 @@ class DashboardService(ServiceBase):
             w = waiting.get(s["id"]) or {}
             s["freshness"] = {**_percentiles(fresh.get(s["id"])), "oldest_undelivered_s": w.get("age_s"),
                               "oldest_undelivered_at": w.get("oldest_change_at"), "waiting": w.get("n", 0)}
+        # the store's native webhooks as the reconciler last found them (store_webhooks, issue 14)
+        hooks = await self._optional("store_webhooks", "console_dash_webhooks", scope, store_id)
+        by_store = {h["store_id"]: {**h["state"], "checked_at": h["checked_at"]} for h in hooks or []}
+        for s in stores:
+            s["webhooks"] = by_store.get(s["id"])
         oldest = max(waiting.values(), key=lambda w: w["age_s"] or 0, default={})
         lag = await self.db.fetchrow("console_dash_lag", scope, store_id, hours, LAG_SAMPLE)
         assert lag is not None  # an aggregate: always one row
