@@ -9,7 +9,7 @@ import asyncio
 from agent.salesforce import SalesforceClient
 from agent.twoway.born import BORN, STORE_FIELD
 from shared.db import Database
-from shared.errors import NotFound
+from shared.errors import NotFound, SalesforcePermanent
 from shared.mapping import KEY_FIELD, Mapping, mapping_for
 from shared.mapping.twoway import load_twoway
 from shared.settings import Settings
@@ -71,7 +71,15 @@ async def check_salesforce(stores: StoreManager, settings: Settings, store_id: s
         for sobject in born_fields(mapping):  # records made in Salesforce for a store are marked by Woo_Store__c
             wanted.setdefault(sobject, set()).add(STORE_FIELD)
         for sobject, fields in sorted(wanted.items()):
-            described = await asyncio.to_thread(client.describe, sobject)
+            try:
+                described = await asyncio.to_thread(client.describe, sobject)
+            except SalesforcePermanent as exc:
+                if exc.status_code != 404:
+                    raise
+                # an object the org lacks (e.g. the custom object Woo_Refund__c of refunds = "records")
+                report.setdefault("missing_objects", []).append(sobject)
+                report["missing"][sobject] = sorted(fields)
+                continue
             have = seen[sobject] = {f["name"].lower(): f for f in described["fields"]}
             missing = sorted(f for f in fields if f.lower() not in have)
             locked = sorted(f for f in fields if f.lower() in have and not have[f.lower()]["createable"])

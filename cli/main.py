@@ -318,6 +318,9 @@ async def cmd_salesforce_check(stores: StoreManager, args: argparse.Namespace, s
     if args.json:
         print_out(report, True)
     else:
+        for sobject in report.get("missing_objects", []):
+            print(f"{sobject}: the org has no such object (create it with its fields, or change the mapping option "
+                  "that writes it)")
         for sobject, fields in report["missing"].items():
             print(f"{sobject}: missing {', '.join(fields)}")
         for sobject, fields in report["not_writable"].items():

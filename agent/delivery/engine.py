@@ -197,6 +197,7 @@ class StoreRun:
         self.forget: list[tuple[str, str]] = []
         self.calls = 0
         self.plan: Plan | None = None
+        self.org_ids: dict[str, str] = {}  # what the store's data models need (agent/delivery/models.py)
         self.twoway: hooks.DeliveryHook | None = None  # two-way sync: echoes, field ownership (issue 8)
 
     def written_dependencies(self) -> list[str]:
@@ -221,7 +222,7 @@ class StoreRun:
                 return [self._result(u, Outcome.PAUSED, code=BUDGET_CODE, error="daily API budget share reached")
                         for u in self.units]
             pricebook = await self._standard_pricebook()
-            org_ids = await store_model_ids(self.agent.db, self, mapping)  # the store's data models (issue 18)
+            org_ids = self.org_ids = await store_model_ids(self.agent.db, self, mapping)  # data models (issue 18)
         except (PermanentError, RetryableError) as exc:
             # configuration or login trouble: not the rows' fault, so no attempt is counted
             logger.bind(action="sync.connection_failed", store_id=self.store_id, code=exc.code).warning(
@@ -251,7 +252,7 @@ class StoreRun:
         await self._second_round(plan)
         await self._delete_removed_lines(plan)
         needs: dict[int, list[Rec]] = {}
-        for r in [*plan.records.values(), *plan.deletes]:
+        for r in [*plan.records.values(), *plan.deletes, *plan.refused]:
             for i in r.needed_by:
                 needs.setdefault(i, []).append(r)
         return [self._outcome(u, needs.get(u.index, [])) for u in self.units]
@@ -398,6 +399,7 @@ class StoreRun:
     async def _known(self, mapping: Mapping, pricebook: str) -> set[tuple[str, str, str]]:
         # a dry plan (nothing known) names every record the batch could touch
         dry = Plan(mapping, set(), {self.store_id: pricebook})
+        dry.org_ids = self.org_ids
         for u in sorted(self.units, key=lambda u: u.resource != "order"):  # as the real plan adds them
             dry.add_unit(Unit(**{**u.__dict__, "skip_reason": None}))
         wanted = sorted(dry.asked | set(dry.records))

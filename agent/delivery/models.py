@@ -6,10 +6,11 @@ the order model, and the Draft / Activated writes around the deletes of an activ
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from agent.delivery.plan import ACTIVATE, PERSON_RECORD_TYPE_KEY, Plan, Rec
+from agent.delivery.plan import ACTIVATE, CURRENCIES_KEY, PERSON_RECORD_TYPE_KEY, Plan, Rec
 from agent.salesforce import SalesforceClient
 from shared.db import Database
 from shared.errors import SalesforcePermanent
@@ -31,11 +32,12 @@ def line_sobject(mapping: Mapping) -> tuple[str, str]:
 
 
 async def store_model_ids(db: Database, run: Run, mapping: Mapping) -> dict[str, str]:
+    currencies = await org_currencies(run, mapping)
     if mapping.customer_model != "person_account":
-        return {}
+        return currencies
     row = await db.fetch("lookup_sf_records", run.store_id, ["RecordType"], [PERSON_RECORD_TYPE_KEY])
     if row:
-        return {PERSON_RECORD_TYPE_KEY: row[0]["sf_id"]}
+        return {**currencies, PERSON_RECORD_TYPE_KEY: row[0]["sf_id"]}
     name = str(mapping.options.get("person_account_record_type", "PersonAccount"))
     quoted = "'" + name.replace("\\", "\\\\").replace("'", "\\'") + "'"
     soql = ("SELECT Id FROM RecordType WHERE SobjectType = 'Account' AND IsPersonType = true "  # noqa: S608 - quoted
@@ -46,7 +48,7 @@ async def store_model_ids(db: Database, run: Run, mapping: Mapping) -> dict[str,
                                   f"record type {name!r} (are Person Accounts enabled? options."
                                   "person_account_record_type names its DeveloperName)", code="config")
     await db.execute("upsert_sf_records", [run.store_id], ["RecordType"], [PERSON_RECORD_TYPE_KEY], [recs[0]["Id"]])
-    return {PERSON_RECORD_TYPE_KEY: recs[0]["Id"]}
+    return {**currencies, PERSON_RECORD_TYPE_KEY: recs[0]["Id"]}
 
 
 @dataclass
@@ -83,3 +85,25 @@ def activation_wrap(plan: Plan, chunk: list[Rec], orders_path: str) -> Wrap:
         return {"method": "PATCH", "referenceId": ref, "url": orders_path, "body": {"allOrNone": False, "records": [
             {"attributes": {"type": "Order"}, KEY_FIELD: r.key, "Status": status} for r in activated]}}
     return Wrap([patch("draft", "Draft")], [patch("activate", "Activated")], activated)
+
+
+_CURRENCIES: dict[str, tuple[float, str]] = {}  # store -> (monotonic time read, "GBP,USD": corporate first)
+CURRENCIES_TTL_S = 3600.0
+
+
+async def org_currencies(run: Run, mapping: Mapping) -> dict[str, str]:
+    """options.multi_currency: the org's active currencies (CurrencyType, corporate first), read once an hour per
+    store and agent; a single-currency org (no CurrencyType) is a configuration error."""
+    if not mapping.options.get("multi_currency"):
+        return {}
+    cached = _CURRENCIES.get(run.store_id)
+    if cached is None or time.monotonic() - cached[0] > CURRENCIES_TTL_S:
+        try:
+            recs = await run.call(run.sf.query, "SELECT IsoCode, IsCorporate FROM CurrencyType WHERE IsActive = true")
+        except SalesforcePermanent as exc:
+            raise SalesforcePermanent("multi_currency = true but the org is not multi-currency (no CurrencyType: "
+                                      f"{exc.message[:200]}); set multi_currency = false", code="config") from None
+        codes = sorted((str(r["IsoCode"]) for r in recs), key=lambda c: (not any(
+            r["IsoCode"] == c and r.get("IsCorporate") for r in recs), c))
+        cached = _CURRENCIES[run.store_id] = (time.monotonic(), ",".join(codes))
+    return {CURRENCIES_KEY: cached[1]}

@@ -25,6 +25,8 @@ SOBJECT_ORDER: tuple[str, ...] = ("Account", "Product2", "Contact", "PricebookEn
 PRIMARY = {"customer": "Account", "product": "Product2", "order": "Order"}
 STANDARD_PRICEBOOK_KEY = "__standard__"
 PERSON_RECORD_TYPE_KEY = "__person_account__"  # Plan.org_ids: the Person Account record type's Id
+CURRENCIES_KEY = "__currencies__"  # Plan.org_ids (options.multi_currency): the org's ISO codes, corporate first
+CURRENCY_REFUSED = "CURRENCY_NOT_IN_ORG"
 # options.activate_order_statuses: an Order whose lines were written is activated by a second write of it, in
 # the same request after its lines (Plan.records key ACTIVATE; the Rec's sobject is Order)
 ACTIVATE = "Order@activate"
@@ -95,6 +97,7 @@ class Plan:
         self.unknown_deletes: set[tuple[str, str]] = set()
         self.deletes: list[Rec] = []  # records to delete in Salesforce (order lines WooCommerce no longer lists)
         self.org_ids: dict[str, str] = {}  # Ids the store's models need (agent/delivery/models.py)
+        self.refused: list[Rec] = []  # records not sent, failed in advance (an order in a currency the org lacks)
 
     # ---- records ---------------------------------------------------------------------------------
     def _exists(self, store_id: str, sobject: str, k: str) -> bool:
@@ -301,7 +304,8 @@ class Plan:
         ({order key}:refund:{id}, from [refund.Woo_Refund__c]) and Woo_Refunded_Total__c on the parent; a refund the
         order no longer lists is deleted (agent/delivery/engine.py, with removed lines)."""
         refunds = doc.get("refunds")
-        if self.mapping.options.get("refunds", "fields") != "records" or not isinstance(refunds, list):
+        if self.mapping.options.get("refunds", "fields") != "records" or not isinstance(refunds, list) \
+                or (parent, k) not in self.records:
             return
         refunds = [r for r in refunds if isinstance(r, dict) and "id" in r]
         total = round(sum(_amount(r.get("total")) for r in refunds), 2)
@@ -316,7 +320,7 @@ class Plan:
         order whose lines are written is set to Draft first, its lines written, then (status mapped as active)
         activated again: three steps of one request (levels Order, OrderItem, ACTIVATE)."""
         active = self.mapping.options.get("activate_order_statuses") or []
-        if not active or not isinstance(doc.get("line_items"), list):
+        if not active or not isinstance(doc.get("line_items"), list) or ("Order", k) not in self.records:
             return
         self.records[("Order", k)].fields["Status"] = "Draft"
         if doc.get("status") in active and u.action not in ("trashed", "deleted"):
@@ -352,6 +356,8 @@ class Plan:
 
     def _lines(self, u: Unit, k: str, doc: dict, line_sobject: str, parent: str) -> None:
         """One line record per line item ({order key}:item:{line id}), each product Salesforce lacks made from it."""
+        if not self._currency(u, k, doc, parent):
+            return
         for line in doc.get("line_items") or []:
             if not isinstance(line, dict) or "id" not in line:
                 continue
@@ -371,11 +377,48 @@ class Plan:
             ik = f"{k}:item:{line['id']}"
             item = self.mapping.fields("order_item", line_sobject, line, self._ctx(u))
             rec = self._add(u, line_sobject, ik, item, own=True)
-            self._create_only(rec, u, {parent: {KEY_FIELD: k}, "PricebookEntry": {KEY_FIELD: pkey}})
+            self._create_only(rec, u, {parent: {KEY_FIELD: k},
+                                       "PricebookEntry": {KEY_FIELD: self._entry(u, pkey, line, doc)}})
 
     def _line_known(self, store_id: str, order_key: str, line: dict) -> bool:
         ik = f"{order_key}:item:{line['id']}"
         return any(self._exists(store_id, sobject, ik) for sobject in ("OrderItem", "OpportunityLineItem"))
+
+    def _currency(self, u: Unit, k: str, doc: dict, parent: str) -> bool:
+        """options.multi_currency (off by default: one currency, ``Woo_Currency__c`` only): the order's
+        ``CurrencyIsoCode``; an order in a currency the org lacks is refused (dead, the currency named) and nothing of
+        it is sent. False when refused."""
+        if not self.mapping.options.get("multi_currency") or (parent, k) not in self.records:
+            return True
+        codes = [c for c in self.org_ids.get(CURRENCIES_KEY, "").split(",") if c]
+        cur = str(doc.get("currency") or "").upper() or (codes[0] if codes else "")
+        if cur in codes or not codes:  # (not looked up: the dry plan that only names the keys)
+            self.records[(parent, k)].fields["CurrencyIsoCode"] = cur or None
+            return True
+        rec = self.records.pop((parent, k))
+        rec.ok, rec.retryable, rec.error_code, rec.call = False, False, CURRENCY_REFUSED, "plan"
+        rec.error = (f"the order is in {cur}, a currency this Salesforce org does not have (it has "
+                     f"{', '.join(codes)}): add {cur} in Setup > Manage Currencies, then replay it")
+        self.refused.append(rec)
+        return False
+
+    def _entry(self, u: Unit, pkey: str, line: dict, doc: dict) -> str:
+        """The price book entry of a line: the product's standard entry, or in a multi-currency org for an order in
+        another currency than the corporate one the standard entry of that currency ({product key}:{ISO code}),
+        created from the line when Salesforce lacks it."""
+        codes = [c for c in self.org_ids.get(CURRENCIES_KEY, "").split(",") if c]
+        cur = str(doc.get("currency") or "").upper()
+        if not self.mapping.options.get("multi_currency") or not codes or cur in ("", codes[0]):
+            return pkey
+        ekey = f"{pkey}:{cur}"
+        if ("PricebookEntry", ekey) in self.records:
+            self.records[("PricebookEntry", ekey)].needed_by.add(u.index)
+        elif not self._exists(u.store_id, "PricebookEntry", ekey):
+            entry = self.mapping.fields("line_product", "PricebookEntry", line, self._ctx(u, "product"))
+            rec = self._add(u, "PricebookEntry", ekey, entry, own=False)
+            self._create_only(rec, u, {"Product2": {KEY_FIELD: pkey}, "CurrencyIsoCode": cur,
+                                       "Pricebook2Id": self.pricebook_ids[u.store_id]})
+        return ekey
 
     def _create_only(self, rec: Rec, u: Unit, fields: dict) -> None:
         rec.create_only = fields

@@ -270,6 +270,10 @@ class Mapping:
                 out["OpportunityContactRole"] = {"OpportunityId", "ContactId", "Role", "IsPrimary"}
         if self.lead_for_guests and self.order_model == "order":
             out.setdefault("Account", set()).add("Name")
+        if self.options.get("multi_currency"):
+            out.setdefault("Opportunity" if self.order_model == "opportunity" else "Order", set()).add(
+                "CurrencyIsoCode")
+            out.setdefault("PricebookEntry", set()).add("CurrencyIsoCode")
         if self.options.get("refunds", "fields") == "records":
             parent = "Opportunity" if self.order_model == "opportunity" else "Order"
             out.setdefault(parent, set()).add("Woo_Refunded_Total__c")
@@ -355,6 +359,8 @@ def load_mapping(*overrides: Path | str | None) -> Mapping:
         raise ConfigError("mapping options.refunds must be \"fields\" or \"records\"")
     if not isinstance(options.get("lead_for_guests", False), bool):
         raise ConfigError("mapping options.lead_for_guests must be true or false")
+    if not isinstance(options.get("multi_currency", False), bool):
+        raise ConfigError("mapping options.multi_currency must be true or false")
     if not isinstance(options.get("opportunity_stages", {}), dict):
         raise ConfigError("mapping options.opportunity_stages must be a table of WooCommerce status = StageName")
     if options.get("match_ambiguous", "wait") not in ("create", "oldest", "wait"):

@@ -39,6 +39,7 @@ def test_shipped_defaults_keep_todays_shape():
     ('lead_for_guests = "yes"\n', "lead_for_guests must be true or false"),
     ('opportunity_stages = "Closed Won"\n', "opportunity_stages must be a table"),
     ('refunds = "lines"\n', 'refunds must be "fields" or "records"'),
+    ('multi_currency = "EUR"\n', "multi_currency must be true or false"),
     ('activate_order_statuses = "processing"\n', "activate_order_statuses must be a list"),
 ])
 def test_bad_model_options_are_refused(tmp_path, text, match):

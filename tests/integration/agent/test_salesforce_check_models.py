@@ -46,3 +46,14 @@ async def test_check_covers_the_objects_of_the_opportunity_model(stores, store, 
     org.remove_field("Order", "Woo_Tax_Total__c")  # not written by this store's model
     report = await _check(stores, settings, store, org, tmp_path, 'order_model = "opportunity"\n')
     assert "Order" not in report["missing"]
+
+
+async def test_check_names_the_refund_object_and_fields_when_missing(stores, store, org, settings, tmp_path):
+    report = await _check(stores, settings, store, org, tmp_path, 'refunds = "records"\nmulti_currency = true\n')
+    assert report["missing"] == {"Order": ["CurrencyIsoCode"], "PricebookEntry": ["CurrencyIsoCode"]}  # one currency
+    org.remove_field("Order", "Woo_Refunded_Total__c")
+    org._call(lambda: org.state.schema.pop("Woo_Refund__c"))  # an org without the custom object
+    report = await _check(stores, settings, store, org, tmp_path, 'refunds = "records"\n')
+    assert report["missing_objects"] == ["Woo_Refund__c"] and not report["ok"]
+    assert report["missing"]["Order"] == ["Woo_Refunded_Total__c"]
+    assert {"Woo_Amount__c", "Woo_Order__c", "Woo_Reason__c"} <= set(report["missing"]["Woo_Refund__c"])
