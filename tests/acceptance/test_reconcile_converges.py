@@ -149,8 +149,8 @@ def assert_salesforce_matches(store, sf_emu) -> None:
         assert p["Woo_Stock_Quantity__c"] == rec.doc["stock_quantity"]
     contacts = by_key(sf_emu, "Contact")
     current = {f"customer:{i}": r for i, r in store.customers.items() if r.doc["role"] == "customer"}
-    # a deleted customer's orders still carry its customer_id here (the emulator does not reset it to 0), so
-    # delivering such an order may (re)create that buyer's contact: allowed, and checked against the order
+    # the emulator resets a deleted customer's orders to customer_id 0 (as WooCommerce does); an order delivered
+    # before that (in the same batch as the customer's delete) may still name the buyer: allowed, checked against it
     buyers = {f"customer:{o.customer_id}": o for o in store.orders.values()
               if o.customer_id and f"customer:{o.customer_id}" not in current}
     live = {k for k, c in contacts.items() if k.startswith("customer:") and c["LastName"] != "Erased"}
