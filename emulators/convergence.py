@@ -57,12 +57,13 @@ def _by_key(records: list[dict], store_id: str, duplicates: list[str], sobject: 
 
 def compare(store, sf_records, store_id: str, *, deleted_order_status: str = "deleted",
             customer_on_delete: str = "keep", customer_model: str = "account_contact",
-            order_model: str = "order", refunds: str = "fields") -> ConvergenceReport:
+            order_model: str = "order", refunds: str = "fields", money_lines: bool = False) -> ConvergenceReport:
     """``store``: the WooCommerce emulator's store; ``sf_records(sobject)``: the org's records of that object.
     ``customer_model`` / ``order_model``: the store's data models (mapping [options]): a registered customer is a
     Contact, or a Person Account (``person_account``: its ``PersonEmail``); an order is an Order with OrderItems, or
     an Opportunity with OpportunityLineItems (``opportunity``); ``refunds = "records"``: each refund the order lists
-    is a Woo_Refund__c (amount) and the order's Woo_Refunded_Total__c their sum."""
+    is a Woo_Refund__c (amount) and the order's Woo_Refunded_Total__c their sum; ``money_lines``: shipping, fees and
+    the discount are order lines too (shipping-{id}, fee-{id}, discount)."""
     order_sobject, line_sobject = ("Opportunity", "OpportunityLineItem") if order_model == "opportunity" \
         else ("Order", "OrderItem")
     person = customer_model == "person_account"
@@ -94,6 +95,10 @@ def compare(store, sf_records, store_id: str, *, deleted_order_status: str = "de
         if _dec(o.get("Woo_Total__c")) != _dec(d["total"]):
             rep.mismatches.append(f"order {oid} total {o.get('Woo_Total__c')} != {d['total']}")
         want = {str(li["id"]) for li in d.get("line_items") or []}
+        if money_lines:
+            want |= {f"shipping-{s['id']}" for s in d.get("shipping_lines") or []}
+            want |= {f"fee-{f['id']}" for f in d.get("fee_lines") or []}
+            want |= {"discount"} if (_dec(d.get("discount_total")) or 0) > 0 else set()
         if lines.get(f"order:{oid}", set()) != want:
             rep.mismatches.append(f"order {oid} lines {sorted(lines.get(f'order:{oid}', set()))} != {sorted(want)}")
         if refunds == "records":

@@ -358,7 +358,7 @@ class Plan:
         """One line record per line item ({order key}:item:{line id}), each product Salesforce lacks made from it."""
         if not self._currency(u, k, doc, parent):
             return
-        for line in doc.get("line_items") or []:
+        for line in [*(doc.get("line_items") or []), *self._money_lines(doc)]:
             if not isinstance(line, dict) or "id" not in line:
                 continue
             pid = line.get("variation_id") or line.get("product_id") or 0
@@ -369,7 +369,8 @@ class Plan:
             if not pid and self._line_known(u.store_id, k, line):
                 pass
             elif not self._exists(u.store_id, "PricebookEntry", pkey) and ("PricebookEntry", pkey) not in self.records:
-                self._product_records(u, pkey, "line_product", line if pid else UNKNOWN_PRODUCT_LINE, own=False)
+                self._product_records(u, pkey, "line_product", line.get("_product", line) if pid
+                                      else UNKNOWN_PRODUCT_LINE, own=False)
             else:
                 for sobject in ("Product2", "PricebookEntry"):
                     if (sobject, pkey) in self.records:
@@ -420,6 +421,27 @@ class Plan:
                                        "Pricebook2Id": self.pricebook_ids[u.store_id]})
         return ekey
 
+    def _money_lines(self, doc: dict) -> list[dict]:
+        """options.money_lines (false by default: the Woo_*_Total__c fields only): shipping, fees and the discount as
+        order lines too (ids shipping-{id}, fee-{id}, discount), each on its kind's product
+        ([options.money_line_products]: {store}:product:shipping, :fee, :discount)."""
+        if not self.mapping.options.get("money_lines"):
+            return []
+        names = {"shipping": "Shipping", "fee": "Fee", "discount": "Discount",
+                 **(self.mapping.options.get("money_line_products") or {})}
+
+        def line(kind: str, lid: Any, name: Any, total: float, tax: Any) -> dict:
+            return {"id": f"{kind}-{lid}" if lid is not None else kind, "name": name or names[kind],
+                    "product_id": kind, "variation_id": 0, "quantity": 1, "price": total, "total": total,
+                    "total_tax": tax, "sku": None, "_product": {"name": names[kind], "price": 0}}
+        out = [line("shipping", s.get("id"), s.get("method_title"), _signed(s.get("total")), s.get("total_tax"))
+               for s in doc.get("shipping_lines") or [] if isinstance(s, dict) and "id" in s]
+        out += [line("fee", f.get("id"), f.get("name"), _signed(f.get("total")), f.get("total_tax"))
+                for f in doc.get("fee_lines") or [] if isinstance(f, dict) and "id" in f]
+        if (discount := _signed(doc.get("discount_total"))) > 0:
+            out.append(line("discount", None, None, -discount, doc.get("discount_tax")))
+        return out
+
     def _create_only(self, rec: Rec, u: Unit, fields: dict) -> None:
         rec.create_only = fields
         set_create_only(rec, not self._exists(u.store_id, rec.sobject, rec.key))
@@ -452,6 +474,13 @@ UNKNOWN_PRODUCT_LINE = {"name": "Unknown WooCommerce product", "sku": None, "pri
 def _registered(doc: dict) -> bool:
     cid = doc.get("customer_id") or 0
     return isinstance(cid, int) and cid > 0
+
+
+def _signed(v: Any) -> float:
+    try:
+        return round(float(v), 2)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _amount(v: Any) -> float:

@@ -359,6 +359,8 @@ def load_mapping(*overrides: Path | str | None) -> Mapping:
         raise ConfigError("mapping options.refunds must be \"fields\" or \"records\"")
     if not isinstance(options.get("lead_for_guests", False), bool):
         raise ConfigError("mapping options.lead_for_guests must be true or false")
+    if not isinstance(options.get("money_lines", False), bool):
+        raise ConfigError("mapping options.money_lines must be true or false")
     if not isinstance(options.get("multi_currency", False), bool):
         raise ConfigError("mapping options.multi_currency must be true or false")
     if not isinstance(options.get("opportunity_stages", {}), dict):
