@@ -198,8 +198,14 @@ def decide(want: Want, found: list[Candidate], policy_: str, prior: dict[str, An
                 d.take = Candidate(doc["Id"], doc.get("CreatedDate") or "", doc.get("Name") or "", None,
                                    doc.get("AccountId") or doc.get("PricebookEntryId"), None)
         return d
-    if not found or any(c.key == want.key for c in found):
-        return d  # nothing to adopt; or the org holds our own key already (the upsert finds it)
+    if any(c.key == want.key for c in found):
+        return d  # the org holds our own key already (the upsert finds it)
+    # records this store's Wooforce wrote for its other entities are not candidates (they are not the org's own
+    # people or products): a guest buyer with a registered customer's email keeps a Contact of its own, as before
+    store_prefix = want.key.split(":", 1)[0] + ":"
+    found = [c for c in found if not (c.key or "").startswith(store_prefix)]
+    if not found:
+        return d  # nothing to adopt: created
     free = [c for c in found if c.free(want.key)
             and not (want.kind == "customer" and c.partner_id in taken_accounts)]
     if len(found) == 1 and free:

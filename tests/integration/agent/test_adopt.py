@@ -182,3 +182,19 @@ async def test_an_org_people_filled_gets_no_duplicates_from_a_full_backfill(db, 
     review = await matches(db, sf_store)
     assert len(review) == 10 and {r["reason"] for r in review.values()} == {"several"}
     assert {r["status"] for r in review.values()} == {"open"}
+
+
+async def test_a_guest_buyer_with_a_registered_customers_email_gets_its_own_contact(db, sf_store, sf_emu, outbox,
+                                                                                     deliverer):
+    """The registered customer's Contact is Wooforce's own record (keyed by this store), not one a person made: a
+    guest order with the same email is not held for review, its buyer gets a Contact of its own as before adoption."""
+    await outbox.put(sf_store, "customer", woo.customer(5))
+    await deliverer.drain()
+    billing = {**woo.address(5), "email": "customer5@example.com"}  # a guest, billed to customer 5's email
+    await outbox.put(sf_store, "order", woo.order(50, customer_id=0, billing=billing))
+    await deliverer.drain()
+    rows = await outbox_rows(db, sf_store)
+    assert rows[("order", 50)]["status"] == "delivered", rows[("order", 50)]
+    assert await matches(db, sf_store) == {}
+    keys = sorted(c["Wooforce_Key__c"] for c in sf_emu.records("Contact") if c["Email"] == "customer5@example.com")
+    assert len(keys) == 2 and key(sf_store, "customer", 5) in keys
