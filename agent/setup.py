@@ -22,7 +22,7 @@ from loguru import logger
 
 from agent.salesforce import SalesforceClient
 from shared.errors import NotFound, SalesforcePermanent
-from shared.mapping import KEY_FIELD, Mapping, mapping_for
+from shared.mapping import KEY_FIELD, PERSON_ACCOUNT, Mapping, mapping_for
 from shared.mapping.twoway import load_twoway
 from shared.settings import Settings
 from shared.stores import StoreManager
@@ -122,7 +122,10 @@ def field_defs(mapping: Mapping) -> list[FieldDef]:
     for sobject, names in _marker_fields(mapping).items():
         for name in names:
             specs.setdefault((sobject, name), None)
-    for (_, sobject), fields in mapping.tables.items():
+    for (source, table), fields in mapping.tables.items():
+        if not mapping.used(source, table):
+            continue  # a table of a data model the store does not use (Opportunity, Lead, ...): nothing to create
+        sobject = "Account" if table == PERSON_ACCOUNT else table
         specs.setdefault((sobject, KEY_FIELD), None)
         for name, spec in fields.items():
             if name.endswith("__c"):
