@@ -283,9 +283,9 @@ class Wooforce_Plugin {
 		}
 		$mode = self::delivery_mode();
 		if ( 'action_scheduler' === $mode ) {
-			if ( $again || ! as_has_scheduled_action( self::DELIVER_HOOK, array(), self::AS_GROUP ) ) { // (The running action counts as scheduled.)
-				as_enqueue_async_action( self::DELIVER_HOOK, array(), self::AS_GROUP );
-			}
+			// No as_has_scheduled_action(): the mark above keeps requests from scheduling while a run is on its way, and
+			// a running action counts as scheduled there (a change spooled as the run ends would wait for the sweep).
+			as_enqueue_async_action( self::DELIVER_HOOK, array(), self::AS_GROUP );
 			update_option( self::SCHEDULED_OPTION, time(), true );
 		} elseif ( 'after_response' === $mode ) {
 			fastcgi_finish_request(); // Already sent when on_shutdown finished the request early; harmless twice.
