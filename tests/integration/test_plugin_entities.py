@@ -161,7 +161,7 @@ async def test_health_gives_the_last_reconcile_and_the_console_link(db, store, s
         assert h["console_url"] == f"https://collector.example/console/outbox?store={store.id}"
         await db.execute("reconcile_insert_run", "run_00000000000000000000000001", store.id,
                          datetime(2026, 11, 22, 15, 0, tzinfo=UTC), 120, "auth_failed", 1, {}, {}, {},
-                         "401 woocommerce_rest_cannot_view")
+                         "401 woocommerce_rest_cannot_view", None)
         h = await (await signed_post(client, store, "health", msg_id="msg_h2")).json()
         assert h["last_reconcile"] == {"started_at": "2026-11-22T15:00:00+00:00", "outcome": "auth_failed",
                                        "error": "401 woocommerce_rest_cannot_view"}

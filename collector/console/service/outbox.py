@@ -240,7 +240,7 @@ def salesforce_fields(mapping: Mapping | None, store_id: str, resource: str, act
     try:
         ctx = Ctx(store_id, resource, action, mapping.options)
         return {sobject: mapping.fields(source, sobject, payload, ctx)
-                for (source, sobject) in mapping.tables if source == resource}
+                for (source, sobject) in mapping.tables if source == resource and mapping.used(source, sobject)}
     except Exception as exc:  # noqa: BLE001 - a payload the mapping cannot read: the timeline shows the raw diff only
         logger.bind(action="console.mapping_failed").debug(f"{type(exc).__name__}: {exc}")
         return None
