@@ -51,7 +51,8 @@ DEFAULT_POLICY = "wait"
 MATCH_CODE = "MATCH_REVIEW"  # the error code of an entity waiting for a person's pick
 WAIT_CODE = "MATCH_WAIT"  # an order's own records held while a customer or product it needs waits for that pick
 KEYS_PER_QUERY = 200
-COMPOSITE_MAX = 25
+# Salesforce: a Composite request holds at most 5 query or sObject Collections subrequests (LIMIT_EXCEEDED beyond)
+COMPOSITE_MAX = 5
 COLLECTION_MAX = 200
 CONTACT_COLS = ["Id", "Name", "Email", "CreatedDate", KEY_FIELD, "AccountId", f"Account.{KEY_FIELD}"]
 PRODUCT_COLS = ["Id", "Name", "StockKeepingUnit", "ProductCode", "CreatedDate", KEY_FIELD]
@@ -317,7 +318,7 @@ def lookup_soqls(wants: Iterable[Want], pricebook_id: str) -> list[tuple[str, st
 
 async def lookups(call: Callable[..., Awaitable[Any]], sf: SalesforceClient,
                   soqls: list[tuple[str, str]]) -> list[tuple[str, list[dict]]]:
-    """Run the lookups: one query alone, several in Composite requests of up to 25 (one API call each);
+    """Run the lookups: one query alone, several in Composite requests of up to 5 (one API call each);
     ``call(fn, *args)`` runs a blocking client call (the delivery's counts its calls)."""
     if not soqls:
         return []

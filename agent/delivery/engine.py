@@ -426,9 +426,9 @@ class StoreRun:
             if len(soqls) == 1:
                 found = await self.call(self.sf.query, soqls[0])
             else:
-                for i in range(0, len(soqls), 25):
+                for i in range(0, len(soqls), COMPOSITE_MAX_COLLECTIONS):  # queries count like collections
                     subs = [{"method": "GET", "referenceId": f"q{j}", "url": self.sf.query_path(q)}
-                            for j, q in enumerate(soqls[i:i + 25])]
+                            for j, q in enumerate(soqls[i:i + COMPOSITE_MAX_COLLECTIONS])]
                     for item in await self.call(self.sf.composite, subs):
                         body = item.get("body")
                         if (item.get("httpStatusCode") or 500) >= 300 or not isinstance(body, dict):

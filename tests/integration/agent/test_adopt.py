@@ -198,3 +198,25 @@ async def test_a_guest_buyer_with_a_registered_customers_email_gets_its_own_cont
     assert await matches(db, sf_store) == {}
     keys = sorted(c["Wooforce_Key__c"] for c in sf_emu.records("Contact") if c["Email"] == "customer5@example.com")
     assert len(keys) == 2 and key(sf_store, "customer", 5) in keys
+
+
+async def test_lookups_of_a_large_batch_keep_to_five_queries_per_composite(sf_store, sf_emu, deliverer):
+    """Salesforce refuses a Composite with more than 5 query subrequests (LIMIT_EXCEEDED): a backlog's lookups
+    (here 7 queries of Contacts by email) go in several Composite calls, and every answer comes back."""
+    from agent.delivery.adopt import Want, lookup_soqls, lookups
+    from agent.salesforce import in_thread
+
+    sf_emu.seed_existing(contacts=[person(5, "c1250@example.com")])
+    sf = await deliverer.client(sf_store)
+    wants = [Want("customer", key(sf_store, "customer", i), f"c{i}@example.com") for i in range(1300)]
+    soqls = lookup_soqls(wants, "01s000000000000AAA")
+    assert len(soqls) > 5
+    calls: list[str] = []
+
+    async def call(fn, *args):
+        calls.append(fn.__name__)
+        return await in_thread(fn, *args)
+
+    found = await lookups(call, sf, soqls)
+    assert calls == ["composite"] * -(-len(soqls) // 5)
+    assert [r["Email"] for kind, rows in found for r in rows] == ["c1250@example.com"]
