@@ -104,10 +104,17 @@ async def test_every_event_three_times_shuffled_salesforce_holds_the_newest(db, 
         lost = [m for o in report.objects for m in o.mismatches
                 if not (m.startswith("order ") and m.endswith(" missing") and int(m.split()[1]) in stub_first)]
         stub_first &= set(wc.store.orders)  # (a deleted order's stub skipped: right, it is gone)
-        # the newest version of every live order: its WooCommerce date_modified too (a trash stub only sets the status)
+        # the newest version of every live order sent: its WooCommerce date_modified too (a trash stub only sets the
+        # status). Deleting a customer re-dates their orders without a webhook, as WooCommerce does: that version was
+        # never sent (the reconciler brings it), so the newest one sent is what Salesforce must hold
         orders = {r["Wooforce_Key__c"]: r for r in sf_emu.records("Order")}
+        newest_sent: dict[int, str] = {}
+        for e in events:
+            modified = e["data"].get("date_modified_gmt") if e["type"].startswith("order.") else None
+            if modified:
+                newest_sent[e["resource_id"]] = max(newest_sent.get(e["resource_id"], ""), modified)
         older = [oid for oid, rec in wc.store.orders.items() if rec.status != "trash" and not
-                 orders[f"{store_id}:order:{oid}"]["Woo_Date_Modified__c"].startswith(rec.doc["date_modified_gmt"])]
+                 orders[f"{store_id}:order:{oid}"]["Woo_Date_Modified__c"].startswith(newest_sent[oid])]
         dup = {s: [k for k, n in Counter(r["Wooforce_Key__c"] for r in sf_emu.records(s)).items() if n > 1]
                for s in ("Account", "Contact", "Product2", "PricebookEntry", "Order", "OrderItem")}
         print(f"\n{len(events)} changes sent {COPIES}x shuffled ({len(sends)} deliveries, answers {dict(answers)}); "
