@@ -52,17 +52,24 @@ def org_models(mapping: Mapping, account: dict[str, dict]) -> dict:
                        "lead_for_guests": mapping.lead_for_guests}}
 
 
+async def store_org(stores: StoreManager, settings: Settings,
+                    store_id: str) -> tuple[dict, Mapping, SalesforceClient]:
+    """A store, its effective mapping and a client of its Salesforce org (closed by the caller); :class:`NotFound`
+    when the store has no Salesforce connection. What the admin commands (check, setup, adopt) start from."""
+    store = await stores.get(store_id)
+    conn = store["sf_credentials"]
+    if not conn:
+        raise NotFound(f"store {store_id} has no Salesforce connection (wooforce stores set-salesforce)")
+    client = SalesforceClient(conn, api_version=settings.sf_api_version, timeout_s=settings.sf_timeout_s)
+    return store, mapping_for(store, settings.mapping_file), client
+
+
 async def check_salesforce(stores: StoreManager, settings: Settings, store_id: str) -> dict:
     """Describe every sObject the mapping writes; report the fields the org lacks (or that cannot be written),
     and whether ``Wooforce_Key__c`` is an external id and unique: an External ID that is not Unique lets the org
     hold two records with one key, and upserts by it then answer 300 Multiple Choices or DUPLICATE_EXTERNAL_ID.
     Costs one API call per sObject."""
-    store = await stores.get(store_id)
-    conn = store["sf_credentials"]
-    if not conn:
-        raise NotFound(f"store {store_id} has no Salesforce connection (wooforce stores set-salesforce)")
-    mapping = mapping_for(store, settings.mapping_file)
-    client = SalesforceClient(conn, api_version=settings.sf_api_version, timeout_s=settings.sf_timeout_s)
+    _, mapping, client = await store_org(stores, settings, store_id)
     report: dict = {"store_id": store_id, "missing": {}, "not_writable": {}, "key_not_external_id": [],
                     "key_not_unique": []}
     seen: dict[str, dict] = {}  # sObject -> its described fields by lower-case name

@@ -20,9 +20,10 @@ from typing import Any
 
 from loguru import logger
 
+from agent.admin import STORE_FIELD, born_fields, store_org
 from agent.salesforce import SalesforceClient
-from shared.errors import NotFound, SalesforcePermanent
-from shared.mapping import KEY_FIELD, PERSON_ACCOUNT, Mapping, mapping_for
+from shared.errors import SalesforcePermanent
+from shared.mapping import KEY_FIELD, PERSON_ACCOUNT, Mapping
 from shared.mapping.twoway import load_twoway
 from shared.settings import Settings
 from shared.stores import StoreManager
@@ -108,11 +109,7 @@ def _label(name: str) -> str:
 
 def _marker_fields(mapping: Mapping) -> dict[str, set[str]]:
     """The fields `salesforce check` also asks for beyond the mapping: two-way's store marker (Woo_Store__c) on the
-    sObjects whose records may be made in Salesforce (``agent.admin.born_fields``, where that feature is present)."""
-    try:
-        from agent.admin import STORE_FIELD, born_fields  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return {}
+    sObjects whose records may be made in Salesforce (``agent.admin.born_fields``)."""
     return {sobject: {STORE_FIELD} for sobject in born_fields(mapping)}
 
 
@@ -311,12 +308,7 @@ def run_setup(client: SalesforceClient, mapping: Mapping, report: SetupReport) -
 
 async def salesforce_setup(stores: StoreManager, settings: Settings, store_id: str, *,
                            dry_run: bool = False) -> SetupReport:
-    store = await stores.get(store_id)
-    conn = store["sf_credentials"]
-    if not conn:
-        raise NotFound(f"store {store_id} has no Salesforce connection (wooforce stores set-salesforce)")
-    mapping = mapping_for(store, settings.mapping_file)
-    client = SalesforceClient(conn, api_version=settings.sf_api_version, timeout_s=settings.sf_timeout_s)
+    _, mapping, client = await store_org(stores, settings, store_id)
     report = SetupReport(store_id=store_id, dry_run=dry_run)
     try:
         await asyncio.to_thread(run_setup, client, mapping, report)

@@ -67,23 +67,17 @@ async def preview(stores: StoreManager, settings: Settings, store_id: str,
                   on_progress: Callable[[str, int, int | None], None] | None = None) -> dict[str, Any]:
     """What the first delivery would do with the store's customers and products (module doc); nothing is written.
     ``on_progress(what, done, total)``: customers / products read, org lookups made."""
+    from agent.admin import store_org
     from agent.delivery.adopt import decide_all, lookup_soqls, lookups, policy, wanted
     from agent.delivery.plan import STANDARD_PRICEBOOK_KEY, Plan, Unit
     from agent.reconcile import records as W
     from agent.reconcile.backfill import EPOCH
-    from agent.salesforce import SalesforceClient, in_thread
+    from agent.salesforce import in_thread
     from agent.woocommerce import WooClient
-    from shared.errors import NotFound
     from shared.mapping import key as entity_key
-    from shared.mapping import mapping_for
 
     progress = on_progress or (lambda what, done, total: None)
-    store = await stores.get(store_id)
-    conn = store["sf_credentials"]
-    if not conn:
-        raise NotFound(f"store {store_id} has no Salesforce connection (wooforce stores set-salesforce)")
-    mapping = mapping_for(store, settings.mapping_file)
-    sf = SalesforceClient(conn, api_version=settings.sf_api_version, timeout_s=settings.sf_timeout_s)
+    store, mapping, sf = await store_org(stores, settings, store_id)
     wc = WooClient.for_store(store, timeout_s=settings.wc_timeout_s, max_retries=settings.wc_max_retries,
                              retry_backoff_s=settings.wc_retry_backoff_s)
     per_page = settings.wc_per_page
