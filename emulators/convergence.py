@@ -130,7 +130,10 @@ def compare(store, sf_records, store_id: str, *, deleted_order_status: str = "de
         if bool(p.get("IsActive")) != active:
             rep.mismatches.append(f"product {pid} IsActive {p.get('IsActive')} != {active}")
     in_store = {f"product:{i}" for i in catalogue}
-    deleted = {k: p for k, p in products.items() if k.startswith("product:") and k not in in_store}
+    # (Wooforce's own placeholder products - the unknown product of lines with product_id 0, money-line products -
+    # have no numeric id and no store product: not deletions)
+    deleted = {k: p for k, p in products.items()
+               if k.startswith("product:") and k.split(":")[1].isdigit() and k not in in_store}
     rep.mismatches.extend(f"{k} deleted in the store but active in Salesforce"
                           for k in sorted(deleted) if deleted[k].get("IsActive"))
     if kept := sum(not p.get("IsActive") for p in deleted.values()):

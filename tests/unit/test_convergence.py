@@ -29,3 +29,13 @@ def test_a_deleted_product_kept_inactive_is_noted_not_a_mismatch():
     products = next(o for o in compare(store, _org(org), STORE).objects if o.name == "products")
     assert products.mismatches == [f"product:{gone.doc['id']} deleted in the store but active in Salesforce"]
     assert products.note == ""
+
+
+def test_wooforce_placeholder_products_are_not_deleted_store_products():
+    store = Store()
+    kept = store.create_product({"name": "Kept", "type": "simple", "regular_price": "5.00", "sku": "K-1"})
+    org = [_product2(kept.doc["id"], "Kept", "K-1", True),
+           {"Wooforce_Key__c": f"{STORE}:product:unknown", "Name": "Unknown WooCommerce product", "IsActive": True},
+           {"Wooforce_Key__c": f"{STORE}:product:shipping", "Name": "Shipping", "IsActive": True}]
+    products = next(o for o in compare(store, _org(org), STORE).objects if o.name == "products")
+    assert products.mismatches == [] and products.note == ""
