@@ -266,7 +266,12 @@ class Plan:
         if self.mapping.customer_model != "account_contact" or self.mapping.lead_for_guests:
             self._order_of_model(u, k, doc)
             return
-        if self._order_stub(u, k, doc):
+        if u.action in ("trashed", "deleted") and not doc.get("line_items") and not doc.get("billing"):
+            if not self._delete_target_exists(u.store_id, "Order", k):
+                u.skip_reason = "order deleted: not in Salesforce"
+                return
+            self._add(u, "Order", k, {"Woo_Status__c": self.mapping.fields(
+                "order", "Order", {}, self._ctx(u)).get("Woo_Status__c")}, own=True)
             return
         buyer = self._buyer_key(u, doc)
         # WooCommerce resets customer_id to 0 on every order of a deleted user (direct SQL, a new date_modified, no
@@ -327,22 +332,15 @@ class Plan:
         else:
             self.records.pop((ACTIVATE, k), None)
 
-    def _order_stub(self, u: Unit, k: str, doc: dict) -> bool:
-        """A trash/delete webhook's bare ``{"id"}``: only the order's status marker is written (or it is skipped when
-        Salesforce never had the order). True when ``doc`` is such a stub and has been handled."""
-        if u.action not in ("trashed", "deleted") or doc.get("line_items") or doc.get("billing"):
-            return False
-        if not self._delete_target_exists(u.store_id, "Order", k):
-            u.skip_reason = "order deleted: not in Salesforce"
-            return True
-        self._add(u, "Order", k, {"Woo_Status__c": self.mapping.fields(
-            "order", "Order", {}, self._ctx(u)).get("Woo_Status__c")}, own=True)
-        return True
-
     def _order_of_model(self, u: Unit, k: str, doc: dict) -> None:
         """An Order of a store whose customers are Person Accounts or whose guests are Leads: it points at the
         buyer's Account (a Person Account, or the guests' Account); no BillToContact (a person contact has no key)."""
-        if self._order_stub(u, k, doc):
+        if u.action in ("trashed", "deleted") and not doc.get("line_items") and not doc.get("billing"):
+            if not self._delete_target_exists(u.store_id, "Order", k):
+                u.skip_reason = "order deleted: not in Salesforce"
+                return
+            self._add(u, "Order", k, {"Woo_Status__c": self.mapping.fields(
+                "order", "Order", {}, self._ctx(u)).get("Woo_Status__c")}, own=True)
             return
         account = self._buyer(u, doc, self._buyer_key(u, doc))
         fields = self.mapping.fields("order", "Order", doc, self._ctx(u))

@@ -189,8 +189,12 @@ class WooWriter:
             body = O.put_body(tw, obj, values)
             summary.update(method="PUT", path=path)
             saved = await client.put(path, body)
-        except (PermanentError, RetryableError) as exc:
-            return self._failed(row, exc, summary, t0)
+        except PermanentError as exc:
+            return self._result(row, Outcome.DEAD, code=exc.code, error=exc.message, summary=summary,
+                                status=exc.status_code, duration_ms=_ms(t0))
+        except RetryableError as exc:
+            return self._result(row, Outcome.RETRYING, code=exc.code, error=exc.message, summary=summary,
+                                retry_after=exc.retry_after_s, duration_ms=_ms(t0))
         version = parse_wc_datetime((saved or {}).get("date_modified_gmt"))
         written = {f.sf: O.field_value(saved, f) for f in obj.back}
         for sf_field in sf_values:
@@ -251,8 +255,12 @@ class WooWriter:
             if self.sf_for is None:
                 raise RetryableError("no Salesforce client to stamp the key with", code="twoway_no_salesforce")
             await B.stamp(self.db, await self.sf_for(store_id), store_id, row.resource, wc_id, row.payload)
-        except (PermanentError, RetryableError) as exc:
-            return self._failed(row, exc, summary, t0)
+        except PermanentError as exc:
+            return self._result(row, Outcome.DEAD, code=exc.code, error=exc.message, summary=summary,
+                                status=exc.status_code, duration_ms=_ms(t0))
+        except RetryableError as exc:
+            return self._result(row, Outcome.RETRYING, code=exc.code, error=exc.message, summary=summary,
+                                retry_after=exc.retry_after_s, duration_ms=_ms(t0))
         logger.bind(action="wcwrite.created", store_id=store_id, resource=row.resource, wc_id=wc_id,
                     linked=linked).info("record made in Salesforce written to the store")
         return self._result(row, Outcome.DELIVERED, summary=summary, status=200 if linked else 201,
@@ -267,23 +275,18 @@ class WooWriter:
                                 "Salesforce", summary=summary)
         try:
             why = await B.trash(self.db, store_id, client, row.resource_id, None, summary)
-        except (PermanentError, RetryableError) as exc:
-            return self._failed(row, exc, summary, t0)
+        except PermanentError as exc:
+            return self._result(row, Outcome.DEAD, code=exc.code, error=exc.message, summary=summary,
+                                status=exc.status_code, duration_ms=_ms(t0))
+        except RetryableError as exc:
+            return self._result(row, Outcome.RETRYING, code=exc.code, error=exc.message, summary=summary,
+                                retry_after=exc.retry_after_s, duration_ms=_ms(t0))
         if why:
             return self._result(row, Outcome.SKIPPED, error=f"Salesforce-side deletion: {why}", summary=summary,
                                 duration_ms=_ms(t0))
         logger.bind(action="wcwrite.trashed", store_id=store_id, resource_id=row.resource_id).info(
             "product deleted in Salesforce trashed in the store")
         return self._result(row, Outcome.DELIVERED, summary=summary, status=200, duration_ms=_ms(t0))
-
-    def _failed(self, row: ClaimedRow, exc: PermanentError | RetryableError, summary: dict[str, Any],
-                t0: float) -> WriteResult:
-        """A write WooCommerce refused for good (dead, with its HTTP status) or for now (retrying, Retry-After)."""
-        if isinstance(exc, PermanentError):
-            return self._result(row, Outcome.DEAD, code=exc.code, error=exc.message, summary=summary,
-                                status=exc.status_code, duration_ms=_ms(t0))
-        return self._result(row, Outcome.RETRYING, code=exc.code, error=exc.message, summary=summary,
-                            retry_after=exc.retry_after_s, duration_ms=_ms(t0))
 
     def _result(self, row: ClaimedRow, outcome: Outcome, *, code: str | None = None, error: str | None = None,
                 changes: S.Changes | None = None, summary: dict[str, Any] | None = None, status: int | None = None,
